@@ -1,0 +1,330 @@
+/**
+ * The Redis Streams adapter of the {@linkcode LogStream} port (ioredis).
+ *
+ * Two connections: one for blocking group reads, one for everything else, so
+ * a read that waits for new messages never holds up an ack or an append.
+ *
+ * @module
+ */
+
+import { Redis, type RedisOptions } from "ioredis";
+import type {
+  AppendOptions,
+  Fields,
+  GroupInfo,
+  LogStream,
+  ReadOptions,
+  StreamMessage,
+} from "./log_stream.ts";
+
+/** Options of {@linkcode RedisLogStream.connect}. */
+export interface RedisConnectOptions {
+  /** Overrides the URL's user. */
+  username?: string | null;
+  /** Overrides the URL's password. */
+  password?: string | null;
+  /**
+   * Name shown by `CLIENT LIST`.
+   * @default "tailwise"
+   */
+  name?: string;
+}
+
+type _RawMessage = [string, string[] | null];
+
+/** Redis Streams behind the {@linkcode LogStream} port. */
+export class RedisLogStream implements LogStream {
+  #client: Redis;
+  #blocking: Redis;
+  #claimCursor = new Map<string, string>();
+
+  /**
+   * Wraps two clients; prefer {@linkcode RedisLogStream.connect}.
+   *
+   * @param client for appends, acks and reads that do not block
+   * @param blocking for blocking group reads
+   */
+  constructor(client: Redis, blocking: Redis) {
+    this.#client = client;
+    this.#blocking = blocking;
+  }
+
+  /**
+   * Connects to Redis. Commands issued while Redis is down wait for the
+   * reconnect (ioredis' offline queue), so callers see slowness, not loss.
+   *
+   * @param url a redis:// or rediss:// URL
+   * @param options credentials and client name
+   * @returns the adapter
+   */
+  static connect(url: string, options: RedisConnectOptions = {}): RedisLogStream {
+    return new RedisLogStream(
+      createRedisClient(url, options),
+      createRedisClient(url, { ...options, name: `${options.name ?? "tailwise"}-blocking` }),
+    );
+  }
+
+  /** The non-blocking client, for adapters that share this connection. */
+  get client(): Redis {
+    return this.#client;
+  }
+
+  /** {@inheritDoc LogStream.append} */
+  async append(
+    stream: string,
+    messages: readonly Fields[],
+    options: AppendOptions = {},
+  ): Promise<string[]> {
+    if (messages.length === 0 && !options.state) return [];
+    const state = options.state && Object.keys(options.state).length > 0 ? options.state : null;
+    const batch = state ? this.#client.multi() : this.#client.pipeline();
+    const trim = options.maxLen && options.maxLen > 0
+      ? ["MAXLEN", "~", String(options.maxLen)]
+      : [];
+    for (const fields of messages) {
+      const args: string[] = [...trim, "*"];
+      for (const k in fields) args.push(k, fields[k]!);
+      batch.xadd(stream, ...(args as [string, ...string[]]));
+    }
+    if (state) batch.mset(state);
+    const results = await batch.exec();
+    if (results === null) throw new Error(`Redis aborted the append to ${stream}`);
+    const ids: string[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      const [err, id] = results[i] ?? [new Error("no reply"), null];
+      if (err) throw err;
+      ids.push(String(id));
+    }
+    const last = results[messages.length];
+    if (state && last && last[0]) throw last[0];
+    return ids;
+  }
+
+  /** {@inheritDoc LogStream.getState} */
+  getState(key: string): Promise<string | null> {
+    return this.#client.get(key);
+  }
+
+  /** {@inheritDoc LogStream.deleteState} */
+  async deleteState(keys: readonly string[]): Promise<void> {
+    if (keys.length > 0) await this.#client.del(...keys);
+  }
+
+  /** {@inheritDoc LogStream.createGroup} */
+  async createGroup(stream: string, group: string): Promise<void> {
+    try {
+      await this.#client.xgroup("CREATE", stream, group, "0", "MKSTREAM");
+    } catch (e) {
+      if (!(e instanceof Error && e.message.includes("BUSYGROUP"))) throw e;
+    }
+  }
+
+  /** {@inheritDoc LogStream.readNew} */
+  async readNew(
+    stream: string,
+    group: string,
+    consumer: string,
+    options: ReadOptions,
+  ): Promise<StreamMessage[]> {
+    const args: (string | number)[] = ["GROUP", group, consumer, "COUNT", options.count];
+    const client = options.blockMs ? this.#blocking : this.#client;
+    if (options.blockMs) args.push("BLOCK", options.blockMs);
+    args.push("STREAMS", stream, ">");
+    // deno-lint-ignore no-explicit-any
+    const reply = await (client as any).xreadgroup(...args) as
+      | [string, _RawMessage[]][]
+      | null;
+    const raw = reply?.[0]?.[1] ?? [];
+    return raw.map(([id, flat]) => ({ id, fields: _toFields(flat ?? []), deliveries: 1 }));
+  }
+
+  /** {@inheritDoc LogStream.readPending} */
+  async readPending(
+    stream: string,
+    group: string,
+    consumer: string,
+    options: ReadOptions,
+  ): Promise<StreamMessage[]> {
+    // deno-lint-ignore no-explicit-any
+    const reply = await (this.#client as any).xreadgroup(
+      "GROUP",
+      group,
+      consumer,
+      "COUNT",
+      options.count,
+      "STREAMS",
+      stream,
+      "0",
+    ) as [string, _RawMessage[]][] | null;
+    const raw = reply?.[0]?.[1] ?? [];
+    return await this.#withDeliveries(stream, group, raw, consumer);
+  }
+
+  /** {@inheritDoc LogStream.claimIdle} */
+  async claimIdle(
+    stream: string,
+    group: string,
+    consumer: string,
+    options: { minIdleMs: number; count: number },
+  ): Promise<StreamMessage[]> {
+    const key = `${stream}\u0000${group}`;
+    const cursor = this.#claimCursor.get(key) ?? "0-0";
+    const reply = await this.#client.xautoclaim(
+      stream,
+      group,
+      consumer,
+      options.minIdleMs,
+      cursor,
+      "COUNT",
+      options.count,
+    ) as [string, _RawMessage[], string[]?];
+    this.#claimCursor.set(key, reply[0]);
+    return await this.#withDeliveries(stream, group, reply[1] ?? [], consumer);
+  }
+
+  async #withDeliveries(
+    stream: string,
+    group: string,
+    raw: _RawMessage[],
+    consumer: string,
+  ): Promise<StreamMessage[]> {
+    if (raw.length === 0) return [];
+    const counts = new Map<string, number>();
+    const pending = await this.#client.xpending(
+      stream,
+      group,
+      raw[0]![0],
+      raw[raw.length - 1]![0],
+      raw.length,
+      consumer,
+    ) as [string, string, number, number][];
+    for (const [id, , , n] of pending) counts.set(id, Number(n));
+    const out: StreamMessage[] = [];
+    const gone: string[] = [];
+    for (const [id, flat] of raw) {
+      // A message trimmed away while pending comes back without fields.
+      if (flat === null) gone.push(id);
+      else out.push({ id, fields: _toFields(flat), deliveries: counts.get(id) ?? 1 });
+    }
+    if (gone.length > 0) await this.#client.xack(stream, group, ...gone);
+    return out;
+  }
+
+  /** {@inheritDoc LogStream.ack} */
+  async ack(stream: string, group: string, ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return await this.#client.xack(stream, group, ...ids);
+  }
+
+  /** {@inheritDoc LogStream.groupInfo} */
+  async groupInfo(stream: string, group: string): Promise<GroupInfo> {
+    let groups: unknown[][];
+    try {
+      groups = await this.#client.xinfo("GROUPS", stream) as unknown[][];
+    } catch (e) {
+      if (e instanceof Error && e.message.includes("no such key")) {
+        return { pending: 0, lag: 0, consumers: 0 };
+      }
+      throw e;
+    }
+    for (const flat of groups) {
+      const info = new Map<string, unknown>();
+      for (let i = 0; i + 1 < flat.length; i += 2) info.set(String(flat[i]), flat[i + 1]);
+      if (info.get("name") !== group) continue;
+      const lag = info.get("lag");
+      return {
+        pending: Number(info.get("pending") ?? 0),
+        lag: lag === null || lag === undefined ? null : Number(lag),
+        consumers: Number(info.get("consumers") ?? 0),
+      };
+    }
+    return { pending: 0, lag: null, consumers: 0 };
+  }
+
+  /** {@inheritDoc LogStream.range} */
+  async range(
+    stream: string,
+    options: { start?: string; end?: string; count?: number; reverse?: boolean } = {},
+  ): Promise<StreamMessage[]> {
+    const start = options.start ?? "-";
+    const end = options.end ?? "+";
+    const raw = options.reverse
+      ? options.count !== undefined
+        ? await this.#client.xrevrange(stream, end, start, "COUNT", options.count)
+        : await this.#client.xrevrange(stream, end, start)
+      : options.count !== undefined
+      ? await this.#client.xrange(stream, start, end, "COUNT", options.count)
+      : await this.#client.xrange(stream, start, end);
+    return (raw as [string, string[]][]).map(([id, flat]) => ({
+      id,
+      fields: _toFields(flat),
+      deliveries: 0,
+    }));
+  }
+
+  /** {@inheritDoc LogStream.length} */
+  length(stream: string): Promise<number> {
+    return this.#client.xlen(stream);
+  }
+
+  /** {@inheritDoc LogStream.ping} */
+  async ping(): Promise<boolean> {
+    try {
+      return (await _withTimeout(this.#client.ping(), 1000)) === "PONG";
+    } catch {
+      return false;
+    }
+  }
+
+  /** Closes both connections. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.allSettled([_quit(this.#client), _quit(this.#blocking)]);
+  }
+}
+
+/**
+ * Creates an ioredis client that retries forever with capped backoff and
+ * keeps commands queued while disconnected.
+ *
+ * @param url a redis:// or rediss:// URL
+ * @param options credentials and client name
+ * @returns the client (connecting)
+ */
+export function createRedisClient(url: string, options: RedisConnectOptions = {}): Redis {
+  const extra: RedisOptions = {
+    connectionName: options.name ?? "tailwise",
+    maxRetriesPerRequest: null,
+    enableOfflineQueue: true,
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    lazyConnect: false,
+  };
+  if (options.username) extra.username = options.username;
+  if (options.password) extra.password = options.password;
+  const client = new Redis(url, extra);
+  // Connection errors surface through the commands that wait on them; an
+  // unhandled "error" event would crash the process.
+  client.on("error", () => {});
+  return client;
+}
+
+function _toFields(flat: string[]): Fields {
+  const f: Fields = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+  return f;
+}
+
+async function _quit(client: Redis): Promise<void> {
+  try {
+    await _withTimeout(client.quit(), 500);
+  } catch {
+    client.disconnect();
+  }
+}
+
+function _withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
