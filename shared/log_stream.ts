@@ -62,6 +62,16 @@ export interface LogStream extends AsyncDisposable {
    * @returns the ids of the new messages
    */
   append(stream: string, messages: readonly Fields[], options?: AppendOptions): Promise<string[]>;
+  /**
+   * Appends each message only if its key was not used before (within `ttlMs`),
+   * atomically per message: a replay of the same keys appends nothing.
+   * @returns per item, the new message's id, or null when its key was seen
+   */
+  appendOnce(
+    stream: string,
+    items: readonly { key: string; fields: Fields }[],
+    options?: { maxLen?: number; ttlMs?: number },
+  ): Promise<(string | null)[]>;
   /** Reads a key written with {@linkcode AppendOptions.state}; null when absent. */
   getState(key: string): Promise<string | null>;
   /** Deletes state keys. */

@@ -32,6 +32,31 @@ export interface RedisConnectOptions {
 
 type _RawMessage = [string, string[] | null];
 
+// KEYS[1] the stream, KEYS[2..] one key per message. ARGV: maxLen, ttlMs, then
+// per message its field count and fields. A message is added only when SET NX
+// of its key succeeds, in one atomic script.
+const _APPEND_ONCE = `
+local out = {}
+local a = 3
+for i = 2, #KEYS do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local fields = {}
+  for j = 1, n * 2 do fields[j] = ARGV[a + j - 1] end
+  a = a + n * 2
+  if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[2]) then
+    if tonumber(ARGV[1]) > 0 then
+      out[#out + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+    else
+      out[#out + 1] = redis.call('XADD', KEYS[1], '*', unpack(fields))
+    end
+  else
+    out[#out + 1] = ''
+  end
+end
+return out
+`;
+
 /** Redis Streams behind the {@linkcode LogStream} port. */
 export class RedisLogStream implements LogStream {
   #client: Redis;
@@ -98,6 +123,29 @@ export class RedisLogStream implements LogStream {
     const last = results[messages.length];
     if (state && last && last[0]) throw last[0];
     return ids;
+  }
+
+  /** {@inheritDoc LogStream.appendOnce} */
+  async appendOnce(
+    stream: string,
+    items: readonly { key: string; fields: Fields }[],
+    options: { maxLen?: number; ttlMs?: number } = {},
+  ): Promise<(string | null)[]> {
+    if (items.length === 0) return [];
+    const args: string[] = [String(options.maxLen ?? 0), String(options.ttlMs ?? 7 * 86_400_000)];
+    for (const { fields } of items) {
+      const keys = Object.keys(fields);
+      args.push(String(keys.length));
+      for (const k of keys) args.push(k, fields[k]!);
+    }
+    const ids = await this.#client.eval(
+      _APPEND_ONCE,
+      items.length + 1,
+      stream,
+      ...items.map((i) => i.key),
+      ...args,
+    ) as string[];
+    return ids.map((id) => (id === "" ? null : id));
   }
 
   /** {@inheritDoc LogStream.getState} */
