@@ -178,3 +178,15 @@ function _fromBase64(text: string): Uint8Array {
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
+
+/**
+ * The key one model is learned for: the Swarm service when the container is
+ * a task of one (its replicas share what normal looks like, and a restarted
+ * task keeps its model), else the container's name.
+ *
+ * @param entry a log entry
+ * @returns the model key
+ */
+export function modelKey(entry: Pick<LogEntry, "service" | "containerName">): string {
+  return entry.service || entry.containerName;
+}
