@@ -1,0 +1,308 @@
+/**
+ * Turns the log records of one container stream (stdout or stderr) into
+ * lines.
+ *
+ * Docker's log copier stores a line as one record, `<timestamp> <bytes>\n`
+ * when read with `timestamps: true`. A line longer than its 16 KiB buffer is
+ * stored as several records, each with its own timestamp prefix; all but the
+ * last lack the `\n`. Without a TTY every record arrives in its own frame, so
+ * a frame that ends without `\n` continues in the next one. A TTY stream has
+ * no frames: there a record whose text reaches the copier's 16 KiB without a
+ * `\n` continues after the next record's timestamp.
+ *
+ * Lines keep their bytes exactly (a TTY's `\r` included) except the `\n`
+ * terminator; a line longer than `maxLineBytes` is cut at a UTF-8 character
+ * boundary and marked truncated. A line takes the timestamp of its first
+ * record (Docker gives all records of a split line the same one).
+ *
+ * @module
+ */
+
+/**
+ * Receives each complete line.
+ *
+ * @param ts Docker's timestamp of the line ("" without timestamps)
+ * @param bytes the line without its `\n` (a view, valid during the call only)
+ * @param truncated true when the line was cut at `maxLineBytes`
+ */
+export type LineHandler = (ts: string, bytes: Uint8Array, truncated: boolean) => void;
+
+/** Options of {@linkcode LineAssembler}. */
+export interface LineAssemblerOptions {
+  /**
+   * Longest line kept; longer ones are cut and marked truncated.
+   * @default 1048576
+   */
+  maxLineBytes?: number;
+  /**
+   * Whether each record starts with Docker's timestamp and a space.
+   * @default true
+   */
+  timestamps?: boolean;
+  /**
+   * Whether records arrive one per frame (no TTY): the end of a frame ends a
+   * record. False for the raw stream of a TTY container.
+   * @default true
+   */
+  framed?: boolean;
+  /**
+   * Size at which Docker's copier cuts a line into partial records (used for
+   * TTY streams, which have no frames).
+   * @default 16384
+   */
+  partialBytes?: number;
+}
+
+const _NL = 10;
+const _SP = 32;
+const _MAX_TS = 64;
+const _TS_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
+
+/** Reassembles lines from the records of one stream. */
+export class LineAssembler {
+  #onLine: LineHandler;
+  #max: number;
+  #timestamps: boolean;
+  #framed: boolean;
+  #partialBytes: number;
+
+  /** 0 reading a timestamp, 1 reading text, 2 checking for a timestamp after a TTY partial. */
+  #phase: 0 | 1 | 2;
+  #tsBuf = new Uint8Array(_MAX_TS);
+  #tsLen = 0;
+  #ts = "";
+  #open = false;
+  #buf = new Uint8Array(0);
+  #len = 0;
+  #truncated = false;
+  #recordText = 0;
+
+  /**
+   * @param onLine receives each complete line, in order
+   * @param options line cap, timestamps and framing
+   * @throws {RangeError} when `maxLineBytes` or `partialBytes` is not a positive integer
+   */
+  constructor(onLine: LineHandler, options: LineAssemblerOptions = {}) {
+    this.#onLine = onLine;
+    this.#max = options.maxLineBytes ?? 1024 * 1024;
+    this.#timestamps = options.timestamps ?? true;
+    this.#framed = options.framed ?? true;
+    this.#partialBytes = options.partialBytes ?? 16 * 1024;
+    if (!Number.isInteger(this.#max) || this.#max < 1) {
+      throw new RangeError(
+        `Cannot assemble lines with maxLineBytes ${this.#max}: expected a positive integer`,
+      );
+    }
+    if (!Number.isInteger(this.#partialBytes) || this.#partialBytes < 1) {
+      throw new RangeError(
+        `Cannot assemble lines with partialBytes ${this.#partialBytes}: expected a positive integer`,
+      );
+    }
+    this.#phase = this.#timestamps ? 0 : 1;
+  }
+
+  /**
+   * True while a line has started and not ended (a partial record, or a
+   * record cut by a chunk boundary).
+   *
+   * @returns whether bytes are held back
+   */
+  get pending(): boolean {
+    return this.#open || this.#tsLen > 0;
+  }
+
+  /**
+   * Feeds the next bytes of the stream.
+   *
+   * @param bytes the bytes (a frame's payload or a piece of it, or raw TTY output)
+   * @param recordEnd true when these bytes end a record (a frame's end); always false for TTY streams
+   * @throws {RangeError} when a record does not start with a timestamp although `timestamps` is on
+   */
+  push(bytes: Uint8Array, recordEnd = false): void {
+    const n = bytes.length;
+    let i = 0;
+    while (i < n) {
+      if (this.#phase === 0) {
+        i = this.#readTs(bytes, i, n);
+      } else if (this.#phase === 2) {
+        i = this.#probe(bytes, i, n);
+      } else {
+        i = this.#readText(bytes, i, n);
+      }
+    }
+    if (recordEnd && this.#framed) {
+      if (this.#tsLen > 0) this.#badTs(this.#tsBuf.subarray(0, this.#tsLen));
+      if (this.#timestamps) this.#phase = 0;
+      this.#recordText = 0;
+    }
+  }
+
+  /**
+   * Ends the stream: a line without `\n` at the end (a container's last
+   * output) is handed on.
+   */
+  end(): void {
+    if (this.#phase === 2 && this.#tsLen > 0) {
+      this.#append(this.#tsBuf, 0, this.#tsLen);
+      this.#tsLen = 0;
+    }
+    if (this.#open) this.#emit();
+    this.#reset();
+  }
+
+  /** Drops a started line (the stream was cut; it will be read again). */
+  discard(): void {
+    this.#open = false;
+    this.#len = 0;
+    this.#truncated = false;
+    this.#reset();
+  }
+
+  #reset(): void {
+    this.#tsLen = 0;
+    this.#recordText = 0;
+    this.#phase = this.#timestamps ? 0 : 1;
+  }
+
+  #readTs(bytes: Uint8Array, i: number, n: number): number {
+    const sp = bytes.indexOf(_SP, i);
+    if (sp < 0 || sp - i + this.#tsLen > _MAX_TS) {
+      const take = Math.min(n, i + _MAX_TS - this.#tsLen) - i;
+      this.#tsBuf.set(bytes.subarray(i, i + take), this.#tsLen);
+      this.#tsLen += take;
+      if (this.#tsLen >= _MAX_TS) this.#badTs(this.#tsBuf);
+      return i + take;
+    }
+    let ts: string;
+    if (this.#tsLen === 0) {
+      ts = _ascii(bytes, i, sp);
+    } else {
+      this.#tsBuf.set(bytes.subarray(i, sp), this.#tsLen);
+      ts = _ascii(this.#tsBuf, 0, this.#tsLen + sp - i);
+      this.#tsLen = 0;
+    }
+    if (!this.#open) {
+      this.#ts = ts;
+      this.#open = true;
+    }
+    this.#phase = 1;
+    this.#recordText = 0;
+    return sp + 1;
+  }
+
+  #badTs(bytes: Uint8Array): never {
+    const text = new TextDecoder().decode(bytes.subarray(0, 40));
+    throw new RangeError(
+      `Cannot parse Docker log record ${JSON.stringify(text)}: expected a timestamp and a space`,
+    );
+  }
+
+  #probe(bytes: Uint8Array, i: number, n: number): number {
+    // After a TTY record of exactly partialBytes without "\n": a timestamp
+    // and a space here mean the line continues in the next record.
+    let j = i;
+    while (j < n && this.#tsLen < _MAX_TS) {
+      const b = bytes[j]!;
+      if (b === _SP || b === _NL) break;
+      this.#tsBuf[this.#tsLen++] = b;
+      j++;
+    }
+    if (j === n && this.#tsLen < _MAX_TS) return n;
+    const candidate = _ascii(this.#tsBuf, 0, this.#tsLen);
+    this.#phase = 1;
+    this.#recordText = 0;
+    if (j < n && bytes[j] === _SP && _TS_RE.test(candidate)) {
+      this.#tsLen = 0;
+      return j + 1;
+    }
+    // Not a record boundary: the held bytes are text.
+    const held = this.#tsBuf.slice(0, this.#tsLen);
+    this.#tsLen = 0;
+    let k = 0;
+    while (k < held.length) k = this.#readText(held, k, held.length);
+    return j;
+  }
+
+  #readText(bytes: Uint8Array, i: number, n: number): number {
+    if (!this.#open) {
+      this.#open = true;
+      if (!this.#timestamps) this.#ts = "";
+    }
+    let nl = bytes.indexOf(_NL, i);
+    let stop = nl < 0 ? n : nl;
+    let partialEnd = false;
+    if (!this.#framed && this.#timestamps) {
+      const room = this.#partialBytes - this.#recordText;
+      if (stop - i >= room && !(nl >= 0 && nl - i < room)) {
+        stop = i + room;
+        nl = -1;
+        partialEnd = true;
+      }
+    }
+    if (nl >= 0) {
+      if (this.#len === 0 && !this.#truncated) {
+        // The whole line is in this piece: hand on a view, no copy.
+        let end = nl;
+        let truncated = false;
+        if (end - i > this.#max) {
+          end = _cutAt(bytes, i, i + this.#max);
+          truncated = true;
+        }
+        this.#onLine(this.#ts, bytes.subarray(i, end), truncated);
+        this.#open = false;
+      } else {
+        this.#append(bytes, i, nl);
+        this.#emit();
+      }
+      if (!this.#framed && this.#timestamps) this.#phase = 0;
+      this.#recordText = 0;
+      return nl + 1;
+    }
+    this.#append(bytes, i, stop);
+    this.#recordText += stop - i;
+    if (partialEnd) this.#phase = 2;
+    return stop;
+  }
+
+  #append(src: Uint8Array, s: number, e: number): void {
+    if (this.#truncated || e <= s) return;
+    const room = this.#max - this.#len;
+    let end = e;
+    if (e - s > room) {
+      end = _cutAt(src, s, s + room);
+      this.#truncated = true;
+    }
+    const need = this.#len + end - s;
+    if (need > this.#buf.length) {
+      const grown = new Uint8Array(Math.min(Math.max(need, this.#buf.length * 2, 4096), this.#max));
+      grown.set(this.#buf.subarray(0, this.#len));
+      this.#buf = grown;
+    }
+    this.#buf.set(src.subarray(s, end), this.#len);
+    this.#len += end - s;
+  }
+
+  #emit(): void {
+    this.#onLine(this.#ts, this.#buf.subarray(0, this.#len), this.#truncated);
+    this.#open = false;
+    this.#len = 0;
+    this.#truncated = false;
+    if (this.#buf.length > 65536) this.#buf = new Uint8Array(0);
+  }
+}
+
+/**
+ * Where to cut `bytes` so that `[start, end)` ends on a UTF-8 character
+ * boundary: moves `end` back over a character the cut would split.
+ */
+function _cutAt(bytes: Uint8Array, start: number, end: number): number {
+  if (end >= bytes.length || (bytes[end]! & 0xc0) !== 0x80) return end;
+  let k = end;
+  while (k > start && end - k < 3 && (bytes[k - 1]! & 0xc0) === 0x80) k--;
+  if (k > start && (bytes[k - 1]! & 0xc0) === 0xc0) return k - 1;
+  return end;
+}
+
+function _ascii(bytes: Uint8Array, start: number, end: number): string {
+  return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+}
