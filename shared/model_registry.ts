@@ -87,9 +87,10 @@ export interface ModelChange {
 /** Versioned model blobs per container. */
 export interface ModelRegistry extends AsyncDisposable {
   /**
-   * Stores a new version (next number for the container), keeps the last
-   * `keepVersions` (and always the current one) and, unless
-   * `promote: false`, makes it current atomically with the write.
+   * Stores a new version (next number for the container) and, unless
+   * `promote: false`, makes it current atomically with the write. Then keeps
+   * at most `keepVersions` versions: the newest, the current one always
+   * among them.
    *
    * @param container the container's name
    * @param blob the serialized model
