@@ -1,0 +1,577 @@
+/**
+ * What tailwise learns about a container's lines besides the forest: the
+ * templates with their counts, the tokens seen in training, the range of every
+ * numeric parameter per template position, and token IDF weights. It turns a
+ * line into evidence (template novelty and rarity, unseen tokens, severity,
+ * unusual values) and into a sparse feature vector for the isolation forest.
+ *
+ * @module
+ */
+
+import type { ByteReader, ByteWriter } from "./binary.ts";
+import { fnv1a32 } from "./hash.ts";
+import { flattenJsonLine } from "./json_line.ts";
+import { createMaskedLine, type MaskedLine, maskTokens, WILDCARD } from "./mask.ts";
+import { ModelFormatError } from "./model_format_error.ts";
+import { severityOf } from "./severity.ts";
+import { TemplateMiner } from "./template_miner.ts";
+import { TokenSet } from "./token_set.ts";
+
+/** Dense features before the hashed token block. */
+export const DENSE_FEATURES = 6;
+/** Buckets of hashed token weights. */
+export const HASH_BUCKETS = 512;
+/** Total feature dimensions of a line. */
+export const DIMENSIONS: number = DENSE_FEATURES + HASH_BUCKETS;
+
+/** Feature indexes of the dense block. */
+export const FEATURE = {
+  rarity: 0,
+  severity: 1,
+  length: 2,
+  wildcards: 3,
+  structured: 4,
+  numeric: 5,
+} as const;
+
+/** Similarity a training line needs to join a template. */
+export const TRAIN_SIMILARITY = 0.7;
+/** Similarity a scored line needs to count as an existing template. */
+export const MATCH_SIMILARITY = 0.5;
+
+/** A numeric parameter must leave its seen range by this much (natural log units) to be unusual. */
+const _UNUSUAL_MARGIN = 1.5;
+/** Values a position must have seen before its range is trusted. */
+const _UNUSUAL_MIN_COUNT = 10;
+
+/** Evidence about one line, filled by {@linkcode FeatureModel.analyze}. */
+export interface LineEvidence {
+  /** Template index, -1 when the line matches no template. */
+  template: number;
+  /** The line's masked tokens. */
+  masked: MaskedLine;
+  /** Whether the line was a JSON object. */
+  structured: boolean;
+  /** Rarity of the template in [0, 1]; 1 for a new one. */
+  rarity: number;
+  /** Highest severity among the line's constant tokens. */
+  severity: number;
+  /** Tokens that carried that severity. */
+  severityTokens: string[];
+  /** Constant tokens never seen in training. */
+  unseen: string[];
+  /** Constant tokens that differ from the template's. */
+  differing: number;
+  /** Non-wildcard tokens of the line. */
+  constants: number;
+  /** Largest excursion of a numeric parameter beyond its seen range, in log units. */
+  unusual: number;
+  /** Raw text of the parameters that were unusual. */
+  unusualTokens: string[];
+  /** Largest |z| of a numeric parameter against its template position, in log space. */
+  numericZ: number;
+}
+
+/**
+ * Create an empty evidence buffer.
+ *
+ * @returns A buffer for {@linkcode FeatureModel.analyze}.
+ */
+export function createLineEvidence(): LineEvidence {
+  return {
+    template: -1,
+    masked: createMaskedLine(),
+    structured: false,
+    rarity: 1,
+    severity: 0,
+    severityTokens: [],
+    unseen: [],
+    differing: 0,
+    constants: 0,
+    unusual: 0,
+    unusualTokens: [],
+    numericZ: 0,
+  };
+}
+
+/**
+ * Prepare a raw line: JSON objects become `level message key=value`, other
+ * lines pass through.
+ *
+ * @param line Any string.
+ * @returns The text to mask and whether it was JSON.
+ */
+export function prepareLine(line: string): { text: string; structured: boolean } {
+  const c = line.charCodeAt(0);
+  if (c === 123 || c === 32 || c === 9) {
+    const flat = flattenJsonLine(line);
+    if (flat !== undefined) return { text: flat, structured: true };
+  }
+  return { text: line, structured: false };
+}
+
+/** Per-position numeric statistics in log space, per template. */
+interface _NumericStats {
+  positions: Int32Array;
+  count: Float64Array;
+  min: Float64Array;
+  max: Float64Array;
+  mean: Float64Array;
+  m2: Float64Array;
+}
+
+/** Sign-preserving log: log1p(|x|) with the sign of x. */
+export function signedLog(x: number): number {
+  return x < 0 ? -Math.log1p(-x) : Math.log1p(x);
+}
+
+/** Templates, vocabulary, numeric ranges and token weights of one container. */
+export class FeatureModel {
+  /** The template miner. */
+  readonly miner: TemplateMiner;
+  /** Hashes of every constant token seen in training. */
+  readonly vocabulary: TokenSet;
+  /** Number of training lines. */
+  trainedLines = 0;
+  #stats: (_NumericStats | undefined)[] = [];
+  #templateSeverity: Float64Array = new Float64Array(0);
+  #templateRarity: Float64Array = new Float64Array(0);
+  #templateRows: { index: Uint16Array; value: Float32Array }[] = [];
+  #templateStructured: Uint8Array = new Uint8Array(0);
+  #idf = new Map<string, number>();
+  #defaultIdf = 1;
+  #scratch = new Float32Array(DIMENSIONS);
+  #stamp = new Int32Array(DIMENSIONS);
+
+  /**
+   * @param miner A template miner (empty for training, restored for loading).
+   * @param vocabulary The vocabulary set.
+   */
+  constructor(miner: TemplateMiner, vocabulary: TokenSet) {
+    this.miner = miner;
+    this.vocabulary = vocabulary;
+  }
+
+  /**
+   * Record training numeric values of one line for its template.
+   *
+   * @param template Template index.
+   * @param positions Token positions holding numbers.
+   * @param values Their values.
+   * @param n How many.
+   */
+  addNumbers(template: number, positions: Int32Array, values: Float64Array, n: number): void {
+    let st = this.#stats[template];
+    for (let k = 0; k < n; k++) {
+      const pos = positions[k]!;
+      if (st === undefined) {
+        st = {
+          positions: new Int32Array(0),
+          count: new Float64Array(0),
+          min: new Float64Array(0),
+          max: new Float64Array(0),
+          mean: new Float64Array(0),
+          m2: new Float64Array(0),
+        };
+        this.#stats[template] = st;
+      }
+      let slot = st.positions.indexOf(pos);
+      if (slot < 0) {
+        slot = st.positions.length;
+        st.positions = _grow(st.positions, pos);
+        st.count = _grow(st.count, 0);
+        st.min = _grow(st.min, Infinity);
+        st.max = _grow(st.max, -Infinity);
+        st.mean = _grow(st.mean, 0);
+        st.m2 = _grow(st.m2, 0);
+      }
+      const x = signedLog(values[k]!);
+      const c = st.count[slot]! + 1;
+      st.count[slot] = c;
+      if (x < st.min[slot]!) st.min[slot] = x;
+      if (x > st.max[slot]!) st.max[slot] = x;
+      const d = x - st.mean[slot]!;
+      st.mean[slot] = st.mean[slot]! + d / c;
+      st.m2[slot] = st.m2[slot]! + d * (x - st.mean[slot]!);
+    }
+  }
+
+  /**
+   * Numeric |z| of a value at a template position (0 when not enough data).
+   *
+   * @param template Template index.
+   * @param pos Token position.
+   * @param value The number.
+   * @returns |z| in log space and the excursion beyond the seen range.
+   */
+  numericDeviation(template: number, pos: number, value: number): { z: number; beyond: number } {
+    const st = this.#stats[template];
+    if (st === undefined) return _NO_DEVIATION;
+    const slot = st.positions.indexOf(pos);
+    if (slot < 0) return _NO_DEVIATION;
+    const c = st.count[slot]!;
+    if (c < 2) return _NO_DEVIATION;
+    const x = signedLog(value);
+    const sd = Math.sqrt(st.m2[slot]! / (c - 1));
+    const z = Math.abs(x - st.mean[slot]!) / Math.max(sd, 0.25);
+    let beyond = 0;
+    if (c >= _UNUSUAL_MIN_COUNT) {
+      beyond = Math.max(0, x - st.max[slot]!, st.min[slot]! - x);
+    }
+    _deviation.z = z;
+    _deviation.beyond = beyond;
+    return _deviation;
+  }
+
+  /**
+   * Freeze after training or loading: compute per-template severity, rarity,
+   * IDF token weights and the template part of every feature vector.
+   */
+  finish(): void {
+    const templates = this.miner.templates;
+    const nT = templates.length;
+    const n = Math.max(1, this.trainedLines);
+    const df = new Map<string, number>();
+    for (const t of templates) {
+      const seen = new Set<string>();
+      for (const tok of t.tokens) {
+        if (tok === WILDCARD || seen.has(tok)) continue;
+        seen.add(tok);
+        df.set(tok, (df.get(tok) ?? 0) + t.count);
+      }
+    }
+    this.#idf = new Map();
+    for (const [tok, d] of df) this.#idf.set(tok, Math.log(1 + n / d));
+    this.#defaultIdf = Math.log(1 + n);
+    this.#templateSeverity = new Float64Array(nT);
+    this.#templateRarity = new Float64Array(nT);
+    this.#templateStructured = new Uint8Array(nT);
+    this.#templateRows = [];
+    for (let i = 0; i < nT; i++) {
+      const t = templates[i]!;
+      let sev = 0;
+      for (const tok of t.tokens) if (tok !== WILDCARD) sev = Math.max(sev, severityOf(tok));
+      this.#templateSeverity[i] = sev;
+      this.#templateRarity[i] = rarityOf(t.count, n);
+      this.#templateRows.push(this.#hashTokens(t.tokens, t.tokens.length));
+    }
+  }
+
+  /**
+   * Mark templates mined from JSON lines.
+   *
+   * @param template Template index.
+   */
+  markStructured(template: number): void {
+    if (this.#templateStructured.length <= template) {
+      const next = new Uint8Array(Math.max(16, template * 2 + 2));
+      next.set(this.#templateStructured);
+      this.#templateStructured = next;
+    }
+    this.#templateStructured[template] = 1;
+  }
+
+  /**
+   * Rarity of a template.
+   *
+   * @param template Template index.
+   * @returns Rarity in [0, 1].
+   */
+  rarity(template: number): number {
+    return this.#templateRarity[template] ?? 1;
+  }
+
+  /**
+   * Severity of a template's constant tokens.
+   *
+   * @param template Template index.
+   * @returns Severity in [0, 1].
+   */
+  severity(template: number): number {
+    return this.#templateSeverity[template] ?? 0;
+  }
+
+  /**
+   * Analyse one line against the model. Never throws.
+   *
+   * @param line Any string.
+   * @param ev The buffer to fill.
+   * @returns The filled buffer.
+   */
+  analyze(line: string, ev: LineEvidence): LineEvidence {
+    const { text, structured } = prepareLine(line);
+    const m = maskTokens(text, ev.masked);
+    const tokens = m.tokens;
+    const count = m.count;
+    ev.structured = structured;
+    ev.severity = 0;
+    ev.severityTokens.length = 0;
+    ev.unseen.length = 0;
+    ev.unusualTokens.length = 0;
+    ev.unusual = 0;
+    ev.numericZ = 0;
+    ev.differing = 0;
+    let constants = 0;
+    const t = this.miner.match(tokens, count, MATCH_SIMILARITY);
+    ev.template = t;
+    if (t >= 0) {
+      const tt = this.miner.templates[t]!.tokens;
+      ev.rarity = this.#templateRarity[t]!;
+      ev.severity = this.#templateSeverity[t]!;
+      for (let i = 0; i < count; i++) {
+        const tok = tokens[i]!;
+        if (tok === WILDCARD) {
+          const v = m.values[i]!;
+          if (v === v) this.#checkNumber(ev, t, i, v);
+          continue;
+        }
+        constants++;
+        if (tok.endsWith(WILDCARD)) {
+          const v = m.values[i]!;
+          if (v === v) this.#checkNumber(ev, t, i, v);
+        }
+        if (tt[i] === tok) {
+          if (ev.severity > 0 && severityOf(tok) === ev.severity) ev.severityTokens.push(tok);
+          continue;
+        }
+        if (tt[i] !== WILDCARD) ev.differing++;
+        this.#checkToken(ev, tok, tt[i] !== WILDCARD);
+      }
+    } else {
+      ev.rarity = 1;
+      for (let i = 0; i < count; i++) {
+        const tok = tokens[i]!;
+        if (tok === WILDCARD) continue;
+        constants++;
+        ev.differing++;
+        this.#checkToken(ev, tok, true);
+      }
+    }
+    ev.constants = constants;
+    return ev;
+  }
+
+  /**
+   * Write the dense feature vector of an analysed line into `out` (which must
+   * be zero), and return the indexes written so they can be reset.
+   *
+   * @param ev The evidence of the line.
+   * @param out A zeroed array of {@linkcode DIMENSIONS} values.
+   * @returns Whether the hashed block came from the template (cacheable).
+   */
+  denseFeatures(ev: LineEvidence, out: Float32Array): boolean {
+    const cached = ev.template >= 0 && ev.differing === 0;
+    const row = cached
+      ? this.#templateRows[ev.template]!
+      : this.#hashTokens(ev.masked.tokens, ev.masked.count);
+    for (let k = 0; k < row.index.length; k++) out[row.index[k]!] = row.value[k]!;
+    this.#denseHead(ev.template, ev.masked.count, ev, out);
+    return cached;
+  }
+
+  /**
+   * Sparse feature row of a training line of a template with a numeric |z|.
+   *
+   * @param template Template index.
+   * @param numericZ Its largest numeric |z|.
+   * @param index Output feature indexes (at least DIMENSIONS long).
+   * @param value Output values.
+   * @returns Number of entries written.
+   */
+  trainingRow(template: number, numericZ: number, index: Uint16Array, value: Float32Array): number {
+    const scratch = this.#scratch;
+    const t = this.miner.templates[template]!;
+    scratch.fill(0, 0, DENSE_FEATURES);
+    _evidence.template = template;
+    _evidence.severity = this.#templateSeverity[template]!;
+    _evidence.rarity = this.#templateRarity[template]!;
+    _evidence.numericZ = numericZ;
+    _evidence.structured = this.#templateStructured[template] === 1;
+    this.#denseHead(template, t.tokens.length, _evidence, scratch);
+    let n = 0;
+    for (let f = 0; f < DENSE_FEATURES; f++) {
+      if (scratch[f] !== 0) {
+        index[n] = f;
+        value[n++] = scratch[f]!;
+      }
+    }
+    const row = this.#templateRows[template]!;
+    for (let k = 0; k < row.index.length; k++) {
+      index[n] = row.index[k]!;
+      value[n++] = row.value[k]!;
+    }
+    return n;
+  }
+
+  #denseHead(template: number, count: number, ev: LineEvidence, out: Float32Array): void {
+    let wild = 0;
+    if (template >= 0) {
+      const tt = this.miner.templates[template]!.tokens;
+      for (const tok of tt) if (tok === WILDCARD) wild++;
+    } else {
+      for (let i = 0; i < count; i++) if (ev.masked.tokens[i] === WILDCARD) wild++;
+    }
+    out[FEATURE.rarity] = ev.rarity;
+    out[FEATURE.severity] = ev.severity;
+    out[FEATURE.length] = Math.log1p(count) / Math.log(256);
+    out[FEATURE.wildcards] = count > 0 ? wild / count : 0;
+    out[FEATURE.structured] = ev.structured ? 1 : 0;
+    out[FEATURE.numeric] = quantizeZ(ev.numericZ);
+  }
+
+  #hashTokens(
+    tokens: readonly string[],
+    count: number,
+  ): { index: Uint16Array; value: Float32Array } {
+    const stamp = this.#stamp;
+    const scratch = this.#scratch;
+    const touched: number[] = [];
+    const mark = (stamp[0] ?? 0) + 1;
+    let norm = 0;
+    for (let i = 0; i < count; i++) {
+      const tok = tokens[i]!;
+      if (tok === WILDCARD) continue;
+      const f = DENSE_FEATURES + (fnv1a32(tok) & (HASH_BUCKETS - 1));
+      const w = this.#idf.get(tok) ?? this.#defaultIdf;
+      if (stamp[f] !== mark) {
+        stamp[f] = mark;
+        scratch[f] = 0;
+        touched.push(f);
+      }
+      scratch[f] = scratch[f]! + w;
+    }
+    stamp[0] = mark;
+    touched.sort((a, b) => a - b);
+    for (const f of touched) norm += scratch[f]! * scratch[f]!;
+    norm = Math.sqrt(norm) || 1;
+    const index = new Uint16Array(touched.length);
+    const value = new Float32Array(touched.length);
+    for (let k = 0; k < touched.length; k++) {
+      index[k] = touched[k]!;
+      value[k] = scratch[touched[k]!]! / norm;
+    }
+    return { index, value };
+  }
+
+  #checkToken(ev: LineEvidence, tok: string, atConstant: boolean): void {
+    const sev = severityOf(tok);
+    if (sev > ev.severity) {
+      ev.severity = sev;
+      ev.severityTokens.length = 0;
+    }
+    if (sev > 0 && sev === ev.severity) ev.severityTokens.push(tok);
+    if (atConstant && !this.vocabulary.has(fnv1a32(tok)) && ev.unseen.length < 16) {
+      ev.unseen.push(tok);
+    }
+  }
+
+  #checkNumber(ev: LineEvidence, t: number, pos: number, v: number): void {
+    const d = this.numericDeviation(t, pos, v);
+    if (d.z > ev.numericZ) ev.numericZ = d.z;
+    if (d.beyond >= _UNUSUAL_MARGIN) {
+      if (d.beyond > ev.unusual) ev.unusual = d.beyond;
+      if (ev.unusualTokens.length < 8) ev.unusualTokens.push(String(v));
+    }
+  }
+
+  /**
+   * Write numeric statistics (templates and vocabulary are written by the caller).
+   *
+   * @param w The writer.
+   */
+  writeStats(w: ByteWriter): void {
+    const nT = this.miner.templates.length;
+    w.varint(nT);
+    for (let i = 0; i < nT; i++) {
+      const st = this.#stats[i];
+      const n = st?.positions.length ?? 0;
+      w.varint(n);
+      for (let k = 0; k < n; k++) {
+        w.varint(st!.positions[k]!);
+        w.varint(st!.count[k]!);
+        w.f32(st!.min[k]!);
+        w.f32(st!.max[k]!);
+        w.f32(st!.mean[k]!);
+        w.f32(st!.m2[k]!);
+      }
+    }
+    let structured = 0;
+    for (let i = 0; i < nT; i++) if (this.#templateStructured[i] === 1) structured++;
+    w.varint(structured);
+    for (let i = 0; i < nT; i++) if (this.#templateStructured[i] === 1) w.varint(i);
+  }
+
+  /**
+   * Read numeric statistics written by {@linkcode FeatureModel.writeStats}.
+   *
+   * @param r The reader.
+   * @throws {ModelFormatError} If the counts do not match the templates.
+   */
+  readStats(r: ByteReader): void {
+    const nT = r.varint();
+    if (nT !== this.miner.templates.length) {
+      throw new ModelFormatError(
+        `Cannot read model: ${nT} numeric sections for ${this.miner.templates.length} templates`,
+      );
+    }
+    for (let i = 0; i < nT; i++) {
+      const n = r.varint();
+      if (n === 0) continue;
+      const st: _NumericStats = {
+        positions: new Int32Array(n),
+        count: new Float64Array(n),
+        min: new Float64Array(n),
+        max: new Float64Array(n),
+        mean: new Float64Array(n),
+        m2: new Float64Array(n),
+      };
+      for (let k = 0; k < n; k++) {
+        st.positions[k] = r.varint();
+        st.count[k] = r.varint();
+        st.min[k] = r.f32();
+        st.max[k] = r.f32();
+        st.mean[k] = r.f32();
+        st.m2[k] = r.f32();
+      }
+      this.#stats[i] = st;
+    }
+    const structured = r.varint();
+    for (let k = 0; k < structured; k++) {
+      const i = r.varint();
+      if (i >= nT) throw new ModelFormatError(`Cannot read model: template ${i} out of range`);
+      this.markStructured(i);
+    }
+  }
+}
+
+/**
+ * Rarity of a template seen `count` times in `n` lines: log((n+1)/(count+1)) / log(n+1).
+ *
+ * @param count Times seen.
+ * @param n Training lines.
+ * @returns A value in [0, 1]; 1 for never seen.
+ */
+export function rarityOf(count: number, n: number): number {
+  return Math.log((n + 1) / (count + 1)) / Math.log(n + 1 + 1e-9 + (n === 0 ? 1 : 0));
+}
+
+/**
+ * Quantise a numeric |z| into the feature value the forest sees (steps of 0.1).
+ *
+ * @param z |z| in log space.
+ * @returns A value in [0, 1].
+ */
+export function quantizeZ(z: number): number {
+  return Math.round(Math.min(1, z / 10) * 10) / 10;
+}
+
+const _NO_DEVIATION = Object.freeze({ z: 0, beyond: 0 });
+const _deviation = { z: 0, beyond: 0 };
+const _evidence: LineEvidence = createLineEvidence();
+
+function _grow<T extends Int32Array | Float64Array>(a: T, v: number): T {
+  const next = new (a.constructor as { new (n: number): T })(a.length + 1);
+  next.set(a);
+  next[a.length] = v;
+  return next;
+}

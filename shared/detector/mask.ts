@@ -1,0 +1,266 @@
+/**
+ * Tokenising and masking of one log line: the line is split on whitespace and
+ * control characters, ANSI escape sequences are dropped, and every token that
+ * carries a variable value (numbers, hex, IPs, UUIDs, paths, URLs, timestamps,
+ * emails, quoted values) becomes the wildcard `<*>`. `key=value` keeps its
+ * key. Work per line is capped, so any string is safe to pass.
+ *
+ * @module
+ */
+
+/** The wildcard that stands for a masked value. */
+export const WILDCARD = "<*>";
+
+/** At most this many UTF-16 code units of a line are tokenised. */
+export const MAX_LINE_CHARS = 4096;
+
+/** At most this many tokens are kept per line. */
+export const MAX_TOKENS = 192;
+
+/** A masked line: its tokens and, per token, the number it held (NaN if none). */
+export interface MaskedLine {
+  /** Masked tokens; only the first `count` entries are meaningful. */
+  tokens: string[];
+  /** Numeric value per token, NaN when the token held no plain number. */
+  values: Float64Array;
+  /** Number of tokens. */
+  count: number;
+}
+
+/**
+ * Create an empty, reusable {@linkcode MaskedLine} buffer.
+ *
+ * @returns A buffer for {@linkcode maskTokens}.
+ */
+export function createMaskedLine(): MaskedLine {
+  return { tokens: [], values: new Float64Array(MAX_TOKENS), count: 0 };
+}
+
+const _TIME_WORDS = new Set([
+  "Jan",
+  "Feb",
+  "Mar",
+  "Apr",
+  "May",
+  "Jun",
+  "Jul",
+  "Aug",
+  "Sep",
+  "Oct",
+  "Nov",
+  "Dec",
+  "Mon",
+  "Tue",
+  "Wed",
+  "Thu",
+  "Fri",
+  "Sat",
+  "Sun",
+]);
+
+/**
+ * Tokenise and mask a line into a reusable buffer. Never throws.
+ *
+ * @param line Any string.
+ * @param out The buffer to fill; a new one when omitted.
+ * @returns The filled buffer.
+ */
+export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): MaskedLine {
+  const text = typeof line === "string" ? line : String(line);
+  const n = text.length < MAX_LINE_CHARS ? text.length : MAX_LINE_CHARS;
+  const tokens = out.tokens;
+  const values = out.values;
+  let count = 0;
+  let i = 0;
+  while (i < n && count < MAX_TOKENS) {
+    let c = text.charCodeAt(i);
+    if (c === 0x1b) {
+      i = _skipEscape(text, i, n);
+      continue;
+    }
+    if (_isSeparator(c)) {
+      i++;
+      continue;
+    }
+    // One word: scan to the next separator, noting what it contains.
+    const start = i;
+    let digits = 0;
+    let letters = 0;
+    let hexOnly = true;
+    let slashes = 0;
+    let eq = -1;
+    let at = -1;
+    let dotAfterAt = false;
+    let quoted = false;
+    let scheme = false;
+    let backslash = false;
+    while (i < n) {
+      c = text.charCodeAt(i);
+      if (_isSeparator(c) || c === 0x1b) break;
+      if (c >= 48 && c <= 57) digits++;
+      else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) {
+        letters++;
+        if (!((c >= 65 && c <= 70) || (c >= 97 && c <= 102))) hexOnly = false;
+      } else {
+        if (c === 47) {
+          slashes++;
+          if (i >= 2 && text.charCodeAt(i - 1) === 47 && text.charCodeAt(i - 2) === 58) {
+            scheme = true;
+          }
+        } else if (c === 92) backslash = true;
+        else if (c === 61 && eq < 0) eq = i;
+        else if (c === 64 && at < 0) at = i;
+        else if (c === 46 && at >= 0) dotAfterAt = true;
+        else if (c === 34 && i > start) {
+          const prev = text.charCodeAt(i - 1);
+          if (prev === 61 || prev === 58) {
+            // key="quoted value, maybe with spaces": jump to the closing quote.
+            const close = text.indexOf('"', i + 1);
+            if (close > 0 && close < n) {
+              i = close;
+              quoted = true;
+            }
+          }
+        }
+        if (c !== 45 && c !== 95) hexOnly = false;
+      }
+      i++;
+    }
+    const end = i;
+    const len = end - start;
+    values[count] = NaN;
+    let token: string;
+    if (quoted) {
+      token = eq > start ? text.substring(start, eq + 1) + WILDCARD : WILDCARD;
+    } else if (digits === 0) {
+      // No digit: variable only if it looks like a URL, email, path or long hex.
+      if (
+        scheme || (at > start && dotAfterAt && letters > 0) ||
+        (slashes >= 2 && text.charCodeAt(start) === 47) || (backslash && slashes === 0 && len > 3 &&
+          text.charCodeAt(start + 1) === 58) ||
+        (hexOnly && letters >= 8 && len >= 8)
+      ) {
+        token = WILDCARD;
+      } else {
+        const b = text.charCodeAt(start) === 91 || text.charCodeAt(start) === 40 ? 1 : 0;
+        token = len === 3 + b && _TIME_WORDS.has(text.substring(start + b, end))
+          ? "\u0000" + text.substring(start, end)
+          : text.substring(start, end);
+      }
+    } else if (eq > start && eq < end - 1 && _isKey(text, start, eq)) {
+      token = text.substring(start, eq + 1) + WILDCARD;
+      values[count] = _parseNumber(text, eq + 1, end);
+    } else {
+      token = WILDCARD;
+      values[count] = _parseNumber(text, start, end);
+    }
+    tokens[count++] = token;
+  }
+  // Month and weekday names next to masked values are part of a timestamp.
+  for (let k = 0; k < count; k++) {
+    const t = tokens[k]!;
+    if (t.charCodeAt(0) === 0) {
+      const prev = k > 0 ? tokens[k - 1]! : "";
+      const next = k + 1 < count ? tokens[k + 1]! : "";
+      const near = prev === WILDCARD || next === WILDCARD || next.charCodeAt(0) === 0;
+      tokens[k] = near ? WILDCARD : t.substring(1);
+    }
+  }
+  out.count = count;
+  return out;
+}
+
+/**
+ * Mask a line and join its tokens with single spaces.
+ *
+ * @example
+ * ```ts
+ * maskLine("connect from 10.0.0.1 port 22"); // "connect from <*> port <*>"
+ * ```
+ * @param line Any string.
+ * @returns The masked line.
+ */
+export function maskLine(line: string): string {
+  const m = maskTokens(line);
+  return m.tokens.slice(0, m.count).join(" ");
+}
+
+function _isSeparator(c: number): boolean {
+  return c <= 32 || c === 127 || (c >= 0x80 && c <= 0xa0) || c === 0x2028 || c === 0x2029 ||
+    c === 0xfeff || c === 0x3000;
+}
+
+function _skipEscape(text: string, i: number, n: number): number {
+  // ESC [ params final-byte (CSI), ESC ] ... BEL/ST (OSC), or ESC + one char.
+  const next = i + 1 < n ? text.charCodeAt(i + 1) : 0;
+  if (next === 0x5b) {
+    let j = i + 2;
+    while (j < n) {
+      const c = text.charCodeAt(j);
+      j++;
+      if (c >= 0x40 && c <= 0x7e) break;
+    }
+    return j;
+  }
+  if (next === 0x5d) {
+    let j = i + 2;
+    while (j < n) {
+      const c = text.charCodeAt(j);
+      j++;
+      if (c === 7 || c === 0x1b) break;
+    }
+    return j;
+  }
+  return i + 2;
+}
+
+function _isKey(text: string, start: number, eq: number): boolean {
+  let letters = 0;
+  for (let k = start; k < eq; k++) {
+    const c = text.charCodeAt(k);
+    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) letters++;
+    else if (c >= 48 && c <= 57) return false;
+  }
+  return letters > 0;
+}
+
+function _parseNumber(text: string, start: number, end: number): number {
+  // A plain decimal number, optionally signed, with trailing punctuation.
+  let s = start;
+  let e = end;
+  while (e > s) {
+    const c = text.charCodeAt(e - 1);
+    if (c === 44 || c === 59 || c === 41 || c === 93 || c === 125 || c === 46 || c === 58) e--;
+    else break;
+  }
+  while (s < e) {
+    const c = text.charCodeAt(s);
+    if (c === 40 || c === 91 || c === 123) s++;
+    else break;
+  }
+  if (e - s === 0 || e - s > 24) return NaN;
+  let k = s;
+  const first = text.charCodeAt(k);
+  if (first === 45 || first === 43) k++;
+  let digits = 0;
+  let dots = 0;
+  for (; k < e; k++) {
+    const c = text.charCodeAt(k);
+    if (c >= 48 && c <= 57) digits++;
+    else if (c === 46 && dots === 0) dots++;
+    else break;
+  }
+  if (digits === 0) return NaN;
+  // A short unit may follow (12ms, 3.5s, 100KB, 80%), but not a hex prefix.
+  const unit = e - k;
+  if (unit > 0) {
+    if (unit > 3) return NaN;
+    const u = text.charCodeAt(k);
+    if ((u === 120 || u === 88) && digits === 1) return NaN;
+    for (let j = k; j < e; j++) {
+      const c = text.charCodeAt(j);
+      if (!((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 37)) return NaN;
+    }
+  }
+  return Number(text.substring(s, k));
+}

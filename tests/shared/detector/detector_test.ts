@@ -1,0 +1,160 @@
+import assert from "node:assert/strict";
+import {
+  Detector,
+  MODEL_FORMAT_VERSION,
+  ModelFormatError,
+  trainDetector,
+} from "../../../shared/detector/detector.ts";
+import { createPrng } from "../../../shared/detector/prng.ts";
+
+const FIXTURE = new URL("../../fixtures/hdfs_sample.log", import.meta.url);
+
+async function fixtureLines(): Promise<string[]> {
+  return (await Deno.readTextFile(FIXTURE)).split(/\r?\n/).filter((l) => l.length > 0);
+}
+
+function webLines(n: number, seed: number): string[] {
+  const prng = createPrng(seed);
+  const paths = ["/", "/login", "/api/items", "/api/cart", "/static/app.js"];
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const path = paths[prng.nextInt(paths.length)]!;
+    const ms = Math.round(5 + prng.next() * 40);
+    out.push(
+      `2024-05-0${1 + prng.nextInt(9)}T10:00:${10 + prng.nextInt(50)}Z INFO http GET ${path} ` +
+        `status=200 duration=${ms}ms ip=10.0.${prng.nextInt(255)}.${prng.nextInt(255)}`,
+    );
+    if (i % 50 === 0) out.push(`2024-05-01T10:00:00Z INFO cache refreshed entries=${1000 + i}`);
+  }
+  return out;
+}
+
+Deno.test("trainDetector() flags a new error and keeps normal lines quiet", async () => {
+  const lines = webLines(3000, 1);
+  const detector = await trainDetector(lines);
+  const normal = detector.scoreBatch(webLines(500, 2));
+  const flagged = normal.filter((s) => s.anomaly).length;
+  assert.ok(flagged <= 10, `${flagged} of 500 normal lines flagged`);
+  const bad = detector.score("2024-05-01T10:00:00Z FATAL db connection pool exhausted after 30s");
+  assert.equal(bad.anomaly, true);
+  assert.ok(bad.reasons.includes("new_template"));
+  assert.ok(bad.reasons.includes("severity"));
+  assert.ok(bad.tokens.includes("FATAL"));
+  assert.ok(bad.score > bad.threshold && bad.score <= 1);
+});
+
+Deno.test("Detector.score() reports unseen tokens and unusual values", async () => {
+  const detector = await trainDetector(webLines(3000, 3));
+  const slow = detector.score(
+    "2024-05-02T10:00:11Z INFO http GET /api/items status=200 duration=90000ms ip=10.0.1.2",
+  );
+  assert.equal(slow.anomaly, true);
+  assert.ok(slow.reasons.includes("unusual_value"), slow.reasons.join());
+  const odd = detector.score(
+    "2024-05-02T10:00:11Z INFO http DELETE /api/items status=200 duration=12ms ip=10.0.1.2",
+  );
+  assert.ok(odd.score > detector.score(webLines(1, 4)[0]!).score);
+  assert.ok(odd.anomaly === false || odd.reasons.includes("unseen_tokens"));
+});
+
+Deno.test("Detector.score() parses JSON-structured lines", async () => {
+  const lines: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    lines.push(JSON.stringify({ time: `t${i}`, level: "info", msg: "request done", ms: i % 40 }));
+  }
+  const detector = await trainDetector(lines);
+  const ok = detector.score(
+    JSON.stringify({ time: "x", level: "info", msg: "request done", ms: 7 }),
+  );
+  assert.equal(ok.anomaly, false);
+  assert.match(ok.template, /^INFO request done ms=<\*>$/);
+  const bad = detector.score(
+    JSON.stringify({ time: "x", level: "error", msg: "request done", ms: 7 }),
+  );
+  assert.equal(bad.anomaly, true);
+  assert.ok(bad.reasons.includes("severity") || bad.reasons.includes("unseen_tokens"));
+});
+
+Deno.test("trainDetector() calibrates the threshold to the alert rate", async () => {
+  const lines = await fixtureLines();
+  for (const alertRate of [0.01, 0.05]) {
+    const detector = await trainDetector(lines, { alertRate });
+    const flagged = detector.scoreBatch(lines).filter((s) => s.anomaly).length;
+    assert.ok(flagged <= Math.ceil(alertRate * lines.length), `${flagged} at ${alertRate}`);
+    assert.ok(detector.info.threshold > 0 && detector.info.threshold < 1);
+  }
+});
+
+Deno.test("trainDetector() is deterministic for a seed", async () => {
+  const lines = await fixtureLines();
+  const a = await trainDetector(lines, { seed: 11 });
+  const b = await trainDetector(lines, { seed: 11 });
+  assert.deepEqual(a.toBytes(), b.toBytes());
+  const c = await trainDetector(lines, { seed: 12 });
+  assert.notDeepEqual(a.toBytes(), c.toBytes());
+});
+
+Deno.test("trainDetector() accepts async iterables and reports progress", async () => {
+  async function* gen(): AsyncGenerator<string> {
+    for (const l of webLines(9000, 5)) yield l;
+  }
+  const seen: number[] = [];
+  const detector = await trainDetector(gen(), { onProgress: (done) => seen.push(done) });
+  assert.ok(detector.info.trainedLines > 9000);
+  assert.equal(seen.at(-1), detector.info.trainedLines);
+});
+
+Deno.test("trainDetector() rejects empty input and bad options", async () => {
+  await assert.rejects(() => trainDetector([]), RangeError);
+  await assert.rejects(() => trainDetector(["a"], { alertRate: 0 }), RangeError);
+  await assert.rejects(() => trainDetector(["a"], { trees: 0 }), RangeError);
+});
+
+Deno.test("Detector.toBytes() round-trips through fromBytes()", async () => {
+  const lines = await fixtureLines();
+  const detector = await trainDetector(lines);
+  const bytes = detector.toBytes();
+  const back = Detector.fromBytes(bytes);
+  assert.deepEqual(back.info, detector.info);
+  assert.equal(back.info.version, MODEL_FORMAT_VERSION);
+  for (const line of [...lines.slice(0, 50), "kernel panic", ""]) {
+    assert.deepEqual(back.score(line), detector.score(line));
+  }
+  assert.deepEqual(back.toBytes(), bytes);
+});
+
+Deno.test("Detector.fromBytes() throws ModelFormatError on a corrupt blob", async () => {
+  const bytes = (await trainDetector(await fixtureLines())).toBytes();
+  const flipped = bytes.slice();
+  flipped[Math.floor(bytes.length / 2)]! ^= 0xff;
+  assert.throws(() => Detector.fromBytes(flipped), ModelFormatError);
+  assert.throws(() => Detector.fromBytes(bytes.subarray(0, 100)), ModelFormatError);
+  assert.throws(() => Detector.fromBytes(new Uint8Array(3)), ModelFormatError);
+  const future = bytes.slice();
+  future[4] = 99;
+  assert.throws(() => Detector.fromBytes(future), /format version 99/);
+  assert.throws(() => Detector.fromBytes(new TextEncoder().encode("{}".repeat(20))), /magic/);
+});
+
+Deno.test("Detector.score() never throws on random, binary and huge input", async () => {
+  const detector = await trainDetector(await fixtureLines());
+  const prng = createPrng(99);
+  const inputs: string[] = ["", "\u0000", "\ud800", "\x1b[", "\x1b]0;x", "{", '{"level":', "{}"];
+  for (let i = 0; i < 2000; i++) {
+    const len = prng.nextInt(300);
+    let s = "";
+    for (let k = 0; k < len; k++) s += String.fromCharCode(prng.nextInt(i % 2 ? 0x110 : 0x10000));
+    inputs.push(s);
+  }
+  const bytes = new Uint8Array(1 << 16);
+  for (let k = 0; k < bytes.length; k++) bytes[k] = prng.nextInt(256);
+  inputs.push(new TextDecoder().decode(bytes));
+  inputs.push("x".repeat(1 << 20), "a ".repeat(1 << 19), "9".repeat(1 << 20));
+  inputs.push(JSON.stringify({ level: "x".repeat(1 << 20) }));
+  for (const line of inputs) {
+    const s = detector.score(line);
+    assert.ok(s.score >= 0 && s.score <= 1, `score ${s.score}`);
+    assert.equal(typeof s.anomaly, "boolean");
+    assert.equal(typeof s.template, "string");
+  }
+});
