@@ -1,0 +1,379 @@
+/**
+ * The OpenAPI 3.1 document of the tailwise api, written by hand next to the
+ * routes in `api.ts`; a test checks that it lists every route.
+ *
+ * @module
+ */
+
+const _error = { $ref: "#/components/responses/Error" };
+const _unauthorized = { $ref: "#/components/responses/Unauthorized" };
+const _json = (schema: unknown) => ({ "application/json": { schema } });
+const _ok = (description: string, schema: unknown) => ({ description, content: _json(schema) });
+const _containerParam = {
+  name: "container",
+  in: "path",
+  required: true,
+  description: "The container (model key), URL-encoded; 1 to 1024 UTF-8 bytes, no control chars",
+  schema: { type: "string", minLength: 1 },
+};
+
+/**
+ * The api's OpenAPI 3.1 document.
+ *
+ * @returns a fresh copy of the document
+ */
+export function openApiDocument(): Record<string, unknown> {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "tailwise api",
+      version: "1.0.0",
+      description:
+        "Adaptive log anomaly detection for Docker containers: on-demand scoring, anomalies, " +
+        'feedback, models, training, health and metrics. Errors are JSON {"error": "..."}.',
+    },
+    security: [{ bearerAuth: [] }],
+    paths: {
+      "/score": {
+        post: {
+          summary: "Score lines with a container's current model",
+          operationId: "score",
+          requestBody: {
+            required: true,
+            content: _json({
+              type: "object",
+              required: ["container", "lines"],
+              properties: {
+                container: { type: "string", minLength: 1 },
+                lines: { type: "array", minItems: 1, items: { type: "string" } },
+              },
+            }),
+          },
+          responses: {
+            200: _ok("Scores and explanations, one per line", {
+              type: "object",
+              properties: {
+                container: { type: "string" },
+                results: { type: "array", items: { $ref: "#/components/schemas/ScoredLine" } },
+              },
+            }),
+            400: _error,
+            401: _unauthorized,
+            404: _error,
+            413: _error,
+            415: _error,
+          },
+        },
+      },
+      "/anomalies": {
+        get: {
+          summary: "Anomalies, newest first, paged",
+          operationId: "listAnomalies",
+          parameters: [
+            {
+              name: "container",
+              in: "query",
+              description: "Only this container (model key)",
+              schema: { type: "string" },
+            },
+            {
+              name: "since",
+              in: "query",
+              description: "Recorded at or after (ISO 8601 or ms since the epoch)",
+              schema: { type: "string" },
+            },
+            {
+              name: "until",
+              in: "query",
+              description: "Recorded at or before (ISO 8601 or ms since the epoch)",
+              schema: { type: "string" },
+            },
+            {
+              name: "limit",
+              in: "query",
+              schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
+            },
+            {
+              name: "cursor",
+              in: "query",
+              description: "nextCursor of the previous page (a stream id)",
+              schema: { type: "string", pattern: "^\\d+-\\d+$" },
+            },
+          ],
+          responses: {
+            200: _ok("A page of anomalies", {
+              type: "object",
+              properties: {
+                anomalies: { type: "array", items: { $ref: "#/components/schemas/Anomaly" } },
+                nextCursor: { type: ["string", "null"] },
+                scanned: { type: "integer" },
+              },
+            }),
+            400: _error,
+            401: _unauthorized,
+          },
+        },
+      },
+      "/anomalies/{id}/feedback": {
+        post: {
+          summary: "Say whether an anomaly is normal (suppresses its template) or confirmed",
+          operationId: "feedback",
+          parameters: [{
+            name: "id",
+            in: "path",
+            required: true,
+            schema: { type: "string", pattern: "^\\d+-\\d+$" },
+          }],
+          requestBody: {
+            required: true,
+            content: _json({
+              type: "object",
+              required: ["label"],
+              properties: { label: { type: "string", enum: ["normal", "anomaly"] } },
+            }),
+          },
+          responses: {
+            200: _ok("Recorded", {
+              type: "object",
+              properties: {
+                anomalyId: { type: "string" },
+                container: { type: "string" },
+                templateId: { type: "string" },
+                label: { type: "string", enum: ["normal", "anomaly"] },
+                suppressed: { type: "boolean" },
+              },
+            }),
+            400: _error,
+            401: _unauthorized,
+            404: _error,
+            413: _error,
+            415: _error,
+          },
+        },
+      },
+      "/models": {
+        get: {
+          summary: "Containers with models and their current version",
+          operationId: "listModels",
+          responses: {
+            200: _ok("Models by container", {
+              type: "object",
+              properties: {
+                models: {
+                  type: "array",
+                  items: {
+                    type: "object",
+                    properties: {
+                      container: { type: "string" },
+                      current: {
+                        oneOf: [{ $ref: "#/components/schemas/ModelMeta" }, { type: "null" }],
+                      },
+                      versions: { type: "array", items: { type: "integer" } },
+                    },
+                  },
+                },
+              },
+            }),
+            401: _unauthorized,
+          },
+        },
+      },
+      "/models/{container}": {
+        get: {
+          summary: "A container's kept model versions",
+          operationId: "getModel",
+          parameters: [_containerParam],
+          responses: {
+            200: _ok("The versions, newest first", {
+              type: "object",
+              properties: {
+                container: { type: "string" },
+                current: {
+                  oneOf: [{ $ref: "#/components/schemas/ModelMeta" }, { type: "null" }],
+                },
+                versions: { type: "array", items: { $ref: "#/components/schemas/ModelMeta" } },
+              },
+            }),
+            400: _error,
+            401: _unauthorized,
+            404: _error,
+          },
+        },
+      },
+      "/models/{container}/rollback": {
+        post: {
+          summary: "Roll back to the previous good version, or promote a given version",
+          operationId: "rollbackModel",
+          parameters: [_containerParam],
+          requestBody: {
+            required: false,
+            content: _json({
+              type: "object",
+              properties: { version: { type: "integer", minimum: 1 } },
+            }),
+          },
+          responses: {
+            200: _ok("The version now current", {
+              type: "object",
+              properties: {
+                container: { type: "string" },
+                current: { $ref: "#/components/schemas/ModelMeta" },
+              },
+            }),
+            400: _error,
+            401: _unauthorized,
+            404: _error,
+          },
+        },
+      },
+      "/train/{container}": {
+        post: {
+          summary: "Train a container's model now",
+          operationId: "train",
+          parameters: [_containerParam],
+          responses: {
+            200: _ok("What the trainer did", {
+              type: "object",
+              required: ["container", "status"],
+              properties: {
+                container: { type: "string" },
+                status: { type: "string" },
+                version: { type: "integer" },
+              },
+            }),
+            400: _error,
+            401: _unauthorized,
+          },
+        },
+      },
+      "/health": {
+        get: {
+          summary: "The state of each dependency (no auth)",
+          operationId: "health",
+          security: [],
+          responses: {
+            200: _ok("Every dependency is ok", { $ref: "#/components/schemas/Health" }),
+            503: _ok("At least one dependency is failing", {
+              $ref: "#/components/schemas/Health",
+            }),
+          },
+        },
+      },
+      "/metrics": {
+        get: {
+          summary: "Prometheus metrics (text format 0.0.4)",
+          operationId: "metrics",
+          responses: {
+            200: {
+              description: "The metrics",
+              content: { "text/plain; version=0.0.4": { schema: { type: "string" } } },
+            },
+            401: _unauthorized,
+          },
+        },
+      },
+      "/openapi.json": {
+        get: {
+          summary: "This document",
+          operationId: "openapi",
+          responses: {
+            200: _ok("The OpenAPI 3.1 document", { type: "object" }),
+            401: _unauthorized,
+          },
+        },
+      },
+    },
+    components: {
+      securitySchemes: {
+        bearerAuth: {
+          type: "http",
+          scheme: "bearer",
+          description: "API_TOKEN (or the file named by API_TOKEN_FILE)",
+        },
+      },
+      responses: {
+        Error: {
+          description: "An error; `error` says what was wrong and what was expected",
+          content: _json({ $ref: "#/components/schemas/Error" }),
+        },
+        Unauthorized: {
+          description: "Missing or wrong bearer token",
+          headers: { "WWW-Authenticate": { schema: { type: "string" } } },
+          content: _json({ $ref: "#/components/schemas/Error" }),
+        },
+      },
+      schemas: {
+        Error: {
+          type: "object",
+          required: ["error"],
+          properties: { error: { type: "string" } },
+        },
+        ScoredLine: {
+          type: "object",
+          properties: {
+            line: { type: "string" },
+            score: { type: "number" },
+            anomaly: { type: "boolean" },
+            threshold: { type: "number" },
+            template: { type: "string" },
+            templateId: { type: "string" },
+            reasons: { type: "array", items: { type: "string" } },
+            tokens: { type: "array", items: { type: "string" } },
+            suppressed: { type: "boolean" },
+            modelVersion: { type: "integer" },
+          },
+        },
+        Anomaly: {
+          type: "object",
+          properties: {
+            id: { type: "string" },
+            container: { type: "string" },
+            containerId: { type: "string" },
+            containerName: { type: "string" },
+            entryId: { type: "string" },
+            ts: { type: "string" },
+            line: { type: "string" },
+            score: { type: "number" },
+            threshold: { type: "number" },
+            reasons: { type: "array", items: { type: "string" } },
+            template: { type: "string" },
+            templateId: { type: "string" },
+            tokens: { type: "array", items: { type: "string" } },
+            modelVersion: { type: "integer" },
+            scoredAt: { type: "integer" },
+          },
+        },
+        ModelMeta: {
+          type: "object",
+          properties: {
+            container: { type: "string" },
+            version: { type: "integer" },
+            trainedAt: { type: "string", format: "date-time" },
+            lines: { type: "integer" },
+            threshold: { type: "number" },
+            checksum: { type: "string" },
+            size: { type: "integer" },
+            status: { type: "string", enum: ["current", "candidate", "retired"] },
+            promotedAt: { type: "string", format: "date-time" },
+            rolledBackAt: { type: "string", format: "date-time" },
+            evaluation: { type: "object", additionalProperties: { type: "number" } },
+            note: { type: "string" },
+          },
+        },
+        Health: {
+          type: "object",
+          properties: {
+            status: { type: "string", enum: ["ok", "failing"] },
+            checks: {
+              type: "object",
+              additionalProperties: {
+                type: "object",
+                properties: { ok: { type: "boolean" }, detail: { type: "string" } },
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+}
