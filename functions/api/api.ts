@@ -38,15 +38,13 @@ import {
 } from "../../shared/model_registry.ts";
 import { openApiDocument } from "./openapi.ts";
 
-/** One line scored on demand, with its explanation. */
+/** One line scored on demand, with its explanation, as {@linkcode ApiDeps.scoreLines} returns it. */
 export interface ScoredLine {
-  /** The line as given. */
-  line: string;
   /** The score in [0, 1]. */
   score: number;
-  /** True when the score is above the threshold (and the template is not suppressed). */
+  /** True when the score is above the threshold and feedback does not suppress the template. */
   anomaly: boolean;
-  /** The container's threshold. */
+  /** The threshold applied. */
   threshold: number;
   /** The line's template. */
   template: string;
@@ -56,7 +54,7 @@ export interface ScoredLine {
   reasons: readonly string[];
   /** The tokens that drove the score. */
   tokens?: readonly string[];
-  /** True when feedback suppresses the template. */
+  /** True when feedback suppressed an anomaly of this template. */
   suppressed?: boolean;
   /** The model version that scored it. */
   modelVersion?: number;
@@ -265,7 +263,11 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
         _bad(`lines[${i}]: expected at most ${maxLineBytes} bytes, got ${bytes}`);
       }
     });
-    const results = await deps.scoreLines(container, lines as string[]);
+    const scored = await deps.scoreLines(container, lines as string[]);
+    if (scored.length !== lines.length) {
+      throw new Error(`scoreLines returned ${scored.length} results for ${lines.length} lines`);
+    }
+    const results = scored.map((s, i) => ({ line: lines[i] as string, ...s }));
     return c.json({ container, results });
   });
 

@@ -37,12 +37,14 @@ export interface ApiFixture extends AsyncDisposable {
 /**
  * Builds an api on the suite's Redis.
  *
- * @param deps dependencies to replace
+ * @param deps dependencies to replace, or a function of the fixture's adapters giving them
  * @param options options to replace
  * @returns the fixture; dispose it to close connections and delete its keys
  */
 export function apiFixture(
-  deps: Partial<ApiDeps> = {},
+  deps:
+    | Partial<ApiDeps>
+    | ((adapters: Pick<ApiDeps, "registry" | "feedback" | "logStream">) => Partial<ApiDeps>) = {},
   options: Partial<ApiOptions> = {},
 ): ApiFixture {
   const { redisUrl } = suiteEnv();
@@ -57,6 +59,9 @@ export function apiFixture(
   const anomalies = `${ns}:anomalies`;
   const logs = `${ns}:logs`;
   const logged: unknown[] = [];
+  const replaced = typeof deps === "function"
+    ? deps({ registry, feedback, logStream: stream })
+    : deps;
   const app = createApi({
     registry,
     logStream: stream,
@@ -66,7 +71,7 @@ export function apiFixture(
     scoreLines: () => Promise.reject(new Error("scoreLines is not part of this test")),
     requestTraining: (container) => Promise.resolve({ status: "queued", container }),
     consumerGroups: [{ stream: logs, group: "score" }, { stream: logs, group: "ingest" }],
-    ...deps,
+    ...replaced,
   }, {
     token: TOKEN,
     anomaliesStream: anomalies,
