@@ -246,6 +246,26 @@ export class Detector {
     return out;
   }
 
+  /**
+   * The dense feature vector the forest sees for a line (for evaluation and
+   * baselines on the same features).
+   *
+   * @param line A log line.
+   * @param out Where to write; a new array when omitted.
+   * @returns The vector, {@linkcode Detector.dimensions} long.
+   */
+  featureVector(line: string, out: Float32Array = new Float32Array(DIMENSIONS)): Float32Array {
+    const ev = this.#s.features.analyze(typeof line === "string" ? line : String(line), this.#ev);
+    out.fill(0);
+    this.#s.features.denseFeatures(ev, out);
+    return out;
+  }
+
+  /** Length of {@linkcode Detector.featureVector}. */
+  static get dimensions(): number {
+    return DIMENSIONS;
+  }
+
   #isolation(ev: LineEvidence): number {
     const dense = this.#dense;
     const cacheable = ev.template >= 0 && ev.differing === 0;
