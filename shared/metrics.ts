@@ -70,6 +70,8 @@ export interface Gauge {
 
 /** Observations counted into fixed buckets. */
 export interface Histogram {
+  /** Records one observation in the series without labels. */
+  observe(value: number): void;
   /** Records one observation in the series of `labels`. */
   observe(labels: Labels, value: number): void;
   /** Count and sum of a series. */
@@ -399,7 +401,12 @@ class _HistogramMetric extends _Metric implements Histogram {
     this.#bounds = bounds;
   }
 
-  observe(labels: Labels, value: number): void {
+  observe(labelsOrValue: Labels | number, value?: number): void {
+    const labels = typeof labelsOrValue === "number" ? {} : labelsOrValue;
+    const v = typeof labelsOrValue === "number" ? labelsOrValue : value;
+    if (typeof v !== "number" || Number.isNaN(v)) {
+      throw new RangeError(`Cannot observe ${v} in histogram ${this.name}: expected a number`);
+    }
     const k = this.key(labels);
     let s = this.#series.get(k);
     if (!s) {
@@ -407,9 +414,9 @@ class _HistogramMetric extends _Metric implements Histogram {
       this.#series.set(k, s);
     }
     // Buckets are kept non-cumulative and summed when rendered.
-    const i = this.#bounds.findIndex((b) => value <= b);
+    const i = this.#bounds.findIndex((b) => v <= b);
     if (i >= 0) s.counts[i]!++;
-    s.sum += value;
+    s.sum += v;
     s.count++;
   }
 

@@ -54,6 +54,16 @@ Deno.test("MetricsRegistry.histogram() renders cumulative buckets, +Inf, sum and
   );
 });
 
+Deno.test("Histogram.observe() takes a bare value when the histogram has no labels", () => {
+  const m = new MetricsRegistry();
+  const h = m.histogram("t_plain_seconds", "Plain", { buckets: [1] });
+  h.observe(0.5);
+  h.observe({}, 2);
+  assert.deepEqual(h.snapshot(), { count: 2, sum: 2.5, buckets: [1] });
+  assert.throws(() => h.observe(NaN), RangeError);
+  assert.match(m.render(), /^t_plain_seconds_bucket\{le="1"\} 1$/m);
+});
+
 Deno.test("MetricsRegistry rejects bad names, labels, buckets and counter decrements", () => {
   const m = new MetricsRegistry();
   assert.throws(() => m.counter("1bad", "x"), TypeError);
