@@ -112,12 +112,12 @@ export function prepareLine(line: string): { text: string; structured: boolean }
 
 /** Per-position numeric statistics in log space, per template. */
 interface _NumericStats {
-  positions: Int32Array;
-  count: Float64Array;
-  min: Float64Array;
-  max: Float64Array;
-  mean: Float64Array;
-  m2: Float64Array;
+  positions: number[];
+  count: number[];
+  min: number[];
+  max: number[];
+  mean: number[];
+  m2: number[];
 }
 
 /** Sign-preserving log: log1p(|x|) with the sign of x. */
@@ -136,7 +136,7 @@ export class FeatureModel {
   #stats: (_NumericStats | undefined)[] = [];
   #templateSeverity: Float64Array = new Float64Array(0);
   #templateRarity: Float64Array = new Float64Array(0);
-  #templateRows: { index: Uint16Array; value: Float32Array }[] = [];
+  #templateRows: { index: number[]; value: number[] }[] = [];
   #templateStructured: Uint8Array = new Uint8Array(0);
   #idf = new Map<string, number>();
   #defaultIdf = 1;
@@ -165,25 +165,18 @@ export class FeatureModel {
     for (let k = 0; k < n; k++) {
       const pos = positions[k]!;
       if (st === undefined) {
-        st = {
-          positions: new Int32Array(0),
-          count: new Float64Array(0),
-          min: new Float64Array(0),
-          max: new Float64Array(0),
-          mean: new Float64Array(0),
-          m2: new Float64Array(0),
-        };
+        st = { positions: [], count: [], min: [], max: [], mean: [], m2: [] };
         this.#stats[template] = st;
       }
       let slot = st.positions.indexOf(pos);
       if (slot < 0) {
         slot = st.positions.length;
-        st.positions = _grow(st.positions, pos);
-        st.count = _grow(st.count, 0);
-        st.min = _grow(st.min, Infinity);
-        st.max = _grow(st.max, -Infinity);
-        st.mean = _grow(st.mean, 0);
-        st.m2 = _grow(st.m2, 0);
+        st.positions.push(pos);
+        st.count.push(0);
+        st.min.push(Infinity);
+        st.max.push(-Infinity);
+        st.mean.push(0);
+        st.m2.push(0);
       }
       const x = signedLog(values[k]!);
       const c = st.count[slot]! + 1;
@@ -422,7 +415,7 @@ export class FeatureModel {
   #hashTokens(
     tokens: readonly string[],
     count: number,
-  ): { index: Uint16Array; value: Float32Array } {
+  ): { index: number[]; value: number[] } {
     const stamp = this.#stamp;
     const scratch = this.#scratch;
     const touched: number[] = [];
@@ -444,13 +437,9 @@ export class FeatureModel {
     touched.sort((a, b) => a - b);
     for (const f of touched) norm += scratch[f]! * scratch[f]!;
     norm = Math.sqrt(norm) || 1;
-    const index = new Uint16Array(touched.length);
-    const value = new Float32Array(touched.length);
-    for (let k = 0; k < touched.length; k++) {
-      index[k] = touched[k]!;
-      value[k] = scratch[touched[k]!]! / norm;
-    }
-    return { index, value };
+    const value: number[] = new Array(touched.length);
+    for (let k = 0; k < touched.length; k++) value[k] = scratch[touched[k]!]! / norm;
+    return { index: touched, value };
   }
 
   #checkToken(ev: LineEvidence, tok: string, atConstant: boolean): void {
@@ -518,12 +507,12 @@ export class FeatureModel {
       const n = r.varint();
       if (n === 0) continue;
       const st: _NumericStats = {
-        positions: new Int32Array(n),
-        count: new Float64Array(n),
-        min: new Float64Array(n),
-        max: new Float64Array(n),
-        mean: new Float64Array(n),
-        m2: new Float64Array(n),
+        positions: new Array(n),
+        count: new Array(n),
+        min: new Array(n),
+        max: new Array(n),
+        mean: new Array(n),
+        m2: new Array(n),
       };
       for (let k = 0; k < n; k++) {
         st.positions[k] = r.varint();
@@ -568,10 +557,3 @@ export function quantizeZ(z: number): number {
 const _NO_DEVIATION = Object.freeze({ z: 0, beyond: 0 });
 const _deviation = { z: 0, beyond: 0 };
 const _evidence: LineEvidence = createLineEvidence();
-
-function _grow<T extends Int32Array | Float64Array>(a: T, v: number): T {
-  const next = new (a.constructor as { new (n: number): T })(a.length + 1);
-  next.set(a);
-  next[a.length] = v;
-  return next;
-}

@@ -11,6 +11,8 @@
 import { contentHash64 } from "./hash.ts";
 import { WILDCARD } from "./mask.ts";
 
+const _MATCH_CACHE = 32768;
+
 /** A mined template. */
 export interface Template {
   /** Tokens, with `<*>` for variable positions. */
@@ -44,6 +46,7 @@ export class TemplateMiner {
   #similarity: number;
   #maxChildren: number;
   #ids: string[] = [];
+  #matchCache = new Map<string, number>();
   #texts: string[] = [];
 
   /**
@@ -81,6 +84,7 @@ export class TemplateMiner {
    * @returns The index of the template the line joined.
    */
   add(tokens: readonly string[], count: number): number {
+    if (this.#matchCache.size > 0) this.#matchCache.clear();
     const leaf = this.#leaf(tokens, count, true)!;
     const best = this.#best(leaf, tokens, count, this.#similarity);
     if (best >= 0) {
@@ -112,8 +116,16 @@ export class TemplateMiner {
    * @returns The template index, or -1 when no template is similar enough.
    */
   match(tokens: readonly string[], count: number, similarity: number = this.#similarity): number {
+    // Lines repeat: remember the answer per exact masked line (bounded).
+    let key = similarity + "\u0001";
+    for (let i = 0; i < count; i++) key += tokens[i]! + "\u0001";
+    const hit = this.#matchCache.get(key);
+    if (hit !== undefined) return hit;
     const leaf = this.#leaf(tokens, count, false);
-    return leaf === undefined ? -1 : this.#best(leaf, tokens, count, similarity);
+    const found = leaf === undefined ? -1 : this.#best(leaf, tokens, count, similarity);
+    if (this.#matchCache.size >= _MATCH_CACHE) this.#matchCache.clear();
+    this.#matchCache.set(key, found);
+    return found;
   }
 
   /**
@@ -153,6 +165,7 @@ export class TemplateMiner {
    * @returns Its index.
    */
   restore(template: Template): number {
+    this.#matchCache.clear();
     const index = this.#templates.length;
     this.#templates.push(template);
     this.#ids.push("");
