@@ -59,6 +59,8 @@ export interface Config {
     anomalies: string;
     /** `DEAD_LETTER_STREAM`: entries that failed too often. */
     deadLetter: string;
+    /** `TRAIN_REQUEST_STREAM`: on-demand training requests (`POST /train/:container`). */
+    trainRequests: string;
     /** `STREAM_MAXLEN`: approximate MAXLEN trimming of the log stream; 0 disables. */
     maxLen: number;
   };
@@ -209,6 +211,7 @@ export function loadConfig(
       logs: r.name("LOG_STREAM", "tailwise:logs"),
       anomalies: r.name("ANOMALY_STREAM", "tailwise:anomalies"),
       deadLetter: r.name("DEAD_LETTER_STREAM", "tailwise:dead"),
+      trainRequests: r.name("TRAIN_REQUEST_STREAM", "tailwise:train-requests"),
       maxLen: r.int("STREAM_MAXLEN", 1_000_000, { min: 0 }),
     },
     collect: {

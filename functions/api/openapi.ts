@@ -239,6 +239,7 @@ export function openApiDocument(): Record<string, unknown> {
                 container: { type: "string" },
                 status: { type: "string" },
                 version: { type: "integer" },
+                requestId: { type: "string" },
               },
             }),
             400: _error,
