@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DataDirLockedError } from "../../shared/embedded_data_dir_lock.ts";
 import { EmbeddedLogStream, NoGroupError } from "../../shared/embedded_log_stream.ts";
+import { StreamConsumer } from "../../shared/stream_consumer.ts";
+import { waitFor } from "../harness/services.ts";
 import { logStreamConformance } from "./log_stream_conformance.ts";
 
 /** Opens an embedded stream in a fresh temp dir that is removed on dispose. */
@@ -206,4 +208,50 @@ Deno.test("EmbeddedLogStream.readNew() with blockMs returns [] when the stream i
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("StreamConsumer on EmbeddedLogStream finishes every entry across a restart", async () => {
+  await _withDir(async (dir) => {
+    const options = {
+      stream: "logs",
+      group: "ingest",
+      consumer: "ingest-1",
+      deadLetterStream: "dead",
+      batch: 20,
+      blockMs: 50,
+    };
+    const done = new Set<string>();
+    {
+      await using log = await EmbeddedLogStream.open(dir);
+      await log.append("logs", Array.from({ length: 50 }, (_, i) => ({ i: String(i) })));
+      const ctl = new AbortController();
+      // Finishes the even ones of the first batch only, then stops.
+      const consumer = new StreamConsumer(log, (batch) => {
+        const even = batch.filter((m) => Number(m.fields.i) % 2 === 0).map((m) => m.id);
+        for (const m of batch) if (Number(m.fields.i) % 2 === 0) done.add(m.fields.i!);
+        ctl.abort();
+        return Promise.resolve({ done: even });
+      }, options);
+      await consumer.run(ctl.signal);
+      assert.equal(done.size, 10);
+    }
+    await using log = await EmbeddedLogStream.open(dir);
+    const ctl = new AbortController();
+    const consumer = new StreamConsumer(log, (batch) => {
+      for (const m of batch) done.add(m.fields.i!);
+      return Promise.resolve({ done: batch.map((m) => m.id) });
+    }, options);
+    const running = consumer.run(ctl.signal);
+    try {
+      await waitFor(async () => {
+        const info = await log.groupInfo("logs", "ingest");
+        return info.pending === 0 && info.lag === 0;
+      }, { what: "every entry acked" });
+    } finally {
+      ctl.abort();
+      await running;
+    }
+    assert.equal(done.size, 50);
+    assert.equal(await log.length("dead"), 0);
+  });
 });
