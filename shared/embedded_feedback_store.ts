@@ -19,6 +19,7 @@ import {
 
 /** Thrown by {@linkcode EmbeddedFeedbackStore.open} when its file cannot be read back. */
 export class FeedbackFileError extends Error {
+  /** The error's name. */
   override name = "FeedbackFileError";
 }
 
