@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+
+const MAIN = new URL("../../../functions/cli/main.ts", import.meta.url).pathname;
+const FIXTURE = new URL("../../fixtures/hdfs_sample.log", import.meta.url).pathname;
+
+async function cli(
+  dataDir: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-env", "--allow-read", "--allow-write", "--allow-sys", MAIN, ...args],
+    env: { TAILWISE_DATA_DIR: dataDir, NO_COLOR: "1" },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("cli train and score: the contract from a fresh data dir", async (t) => {
+  const dataDir = await Deno.makeTempDir({ prefix: "tailwise_cli_" });
+  try {
+    await t.step("train stores a model", async () => {
+      const r = await cli(dataDir, "train", "--container", "web", "--file", FIXTURE);
+      assert.equal(r.code, 0, r.stderr);
+      const info = JSON.parse(r.stdout);
+      assert.equal(info.container, "web");
+      assert.equal(info.version, 1);
+      assert.equal(info.lines, 400);
+      assert.equal(r.stderr, "", "no progress when stderr is not a terminal");
+    });
+
+    await t.step("score prints one JSON object per input line, in order", async () => {
+      const input = `${dataDir}/input.log`;
+      const lines = (await Deno.readTextFile(FIXTURE)).split("\r\n").slice(0, 20);
+      lines.push("081109 999999 1 FATAL dfs.DataNode: kernel panic: disk controller on fire");
+      lines.push("");
+      await Deno.writeTextFile(input, lines.join("\r\n") + "\r\n");
+      const r = await cli(dataDir, "score", "--container", "web", "--file", input, "--jsonl");
+      assert.equal(r.code, 0, r.stderr);
+      const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      assert.equal(rows.length, lines.length);
+      rows.forEach((row, i) => {
+        assert.equal(row.line, i + 1);
+        assert.equal(typeof row.score, "number");
+        assert.equal(typeof row.anomaly, "boolean");
+        assert.ok(Array.isArray(row.reasons));
+        assert.equal(typeof row.template, "string");
+        assert.ok(!row.template.includes("\r"));
+      });
+      assert.equal(rows[20].anomaly, true);
+      assert.ok(rows[20].reasons.includes("severity"));
+      assert.equal(rows.slice(0, 20).filter((r) => r.anomaly).length <= 1, true);
+    });
+
+    await t.step("score without --jsonl prints the same objects", async () => {
+      const r = await cli(dataDir, "score", "--container", "web", "--file", FIXTURE);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim().split("\n").length, 400);
+    });
+
+    await t.step("an unknown container is a runtime error", async () => {
+      const r = await cli(dataDir, "score", "--container", "nope", "--file", FIXTURE);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /Unknown container "nope"/);
+    });
+
+    await t.step("a missing file is a runtime error", async () => {
+      const r = await cli(dataDir, "train", "--container", "web", "--file", `${dataDir}/none`);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /Cannot read file ".*none": no such file/);
+    });
+
+    await t.step("bad flags and commands are usage errors", async () => {
+      for (
+        const args of [
+          ["score", "--bogus"],
+          ["train", "--file", FIXTURE],
+          ["train", "--container", "x", "--file", FIXTURE, "--trees", "zero"],
+          ["frobnicate"],
+          [],
+        ]
+      ) {
+        const r = await cli(dataDir, ...args);
+        assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      }
+    });
+
+    await t.step("--help works on every command", async () => {
+      for (const args of [["--help"], ["train", "--help"], ["score", "--help"], ["help"]]) {
+        const r = await cli(dataDir, ...args);
+        assert.equal(r.code, 0);
+        assert.match(r.stdout, /Usage: deno task cli/);
+      }
+    });
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
