@@ -8,7 +8,9 @@
  * last lack the `\n`. Without a TTY every record arrives in its own frame, so
  * a frame that ends without `\n` continues in the next one. A TTY stream has
  * no frames: there a record whose text reaches the copier's 16 KiB without a
- * `\n` continues after the next record's timestamp.
+ * `\n` continues after the next record's timestamp. A record shorter than
+ * that without `\n` is a container's last output before it stopped: a whole
+ * line (framed streams; a TTY stream joins it with what follows).
  *
  * Lines keep their bytes exactly (a TTY's `\r` included) except the `\n`
  * terminator; a line longer than `maxLineBytes` is cut at a UTF-8 character
@@ -46,8 +48,8 @@ export interface LineAssemblerOptions {
    */
   framed?: boolean;
   /**
-   * Size at which Docker's copier cuts a line into partial records (used for
-   * TTY streams, which have no frames).
+   * Size at which Docker's copier cuts a line into partial records: a record
+   * without `\n` continues in the next one only when its text is this long.
    * @default 16384
    */
   partialBytes?: number;
@@ -132,6 +134,9 @@ export class LineAssembler {
     }
     if (recordEnd && this.#framed) {
       if (this.#tsLen > 0) this.#badTs(this.#tsBuf.subarray(0, this.#tsLen));
+      // Docker cuts a line only when its buffer is full: a shorter record
+      // without "\n" is the last output of a container run, a whole line.
+      if (this.#open && this.#recordText < this.#partialBytes) this.#emit();
       if (this.#timestamps) this.#phase = 0;
       this.#recordText = 0;
     }

@@ -90,7 +90,7 @@ Deno.test("LineAssembler keeps multi-byte UTF-8 split across records byte-exact"
     bytesOf(`${TS1} a`, smile.subarray(0, 2)),
     bytesOf(`${TS1} `, smile.subarray(2), "b\n"),
   ];
-  assert.deepEqual(framed(records), [line(TS1, "a\u{1F600}b")]);
+  assert.deepEqual(framed(records, { partialBytes: 3 }), [line(TS1, "a\u{1F600}b")]);
 });
 
 Deno.test("LineAssembler keeps invalid UTF-8, NUL bytes and \\r", () => {
@@ -118,7 +118,9 @@ Deno.test("LineAssembler caps a line at maxLineBytes on a character boundary", (
   }
   // Truncation across partial records.
   const parts = [bytesOf(`${TS1} ${"q".repeat(800)}`), bytesOf(`${TS1} ${"q".repeat(800)}\n`)];
-  assert.deepEqual(framed(parts, { maxLineBytes: max }), [line(TS1, "q".repeat(max), true)]);
+  assert.deepEqual(framed(parts, { maxLineBytes: max, partialBytes: 800 }), [
+    line(TS1, "q".repeat(max), true),
+  ]);
 });
 
 Deno.test("LineAssembler.end() hands on a last line without newline", () => {
@@ -128,9 +130,19 @@ Deno.test("LineAssembler.end() hands on a last line without newline", () => {
   ]);
 });
 
+Deno.test("LineAssembler ends a line at a short framed record without newline", () => {
+  // A container's last output without "\n", then its next run's first line.
+  assert.deepEqual(framed([bytesOf(`${TS1} last`), bytesOf(`${TS2} first\n`)]), [
+    line(TS1, "last"),
+    line(TS2, "first"),
+  ]);
+});
+
 Deno.test("LineAssembler.discard() drops a started line", () => {
   const got: string[] = [];
-  const a = new LineAssembler((_ts, b) => got.push(new TextDecoder().decode(b)));
+  const a = new LineAssembler((_ts, b) => got.push(new TextDecoder().decode(b)), {
+    partialBytes: 7,
+  });
   a.push(bytesOf(`${TS1} partial`), true);
   assert.equal(a.pending, true);
   a.discard();

@@ -1,0 +1,272 @@
+/**
+ * Groups log entries into pipelined appends to the log stream, each written
+ * atomically with the checkpoints of the containers it carries, one append
+ * in flight at a time so the stream keeps every container's order.
+ *
+ * It holds at most about `bufferLines` entries: {@linkcode AppendBatcher.full}
+ * tells readers to pause, {@linkcode AppendBatcher.whenRoom} when to resume.
+ *
+ * @module
+ */
+
+import type { Fields, LogStream } from "../../shared/log_stream.ts";
+import type { Logger } from "../../shared/logger.ts";
+
+/** Options of {@linkcode AppendBatcher}. */
+export interface AppendBatcherOptions {
+  /** The log stream's name. */
+  stream: string;
+  /**
+   * Approximate MAXLEN of the stream; 0 keeps all.
+   * @default 0
+   */
+  maxLen?: number;
+  /**
+   * Entries per append.
+   * @default 1000
+   */
+  batchLines?: number;
+  /**
+   * Entries held before {@linkcode AppendBatcher.full} turns true.
+   * @default 20000
+   */
+  bufferLines?: number;
+  /**
+   * Longest time an entry waits for its batch to fill, in ms.
+   * @default 50
+   */
+  flushMs?: number;
+  /**
+   * Longest wait between retries of a failed append, in ms.
+   * @default 5000
+   */
+  maxBackoffMs?: number;
+}
+
+interface _Waiter {
+  upTo: number;
+  resolve: () => void;
+}
+
+interface _Batch {
+  fields: Fields[];
+  keys: string[];
+  positions: string[];
+}
+
+/** Batches entries into atomic, ordered appends with checkpoints. */
+export class AppendBatcher {
+  #log: LogStream;
+  #logger: Logger;
+  #stream: string;
+  #maxLen: number;
+  #batchLines: number;
+  #bufferLines: number;
+  #flushMs: number;
+  #maxBackoffMs: number;
+
+  #current: _Batch = _newBatch();
+  #sealed: _Batch[] = [];
+  #held = 0;
+  #pushed = 0;
+  #written = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #wake: (() => void) | null = null;
+  #roomWaiters: (() => void)[] = [];
+  #writtenWaiters: _Waiter[] = [];
+  #closing = false;
+  #stopped = false;
+  #loop: Promise<void>;
+
+  /**
+   * Starts the append loop.
+   *
+   * @param log the log stream port
+   * @param logger where append failures are reported
+   * @param options stream name, MAXLEN, batch and buffer sizes
+   * @throws {RangeError} when a size is not a positive integer
+   */
+  constructor(log: LogStream, logger: Logger, options: AppendBatcherOptions) {
+    this.#log = log;
+    this.#logger = logger;
+    this.#stream = options.stream;
+    this.#maxLen = options.maxLen ?? 0;
+    this.#batchLines = options.batchLines ?? 1000;
+    this.#bufferLines = options.bufferLines ?? 20_000;
+    this.#flushMs = options.flushMs ?? 50;
+    this.#maxBackoffMs = options.maxBackoffMs ?? 5000;
+    for (
+      const [name, v] of [["batchLines", this.#batchLines], ["bufferLines", this.#bufferLines]]
+    ) {
+      if (!Number.isInteger(v) || (v as number) < 1) {
+        throw new RangeError(`Cannot batch appends with ${name} ${v}: expected a positive integer`);
+      }
+    }
+    this.#loop = this.#run();
+  }
+
+  /**
+   * True when the batcher holds `bufferLines` entries or more: readers
+   * should stop reading until {@linkcode AppendBatcher.whenRoom} resolves.
+   *
+   * @returns whether it is full
+   */
+  get full(): boolean {
+    return this.#held >= this.#bufferLines;
+  }
+
+  /**
+   * Entries handed over so far.
+   *
+   * @returns the count
+   */
+  get pushed(): number {
+    return this.#pushed;
+  }
+
+  /**
+   * Entries written to the stream so far.
+   *
+   * @returns the count
+   */
+  get written(): number {
+    return this.#written;
+  }
+
+  /**
+   * Queues an entry.
+   *
+   * @param fields the stream message
+   * @param checkpointKey the state key of the entry's container
+   * @param position the checkpoint written with it (`<ts> <count>`)
+   */
+  push(fields: Fields, checkpointKey: string, position: string): void {
+    const b = this.#current;
+    b.fields.push(fields);
+    b.keys.push(checkpointKey);
+    b.positions.push(position);
+    this.#held++;
+    this.#pushed++;
+    if (b.fields.length >= this.#batchLines) {
+      this.#seal();
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#seal();
+      }, this.#flushMs);
+    }
+  }
+
+  /**
+   * Resolves when the batcher holds at most half of `bufferLines` entries.
+   *
+   * @returns a promise of room
+   */
+  whenRoom(): Promise<void> {
+    if (this.#held <= this.#bufferLines / 2 || this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
+  }
+
+  /**
+   * Resolves when the first `count` entries pushed are written.
+   *
+   * @param count a value of {@linkcode AppendBatcher.pushed}
+   * @returns a promise of the write
+   */
+  whenWritten(count: number): Promise<void> {
+    if (this.#written >= count || this.#stopped) return Promise.resolve();
+    this.#seal();
+    return new Promise((resolve) => this.#writtenWaiters.push({ upTo: count, resolve }));
+  }
+
+  /**
+   * Writes what it holds, waiting at most `timeoutMs`, and stops. Entries not
+   * written by then are dropped: their checkpoint was not written either, so
+   * the next run reads them again.
+   *
+   * @param timeoutMs the longest wait
+   * @returns true when everything was written
+   */
+  async close(timeoutMs: number): Promise<boolean> {
+    this.#closing = true;
+    this.#seal();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
+    await Promise.race([this.#loop, timedOut]);
+    clearTimeout(timer);
+    const complete = this.#held === 0;
+    this.#stopped = true;
+    this.#wake?.();
+    for (const r of this.#roomWaiters.splice(0)) r();
+    for (const w of this.#writtenWaiters.splice(0)) w.resolve();
+    return complete;
+  }
+
+  #seal(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#current.fields.length > 0) {
+      this.#sealed.push(this.#current);
+      this.#current = _newBatch();
+    }
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  async #run(): Promise<void> {
+    let backoff = 100;
+    let failing = false;
+    while (!this.#stopped) {
+      const batch = this.#sealed[0];
+      if (batch === undefined) {
+        if (this.#closing) return;
+        await new Promise<void>((resolve) => this.#wake = resolve);
+        continue;
+      }
+      const state: Record<string, string> = {};
+      for (let i = batch.keys.length - 1; i >= 0; i--) {
+        const key = batch.keys[i]!;
+        if (!(key in state)) state[key] = batch.positions[i]!;
+      }
+      try {
+        await this.#log.append(this.#stream, batch.fields, { maxLen: this.#maxLen, state });
+      } catch (e) {
+        if (this.#stopped) return;
+        if (!failing) {
+          this.#logger.warn("append to the log stream failed; retrying", {
+            stream: this.#stream,
+            error: e,
+          });
+        }
+        failing = true;
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, this.#maxBackoffMs);
+        continue;
+      }
+      if (failing) this.#logger.info("append to the log stream works again", {});
+      failing = false;
+      backoff = 100;
+      this.#sealed.shift();
+      this.#held -= batch.fields.length;
+      this.#written += batch.fields.length;
+      if (this.#writtenWaiters.length > 0) {
+        const still: _Waiter[] = [];
+        for (const w of this.#writtenWaiters) {
+          if (this.#written >= w.upTo) w.resolve();
+          else still.push(w);
+        }
+        this.#writtenWaiters = still;
+      }
+      if (this.#held <= this.#bufferLines / 2 && this.#roomWaiters.length > 0) {
+        for (const r of this.#roomWaiters.splice(0)) r();
+      }
+    }
+  }
+}
+
+function _newBatch(): _Batch {
+  return { fields: [], keys: [], positions: [] };
+}

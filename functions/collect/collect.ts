@@ -1,0 +1,639 @@
+/**
+ * The collect function: follows the logs of every container of a Docker
+ * engine and appends each line, once and in order per container, to the log
+ * stream.
+ *
+ * Trigger: Docker events (`start`, `die`, `destroy`) and one followed log
+ * stream per container (`follow`, `timestamps`). Each line becomes a
+ * {@linkcode LogEntry}; entries go to the stream in pipelined batches, each
+ * written atomically with the checkpoint of its containers (`<ts> <count>`:
+ * the newest Docker timestamp sent and how many lines with that timestamp
+ * were sent). A (re)attach asks Docker for the lines `since` that timestamp
+ * and skips the ones the checkpoint counts: no line lost, none sent twice.
+ *
+ * @module
+ */
+
+import type Docker from "dockerode";
+import { DockerFrameDemuxer, type FrameStream } from "../../shared/docker_frames.ts";
+import { LineAssembler } from "../../shared/line_assembler.ts";
+import { decodeLine, entryToFields, type LogEntry, tsToNanos } from "../../shared/log_entry.ts";
+import type { LogStream } from "../../shared/log_stream.ts";
+import type { Logger } from "../../shared/logger.ts";
+import { AppendBatcher } from "./append_batcher.ts";
+
+/** What {@linkcode collect} works with. */
+export interface CollectDeps {
+  /** A dockerode client of the engine to follow. */
+  docker: Docker;
+  /** Where entries and checkpoints go. */
+  log: LogStream;
+  /** Where the collector reports what it does. */
+  logger: Logger;
+  /** Stops the collector: it stops reading, writes what it holds and returns. */
+  signal: AbortSignal;
+}
+
+/** Settings of {@linkcode collect} (the `collect` and `streams` parts of the config). */
+export interface CollectOptions {
+  /**
+   * The log stream's name.
+   * @default "tailwise:logs"
+   */
+  stream?: string;
+  /**
+   * Approximate MAXLEN of the log stream; 0 keeps all.
+   * @default 0
+   */
+  maxLen?: number;
+  /**
+   * Longest line; longer ones are cut and marked truncated.
+   * @default 1048576
+   */
+  maxLineBytes?: number;
+  /**
+   * Entries per append.
+   * @default 1000
+   */
+  batchLines?: number;
+  /**
+   * Entries held in memory before reading from Docker pauses.
+   * @default 20000
+   */
+  bufferLines?: number;
+  /**
+   * Longest time an entry waits for its batch, in ms.
+   * @default 50
+   */
+  flushMs?: number;
+  /**
+   * Prefix of the per-container checkpoint keys.
+   * @default "tailwise:collect:ckpt:"
+   */
+  checkpointPrefix?: string;
+  /**
+   * Containers not to follow (full or short ids), e.g. the collector's own.
+   * @default []
+   */
+  excludeContainers?: readonly string[];
+  /**
+   * Longest wait for the last appends when stopping, in ms.
+   * @default 10000
+   */
+  drainTimeoutMs?: number;
+  /**
+   * Longest wait between reconnects to the engine, in ms.
+   * @default 5000
+   */
+  maxBackoffMs?: number;
+}
+
+/** What a collector did, returned when it stops. */
+export interface CollectSummary {
+  /** Entries written to the log stream. */
+  written: number;
+  /** Entries read but not written when it stopped (read again by the next run). */
+  dropped: number;
+}
+
+interface _Position {
+  ts: string;
+  count: number;
+}
+
+interface _Meta {
+  containerId: string;
+  containerName: string;
+  image: string;
+  service?: string;
+  task?: string;
+  node?: string;
+}
+
+/**
+ * Follows every container of the engine until `deps.signal` aborts.
+ *
+ * @param deps the Docker client, log stream, logger and stop signal
+ * @param options stream name, limits and batch sizes
+ * @returns what it wrote, once stopped and drained
+ */
+export async function collect(
+  deps: CollectDeps,
+  options: CollectOptions = {},
+): Promise<CollectSummary> {
+  const collector = new _Collector(deps, options);
+  return await collector.run();
+}
+
+class _Collector {
+  readonly deps: CollectDeps;
+  readonly batcher: AppendBatcher;
+  readonly maxLineBytes: number;
+  readonly maxBackoffMs: number;
+  readonly positions = new Map<string, _Position>();
+  readonly tails = new Map<string, _Tail>();
+  readonly #prefix: string;
+  readonly #exclude: readonly string[];
+  readonly #drainTimeoutMs: number;
+  readonly #unreadable = new Set<string>();
+  #events: NodeJS.ReadableStream | null = null;
+
+  constructor(deps: CollectDeps, options: CollectOptions) {
+    this.deps = deps;
+    this.maxLineBytes = options.maxLineBytes ?? 1024 * 1024;
+    this.maxBackoffMs = options.maxBackoffMs ?? 5000;
+    this.#prefix = options.checkpointPrefix ?? "tailwise:collect:ckpt:";
+    this.#exclude = options.excludeContainers ?? [];
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+    this.batcher = new AppendBatcher(deps.log, deps.logger, {
+      stream: options.stream ?? "tailwise:logs",
+      maxLen: options.maxLen ?? 0,
+      batchLines: options.batchLines ?? 1000,
+      bufferLines: options.bufferLines ?? 20_000,
+      flushMs: options.flushMs ?? 50,
+      maxBackoffMs: this.maxBackoffMs,
+    });
+  }
+
+  get signal(): AbortSignal {
+    return this.deps.signal;
+  }
+
+  checkpointKey(id: string): string {
+    return this.#prefix + id;
+  }
+
+  async run(): Promise<CollectSummary> {
+    const { signal, logger } = this.deps;
+    const onAbort = () => {
+      this.#events?.removeAllListeners("data");
+      _destroy(this.#events);
+      for (const tail of this.tails.values()) tail.stop();
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await this.#watch();
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      onAbort();
+    }
+    await Promise.allSettled([...this.tails.values()].map((t) => t.done));
+    const complete = await this.batcher.close(this.#drainTimeoutMs);
+    const summary = {
+      written: this.batcher.written,
+      dropped: this.batcher.pushed - this.batcher.written,
+    };
+    if (!complete) logger.warn("stopped before every entry was written", summary);
+    logger.info("collector stopped", summary);
+    return summary;
+  }
+
+  /** Subscribes to events, attaches to all, and reconnects after the engine went away. */
+  async #watch(): Promise<void> {
+    const { docker, logger, signal } = this.deps;
+    let backoff = 100;
+    let connected = true;
+    while (!signal.aborted) {
+      try {
+        const events = await docker.getEvents({
+          filters: { type: ["container"], event: ["start", "die", "destroy"] },
+        }) as unknown as NodeJS.ReadableStream;
+        this.#events = events;
+        if (signal.aborted) break;
+        const ended = _eventsEnded(events, (e) => this.#onEvent(e));
+        await this.#attachAll();
+        if (!connected) logger.info("reconnected to the Docker engine", {});
+        connected = true;
+        backoff = 100;
+        await ended;
+      } catch (e) {
+        if (signal.aborted) break;
+        if (connected) logger.warn("lost the Docker engine; reconnecting", { error: e });
+        connected = false;
+      } finally {
+        _destroy(this.#events);
+        this.#events = null;
+      }
+      if (signal.aborted) break;
+      connected = false;
+      await _sleep(backoff, signal);
+      backoff = Math.min(backoff * 2, this.maxBackoffMs);
+    }
+  }
+
+  async #attachAll(): Promise<void> {
+    const list = await this.deps.docker.listContainers({ all: true });
+    for (const c of list) {
+      if (c.State === "running") {
+        this.attach(c.Id);
+      } else if (!this.tails.has(c.Id) && !this.#unreadable.has(c.Id)) {
+        // A container that stopped while no collector ran: read what it
+        // wrote after its checkpoint.
+        if (this.positions.has(c.Id) || await this.deps.log.getState(this.checkpointKey(c.Id))) {
+          this.attach(c.Id);
+        }
+      }
+    }
+  }
+
+  #onEvent(e: { Action?: string; status?: string; id?: string; Actor?: { ID?: string } }): void {
+    const id = e.Actor?.ID ?? e.id;
+    const action = e.Action ?? e.status;
+    if (!id) return;
+    if (action === "start") this.attach(id);
+    else if (action === "destroy") this.#forget(id);
+  }
+
+  attach(id: string): void {
+    if (this.signal.aborted) return;
+    if (this.#exclude.some((x) => id.startsWith(x))) return;
+    if (this.#unreadable.has(id)) return;
+    const tail = this.tails.get(id);
+    if (tail) {
+      tail.wake();
+      return;
+    }
+    const t = new _Tail(this, id);
+    this.tails.set(id, t);
+    t.done = t.run().catch((e) => {
+      this.deps.logger.error("follower failed", { container: id, error: e });
+    }).finally(() => {
+      if (this.tails.get(id) === t) this.tails.delete(id);
+      if (t.destroyed) this.#forget(id);
+    });
+  }
+
+  /** Reports a container whose logs cannot be read, once. */
+  unreadable(id: string, meta: _Meta, driver: string, error: unknown): void {
+    if (this.#unreadable.has(id)) return;
+    this.#unreadable.add(id);
+    this.deps.logger.warn("cannot read the logs of this container; not following it", {
+      container: meta.containerName,
+      containerId: id,
+      logDriver: driver,
+      error,
+    });
+  }
+
+  #forget(id: string): void {
+    const tail = this.tails.get(id);
+    if (tail) {
+      tail.destroyed = true;
+      return;
+    }
+    this.#unreadable.delete(id);
+    this.positions.delete(id);
+    const upTo = this.batcher.pushed;
+    this.batcher.whenWritten(upTo).then(async () => {
+      if (this.tails.has(id) || this.signal.aborted) return;
+      await this.deps.log.deleteState([this.checkpointKey(id)]);
+    }).catch(() => {
+      // Best effort: a stale checkpoint of a removed container is harmless.
+    });
+  }
+}
+
+/** Follows one container, re-attaching after restarts and cuts. */
+class _Tail {
+  readonly #c: _Collector;
+  readonly id: string;
+  done: Promise<void> = Promise.resolve();
+  destroyed = false;
+  #gen = 0;
+  #stopped = false;
+  #stream: NodeJS.ReadableStream | null = null;
+  #wakeSleep: (() => void) | null = null;
+
+  constructor(collector: _Collector, id: string) {
+    this.#c = collector;
+    this.id = id;
+  }
+
+  /** Makes the follower look at its container again now (an event arrived). */
+  wake(): void {
+    this.#gen++;
+    this.#wakeSleep?.();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    _destroy(this.#stream);
+    this.#wakeSleep?.();
+  }
+
+  async run(): Promise<void> {
+    const c = this.#c;
+    const { docker, logger } = c.deps;
+    const container = docker.getContainer(this.id);
+    let backoff = 100;
+    let mustRead = true;
+    while (!this.#stopped && !c.signal.aborted) {
+      const gen = this.#gen;
+      let info: Docker.ContainerInspectInfo;
+      try {
+        info = await container.inspect();
+      } catch (e) {
+        if (_status(e) === 404) return;
+        mustRead = true;
+        await this.#sleep(backoff);
+        backoff = Math.min(backoff * 2, c.maxBackoffMs);
+        continue;
+      }
+      if (!mustRead && !info.State.Running && gen === this.#gen) return;
+      const meta = _meta(info);
+      let position = c.positions.get(this.id);
+      if (!position) {
+        const saved = await c.deps.log.getState(c.checkpointKey(this.id));
+        position = _parsePosition(saved);
+        c.positions.set(this.id, position);
+      }
+      const result = await this.#follow(container, info, meta, position);
+      if (result === "unreadable") return;
+      if (result === "cut") {
+        mustRead = true;
+        await this.#sleep(backoff);
+        backoff = Math.min(backoff * 2, c.maxBackoffMs);
+        continue;
+      }
+      backoff = 100;
+      mustRead = false;
+      logger.debug("log stream ended", { container: meta.containerName });
+    }
+  }
+
+  async #sleep(ms: number): Promise<void> {
+    if (this.#stopped) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wakeSleep = done;
+    });
+    this.#wakeSleep = null;
+  }
+
+  /**
+   * Reads the container's logs from its position until the stream ends.
+   * "ended": the container's run is over and everything was read; "cut": the
+   * stream broke off; "unreadable": its log driver cannot be read.
+   */
+  async #follow(
+    container: Docker.Container,
+    info: Docker.ContainerInspectInfo,
+    meta: _Meta,
+    position: _Position,
+  ): Promise<"ended" | "cut" | "unreadable"> {
+    const c = this.#c;
+    const { logger } = c.deps;
+    const batcher = c.batcher;
+    const key = c.checkpointKey(this.id);
+    const tty = info.Config.Tty === true;
+    const since = position.ts === "" ? undefined : _since(position.ts);
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await container.logs({
+        follow: true,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        ...(since !== undefined ? { since: since as unknown as number } : {}),
+      }) as unknown as NodeJS.ReadableStream;
+    } catch (e) {
+      if (_unreadable(e)) {
+        c.unreadable(this.id, meta, info.HostConfig.LogConfig?.Type ?? "unknown", e);
+        return "unreadable";
+      }
+      return "cut";
+    }
+    if (this.#stopped) {
+      _destroy(stream);
+      return "cut";
+    }
+    this.#stream = stream;
+
+    // Lines at the checkpoint's timestamp that it counts were sent before.
+    let skipping = position.ts !== "";
+    const skipTs = position.ts;
+    let skipLeft = position.count;
+
+    const onLine = (
+      streamName: "stdout" | "stderr",
+      ts: string,
+      bytes: Uint8Array,
+      truncated: boolean,
+    ) => {
+      if (skipping) {
+        const cmp = _compareTs(ts, skipTs);
+        if (cmp < 0) return;
+        if (cmp === 0 && skipLeft > 0) {
+          skipLeft--;
+          return;
+        }
+        skipping = false;
+      }
+      const cmp = _compareTs(ts, position.ts);
+      let seq = 0;
+      if (cmp > 0) {
+        position.ts = ts;
+        position.count = 1;
+      } else if (cmp === 0) {
+        seq = position.count++;
+      }
+      const entry: LogEntry = {
+        ...meta,
+        stream: streamName,
+        ts,
+        seq,
+        ...decodeLine(bytes),
+      };
+      if (truncated) entry.truncated = true;
+      batcher.push(entryToFields(entry), key, `${position.ts} ${position.count}`);
+    };
+    const maxLineBytes = c.maxLineBytes;
+    const out = new LineAssembler((ts, b, t) => onLine("stdout", ts, b, t), {
+      maxLineBytes,
+      framed: !tty,
+    });
+    const err = new LineAssembler((ts, b, t) => onLine("stderr", ts, b, t), { maxLineBytes });
+    const demux = new DockerFrameDemuxer((s: FrameStream, bytes, end) => {
+      if (s === 1) out.push(bytes, end);
+      else if (s === 2) err.push(bytes, end);
+      else if (s === 3 && end) {
+        logger.warn("the engine reported an error in the log stream", {
+          container: meta.containerName,
+          error: new TextDecoder().decode(bytes),
+        });
+      }
+    });
+    const onData = tty
+      ? (chunk: Uint8Array) => out.push(chunk)
+      : (chunk: Uint8Array) => demux.push(chunk);
+
+    const startedAt = info.State.StartedAt;
+    let failure: unknown = null;
+    await new Promise<void>((resolve) => {
+      let paused = false;
+      stream.on("data", (chunk: Uint8Array) => {
+        try {
+          onData(chunk);
+        } catch (e) {
+          failure = e;
+          _destroy(stream);
+          resolve();
+          return;
+        }
+        if (!paused && batcher.full) {
+          paused = true;
+          stream.pause();
+          batcher.whenRoom().then(() => {
+            paused = false;
+            if (!this.#stopped) stream.resume();
+          });
+        }
+      });
+      stream.on("end", () => resolve());
+      stream.on("close", () => resolve());
+      stream.on("error", (e: unknown) => {
+        failure ??= e;
+        resolve();
+      });
+    });
+    this.#stream = null;
+    _destroy(stream);
+    if (failure !== null && !this.#stopped) {
+      logger.warn("log stream broke off; re-attaching", {
+        container: meta.containerName,
+        error: failure,
+      });
+    }
+    if (failure === null && !this.#stopped) {
+      // Ended: the run is over when the container stopped or started anew.
+      try {
+        const now = await container.inspect();
+        if (!now.State.Running || now.State.StartedAt !== startedAt) {
+          out.end();
+          err.end();
+          return "ended";
+        }
+      } catch (e) {
+        if (_status(e) === 404) {
+          out.end();
+          err.end();
+          return "ended";
+        }
+      }
+    }
+    out.discard();
+    err.discard();
+    return "cut";
+  }
+}
+
+function _meta(info: Docker.ContainerInspectInfo): _Meta {
+  const labels = info.Config.Labels ?? {};
+  const meta: _Meta = {
+    containerId: info.Id,
+    containerName: info.Name.replace(/^\//, ""),
+    image: info.Config.Image,
+  };
+  const service = labels["com.docker.swarm.service.name"];
+  const task = labels["com.docker.swarm.task.id"];
+  const node = labels["com.docker.swarm.node.id"];
+  if (service) meta.service = service;
+  if (task) meta.task = task;
+  if (node) meta.node = node;
+  return meta;
+}
+
+function _parsePosition(saved: string | null): _Position {
+  if (!saved) return { ts: "", count: 0 };
+  const m = /^(\S+) (\d+)$/.exec(saved);
+  if (!m) return { ts: "", count: 0 };
+  try {
+    tsToNanos(m[1]!);
+  } catch {
+    return { ts: "", count: 0 };
+  }
+  return { ts: m[1]!, count: Number(m[2]) };
+}
+
+/** Docker's `since` (seconds.nanoseconds) of a timestamp. */
+function _since(ts: string): string {
+  const ns = tsToNanos(ts);
+  return `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, "0")}`;
+}
+
+/** Orders two Docker timestamps; "" is before all. */
+function _compareTs(a: string, b: string): number {
+  if (
+    a.length === b.length && a.charCodeAt(a.length - 1) === 90 && b.charCodeAt(b.length - 1) === 90
+  ) {
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+  if (b === "") return a === "" ? 0 : 1;
+  if (a === "") return -1;
+  const x = tsToNanos(a);
+  const y = tsToNanos(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function _status(e: unknown): number | undefined {
+  const code = (e as { statusCode?: unknown } | null)?.statusCode;
+  return typeof code === "number" ? code : undefined;
+}
+
+function _unreadable(e: unknown): boolean {
+  const msg = e instanceof Error ? e.message : String(e);
+  return _status(e) === 501 || /does not support reading/i.test(msg);
+}
+
+function _eventsEnded(
+  events: NodeJS.ReadableStream,
+  onEvent: (e: Record<string, never>) => void,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let rest = "";
+    const decoder = new TextDecoder();
+    events.on("data", (chunk: Uint8Array) => {
+      rest += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = rest.indexOf("\n")) >= 0) {
+        const text = rest.slice(0, nl).trim();
+        rest = rest.slice(nl + 1);
+        if (text === "") continue;
+        try {
+          onEvent(JSON.parse(text));
+        } catch {
+          // not an event
+        }
+      }
+    });
+    events.on("end", () => resolve());
+    events.on("close", () => resolve());
+    events.on("error", (e: unknown) => reject(e));
+  });
+}
+
+function _destroy(stream: NodeJS.ReadableStream | null): void {
+  if (!stream) return;
+  try {
+    (stream as unknown as { destroy?: () => void }).destroy?.();
+  } catch {
+    // already closed
+  }
+}
+
+function _sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
