@@ -13,7 +13,7 @@ import type { Fields } from "./log_entry.ts";
 export interface Anomaly {
   /** Its id in the anomalies stream (empty until appended). */
   id: string;
-  /** The model key: the Swarm service, else the container name. */
+  /** The model key (the container's name, see `modelKey`). */
   container: string;
   /** The full id of the container that wrote the line. */
   containerId: string;

@@ -237,7 +237,7 @@ export function loadConfig(
       minLines: r.int("TRAIN_MIN_LINES", 500, { min: 1 }),
       shadowFactor: r.number("TRAIN_SHADOW_FACTOR", 3, { min: 1 }),
       keepVersions: r.int("MODEL_KEEP", 5, { min: 1 }),
-      alertRate: r.number("ALERT_RATE", 0.002, { min: 0, max: 0.5 }),
+      alertRate: r.number("ALERT_RATE", 0.002, { min: 0.00001, max: 0.5 }),
       seed: r.int("TRAIN_SEED", 42, { min: 0 }),
     },
     score: {

@@ -180,13 +180,13 @@ function _fromBase64(text: string): Uint8Array {
 }
 
 /**
- * The key one model is learned for: the Swarm service when the container is
- * a task of one (its replicas share what normal looks like, and a restarted
- * task keeps its model), else the container's name.
+ * The key one model is learned for: the container's name, which the log
+ * store's history and the registry are keyed by too. (A Swarm task's name
+ * changes with every task; see the README on per-service models.)
  *
  * @param entry a log entry
  * @returns the model key
  */
-export function modelKey(entry: Pick<LogEntry, "service" | "containerName">): string {
-  return entry.service || entry.containerName;
+export function modelKey(entry: Pick<LogEntry, "containerName">): string {
+  return entry.containerName;
 }

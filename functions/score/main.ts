@@ -1,0 +1,75 @@
+/**
+ * The score function as a process: reads the config, builds the adapters and
+ * binds the score handler to the shared stream consumer (group `score`) on
+ * the log stream, until SIGTERM or SIGINT.
+ *
+ * `deno task score` (needs `REDIS_URL`; without it, `deno task start` runs
+ * every function in one process).
+ *
+ * @module
+ */
+
+import { openAdapters } from "../../shared/adapters.ts";
+import { ConfigError, loadConfig, redactConfig } from "../../shared/config.ts";
+import { createLogger } from "../../shared/logger.ts";
+import { createTailwiseMetrics } from "../../shared/metrics.ts";
+import { ModelCache } from "../../shared/model_cache.ts";
+import { StreamConsumer } from "../../shared/stream_consumer.ts";
+import { openAlertSink } from "../../shared/open_alert_sink.ts";
+import { createScoreHandler } from "./score.ts";
+
+/** The consumer group of the score function. */
+export const SCORE_GROUP = "score";
+
+if (import.meta.main) {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      Deno.exit(2);
+    }
+    throw e;
+  }
+  const log = createLogger("score", { level: config.logLevel });
+  if (!config.redis.url) {
+    log.error("score runs on its own only with REDIS_URL set; `deno task start` runs all in one");
+    Deno.exit(2);
+  }
+  log.info("starting", { config: redactConfig(config) });
+  await using adapters = await openAdapters(config, { name: `score-${config.instance}` });
+  await using alerts = openAlertSink(config, adapters.stream, log);
+  const metrics = createTailwiseMetrics();
+  const models = new ModelCache(adapters.registry, {
+    onBadVersion: (container, version, error) =>
+      log.error("model version unusable; the previous one serves", {
+        container,
+        version,
+        error,
+      }),
+  });
+  const handler = createScoreHandler(
+    { models, stream: adapters.stream, feedback: adapters.feedback, alerts, metrics, log },
+    { anomalyStream: config.streams.anomalies, coldStart: config.score.coldStart },
+  );
+  await adapters.stream.createGroup(config.streams.logs, SCORE_GROUP);
+  const consumer = new StreamConsumer(adapters.stream, handler, {
+    stream: config.streams.logs,
+    group: SCORE_GROUP,
+    consumer: config.instance,
+    deadLetterStream: config.streams.deadLetter,
+    batch: config.consumer.batch,
+    blockMs: config.consumer.blockMs,
+    claimIdleMs: config.consumer.claimIdleMs,
+    maxDeliveries: config.consumer.maxDeliveries,
+    onError: (error, { retryInMs }) => log.warn("scoring failed; retrying", { error, retryInMs }),
+  });
+  const stop = new AbortController();
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(sig, () => stop.abort());
+  }
+  log.info("scoring", { stream: config.streams.logs, group: SCORE_GROUP });
+  await consumer.run(stop.signal);
+  log.info("stopped", { ...consumer.counters });
+}

@@ -1,0 +1,248 @@
+/**
+ * The train function's logic: learn a new model for a container from its
+ * history, check it in the shadow of the current one, and promote it or keep
+ * it as a candidate.
+ *
+ * For one container ({@linkcode trainContainer}): take the lease (two
+ * trainers never train one container at once); read its history from the log
+ * store (window and cap configurable), without the lines confirmed anomalous
+ * by feedback and with the lines marked normal; hold back the newest part as
+ * a shadow set; train; score the shadow set with the new model and with the
+ * current one; promote the new model unless its alert rate jumped past
+ * `shadowFactor` times the current one's (then it is stored as a candidate,
+ * with the figures, for a person to promote or not).
+ *
+ * {@linkcode trainDue} does that for every container with new data since its
+ * current model, as the `Deno.cron` schedule runs it.
+ *
+ * @module
+ */
+
+import { trainDetector } from "../../shared/detector/detector.ts";
+import type { FeedbackStore } from "../../shared/feedback_store.ts";
+import type { Lock } from "../../shared/lock.ts";
+import type { LogStore } from "../../shared/log_store.ts";
+import type { Logger } from "../../shared/logger.ts";
+import type { ModelMeta, ModelRegistry } from "../../shared/model_registry.ts";
+import type { ModelCache } from "../../shared/model_cache.ts";
+
+/** What training needs. */
+export interface TrainDeps {
+  /** The containers' history. */
+  logStore: LogStore;
+  /** Where models go. */
+  registry: ModelRegistry;
+  /** Lines marked normal, anomalies confirmed. */
+  feedback: FeedbackStore;
+  /** One trainer per container. */
+  lock: Lock;
+  /** Loads current models for the shadow check. */
+  models: ModelCache;
+  /** Where progress is reported. */
+  log?: Logger;
+}
+
+/** Settings of a training run (`config.train`). */
+export interface TrainSettings {
+  /** History used, in ms back from now. */
+  windowMs: number;
+  /** Most lines used. */
+  maxLines: number;
+  /** Fewer lines than this: the container stays `learning`. */
+  minLines: number;
+  /** A new model whose shadow alert rate exceeds this factor times the current one's is held back. */
+  shadowFactor: number;
+  /** Target share of training lines above the threshold. */
+  alertRate: number;
+  /** Seed of the isolation forest. */
+  seed: number;
+  /**
+   * Share of the newest lines held back for the shadow check.
+   * @default 0.1
+   */
+  shadowShare?: number;
+  /**
+   * How long the lease is held at most, in ms.
+   * @default 10 minutes
+   */
+  leaseMs?: number;
+  /**
+   * The clock, in ms since the epoch.
+   * @default Date.now
+   */
+  now?: () => number;
+}
+
+/** What became of one container's training. */
+export interface TrainResult {
+  /** The model key. */
+  container: string;
+  /**
+   * `promoted`: the new model is current; `candidate`: held back by the
+   * shadow check; `learning`: too few lines yet; `busy`: another trainer
+   * holds the lease.
+   */
+  status: "promoted" | "candidate" | "learning" | "busy";
+  /** Lines the model learned from. */
+  lines: number;
+  /** The new version, when one was stored. */
+  version?: number;
+  /** Its threshold. */
+  threshold?: number;
+  /** Alert rate of the new model on the shadow set. */
+  shadowAlertRate?: number;
+  /** Alert rate of the current model on the shadow set (null: there was none). */
+  currentAlertRate?: number | null;
+  /** Why, in words. */
+  note: string;
+}
+
+/**
+ * Trains one container.
+ *
+ * @param container the model key (the container's name)
+ * @param deps log store, registry, feedback, lock, model cache
+ * @param settings window, caps, shadow factor, alert rate, seed
+ * @returns what became of it
+ */
+export async function trainContainer(
+  container: string,
+  deps: TrainDeps,
+  settings: TrainSettings,
+): Promise<TrainResult> {
+  const lease = await deps.lock.tryAcquire(`train:${container}`, settings.leaseMs ?? 600_000);
+  if (!lease) {
+    return { container, status: "busy", lines: 0, note: "another trainer holds the lease" };
+  }
+  await using _lease = lease;
+  const now = (settings.now ?? Date.now)();
+  const [confirmed, normal] = await Promise.all([
+    deps.feedback.confirmedAnomalies(container),
+    deps.feedback.normalLines(container, { limit: 1000 }),
+  ]);
+  const excluded = new Set(confirmed.map((f) => f.line));
+  const history: string[] = [];
+  let skipped = 0;
+  for await (
+    const entry of deps.logStore.history(container, {
+      from: new Date(now - settings.windowMs),
+      to: new Date(now + 1),
+    })
+  ) {
+    if (excluded.has(entry.line)) {
+      skipped++;
+      continue;
+    }
+    history.push(entry.line);
+  }
+  // The newest lines count most: keep the cap's worth of the most recent.
+  const recent = history.length > settings.maxLines
+    ? history.slice(history.length - settings.maxLines)
+    : history;
+  if (recent.length < settings.minLines) {
+    return {
+      container,
+      status: "learning",
+      lines: recent.length,
+      note: `${recent.length} of the ${settings.minLines} lines needed`,
+    };
+  }
+  const shadowCount = Math.max(1, Math.floor(recent.length * (settings.shadowShare ?? 0.1)));
+  const training = recent.slice(0, recent.length - shadowCount);
+  const shadow = recent.slice(recent.length - shadowCount);
+  // Lines a person marked normal are learned as normal, whatever the window holds.
+  for (const line of normal) training.push(line);
+  const detector = await trainDetector(training, {
+    seed: settings.seed,
+    alertRate: settings.alertRate,
+  });
+  const shadowAlertRate = _alertRate(detector.scoreBatch(shadow));
+  const current = await deps.models.get(container);
+  const currentAlertRate = current ? _alertRate(current.detector.scoreBatch(shadow)) : null;
+  const floor = Math.max(currentAlertRate ?? 0, settings.alertRate);
+  const heldBack = current !== null && shadowAlertRate > settings.shadowFactor * floor;
+  const evaluation: Record<string, number> = {
+    shadowLines: shadow.length,
+    shadowAlertRate,
+    excludedLines: skipped,
+    normalFeedbackLines: normal.length,
+  };
+  if (currentAlertRate !== null) evaluation.currentAlertRate = currentAlertRate;
+  const note = heldBack
+    ? `held back: shadow alert rate ${
+      _pct(shadowAlertRate)
+    } is more than ${settings.shadowFactor}x ` +
+      `the current model's ${_pct(currentAlertRate ?? 0)}`
+    : current
+    ? `promoted: shadow alert rate ${_pct(shadowAlertRate)} (current model ${
+      _pct(currentAlertRate ?? 0)
+    })`
+    : `promoted: first model, shadow alert rate ${_pct(shadowAlertRate)}`;
+  const meta: ModelMeta = await deps.registry.put(container, detector.toBytes(), {
+    trainedAt: new Date(now).toISOString(),
+    lines: training.length,
+    threshold: detector.info.threshold,
+    evaluation,
+    note,
+  }, { promote: !heldBack });
+  deps.log?.info(heldBack ? "model held back as candidate" : "model promoted", {
+    container,
+    version: meta.version,
+    lines: training.length,
+    shadowAlertRate,
+    currentAlertRate,
+  });
+  return {
+    container,
+    status: heldBack ? "candidate" : "promoted",
+    lines: training.length,
+    version: meta.version,
+    threshold: detector.info.threshold,
+    shadowAlertRate,
+    currentAlertRate,
+    note,
+  };
+}
+
+/**
+ * Trains every container with new data: no model yet and at least
+ * `minLines` lines in the window, or lines written since its current model
+ * was trained.
+ *
+ * @param deps log store, registry, feedback, lock, model cache
+ * @param settings as for {@linkcode trainContainer}
+ * @returns one result per container trained or tried
+ */
+export async function trainDue(deps: TrainDeps, settings: TrainSettings): Promise<TrainResult[]> {
+  const now = (settings.now ?? Date.now)();
+  const seen = await deps.logStore.containers({ since: new Date(now - settings.windowMs) });
+  const results: TrainResult[] = [];
+  for (const { container, count } of seen) {
+    const current = await deps.registry.current(container);
+    if (!current) {
+      if (count < settings.minLines) continue;
+    } else {
+      const since = new Date(current.trainedAt);
+      let fresh = 0;
+      for await (const _ of deps.logStore.history(container, { from: since, limit: 1 })) fresh++;
+      if (fresh === 0) continue;
+    }
+    try {
+      results.push(await trainContainer(container, deps, settings));
+    } catch (e) {
+      deps.log?.error("training failed", { container, error: e });
+    }
+  }
+  return results;
+}
+
+function _alertRate(scores: readonly { anomaly: boolean }[]): number {
+  if (scores.length === 0) return 0;
+  let n = 0;
+  for (const s of scores) if (s.anomaly) n++;
+  return n / scores.length;
+}
+
+function _pct(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
