@@ -59,8 +59,6 @@ export interface Config {
     anomalies: string;
     /** `DEAD_LETTER_STREAM`: entries that failed too often. */
     deadLetter: string;
-    /** `TRAIN_REQUEST_STREAM`: on-demand training requests (`POST /train/:container`). */
-    trainRequests: string;
     /** `STREAM_MAXLEN`: approximate MAXLEN trimming of the log stream; 0 disables. */
     maxLen: number;
   };
@@ -211,7 +209,6 @@ export function loadConfig(
       logs: r.name("LOG_STREAM", "tailwise:logs"),
       anomalies: r.name("ANOMALY_STREAM", "tailwise:anomalies"),
       deadLetter: r.name("DEAD_LETTER_STREAM", "tailwise:dead"),
-      trainRequests: r.name("TRAIN_REQUEST_STREAM", "tailwise:train-requests"),
       maxLen: r.int("STREAM_MAXLEN", 1_000_000, { min: 0 }),
     },
     collect: {
@@ -237,7 +234,7 @@ export function loadConfig(
       minLines: r.int("TRAIN_MIN_LINES", 500, { min: 1 }),
       shadowFactor: r.number("TRAIN_SHADOW_FACTOR", 3, { min: 1 }),
       keepVersions: r.int("MODEL_KEEP", 5, { min: 1 }),
-      alertRate: r.number("ALERT_RATE", 0.002, { min: 0.00001, max: 0.5 }),
+      alertRate: r.number("ALERT_RATE", 0.005, { min: 0.00001, max: 0.5 }),
       seed: r.int("TRAIN_SEED", 42, { min: 0 }),
     },
     score: {
