@@ -237,9 +237,15 @@ export function openApiDocument(): Record<string, unknown> {
               required: ["container", "status"],
               properties: {
                 container: { type: "string" },
-                status: { type: "string" },
+                status: {
+                  type: "string",
+                  description:
+                    "promoted, candidate (held back by the shadow check), learning or busy",
+                },
+                lines: { type: "integer" },
                 version: { type: "integer" },
-                requestId: { type: "string" },
+                threshold: { type: "number" },
+                note: { type: "string" },
               },
             }),
             400: _error,
