@@ -486,6 +486,9 @@ class _Tail {
         }
         if (!paused && batcher.full) {
           paused = true;
+          logger.debug("reading paused: the append buffer is full", {
+            container: meta.containerName,
+          });
           stream.pause();
           batcher.whenRoom().then(() => {
             paused = false;
