@@ -1,0 +1,138 @@
+/**
+ * `deno task ingest`: reads log entries from the log stream in the consumer
+ * group `ingest` and writes them to InfluxDB, acking each entry once it is
+ * stored. Needs `REDIS_URL` and `INFLUX_URL` (the embedded default runs all
+ * functions in one process through `deno task start`). SIGTERM and SIGINT
+ * stop it cleanly: the batch in flight is finished or left pending, never
+ * acked unwritten.
+ *
+ * Logs are JSON lines on stderr; secrets never appear in them.
+ *
+ * @module
+ */
+
+import { ConfigError, loadConfig, redactConfig } from "../../shared/config.ts";
+import { InfluxLogStore } from "../../shared/influx_log_store.ts";
+import { RedisLogStream } from "../../shared/redis_log_stream.ts";
+import { StreamConsumer } from "../../shared/stream_consumer.ts";
+import { ingestBatch } from "./ingest.ts";
+
+/** The consumer group of ingest. */
+export const INGEST_GROUP = "ingest";
+
+function _log(level: string, msg: string, extra: Record<string, unknown> = {}): void {
+  console.error(
+    JSON.stringify({ time: new Date().toISOString(), level, fn: "ingest", msg, ...extra }),
+  );
+}
+
+function _message(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+async function _main(): Promise<number> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      _log("error", e.message);
+      return 2;
+    }
+    throw e;
+  }
+  if (config.redis.url === null || config.influx.url === null) {
+    _log(
+      "error",
+      "ingest needs REDIS_URL and INFLUX_URL: expected both set (the embedded default runs through `deno task start`)",
+    );
+    return 2;
+  }
+  _log("info", "starting", { config: redactConfig(config) });
+
+  const stop = new AbortController();
+  const onSignal = () => {
+    if (stop.signal.aborted) Deno.exit(130);
+    _log("info", "stopping: finishing the batch in flight");
+    stop.abort();
+  };
+  Deno.addSignalListener("SIGTERM", onSignal);
+  Deno.addSignalListener("SIGINT", onSignal);
+
+  await using stream = RedisLogStream.connect(config.redis.url, {
+    username: config.redis.username,
+    password: config.redis.password,
+    name: `tailwise-ingest-${config.instance}`,
+  });
+  await using store = new InfluxLogStore({
+    url: config.influx.url,
+    database: config.influx.database,
+    retentionPolicy: config.influx.retentionPolicy,
+    retentionMs: config.influx.retentionMs,
+    username: config.influx.username,
+    password: config.influx.password,
+    token: config.influx.token,
+    createDatabase: config.influx.createDatabase,
+    batchLines: config.ingest.batchLines,
+    batchBytes: config.ingest.batchBytes,
+    maxLineBytes: Math.max(config.collect.maxLineBytes, 64_000),
+    onRetry: (e, { attempt, delayMs }) => {
+      if (attempt === 1 || attempt % 10 === 0) {
+        _log("warn", "InfluxDB write failed, retrying", { error: _message(e), attempt, delayMs });
+      }
+    },
+  });
+  try {
+    await store.prepare({ signal: stop.signal });
+  } catch (e) {
+    if (stop.signal.aborted) return 0;
+    _log("error", "cannot prepare InfluxDB", { error: _message(e) });
+    return 1;
+  }
+
+  const consumer = new StreamConsumer(
+    stream,
+    (batch, context) => ingestBatch(batch, { store }, context),
+    {
+      stream: config.streams.logs,
+      group: INGEST_GROUP,
+      consumer: config.instance,
+      deadLetterStream: config.streams.deadLetter,
+      batch: config.ingest.batchLines,
+      blockMs: config.consumer.blockMs,
+      claimIdleMs: config.consumer.claimIdleMs,
+      maxDeliveries: config.consumer.maxDeliveries,
+      onError: (e, { retryInMs }) => {
+        _log("error", "batch not stored, nothing acked; retrying", {
+          error: _message(e),
+          retryInMs,
+        });
+      },
+    },
+  );
+  const report = setInterval(async () => {
+    try {
+      _log("info", "status", { ...await consumer.status() });
+    } catch (e) {
+      _log("warn", "cannot read the group's status", { error: _message(e) });
+    }
+  }, 30_000);
+  try {
+    _log("info", "consuming", {
+      stream: config.streams.logs,
+      group: INGEST_GROUP,
+      consumer: config.instance,
+    });
+    await consumer.run(stop.signal);
+  } finally {
+    clearInterval(report);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    Deno.removeSignalListener("SIGINT", onSignal);
+  }
+  _log("info", "stopped", { ...consumer.counters });
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await _main());
+}
