@@ -16,6 +16,7 @@
 
 import type Docker from "dockerode";
 import { DockerFrameDemuxer, type FrameStream } from "../../shared/docker_frames.ts";
+import { type DockerDial, dockerDial, DockerLogReader } from "../../shared/docker_log_reader.ts";
 import { LineAssembler } from "../../shared/line_assembler.ts";
 import { decodeLine, entryToFields, type LogEntry, tsToNanos } from "../../shared/log_entry.ts";
 import type { LogStream } from "../../shared/log_stream.ts";
@@ -132,6 +133,7 @@ class _Collector {
   readonly maxBackoffMs: number;
   readonly positions = new Map<string, _Position>();
   readonly tails = new Map<string, _Tail>();
+  readonly dial: DockerDial;
   readonly #prefix: string;
   readonly #exclude: readonly string[];
   readonly #drainTimeoutMs: number;
@@ -140,6 +142,7 @@ class _Collector {
 
   constructor(deps: CollectDeps, options: CollectOptions) {
     this.deps = deps;
+    this.dial = dockerDial(deps.docker);
     this.maxLineBytes = options.maxLineBytes ?? 1024 * 1024;
     this.maxBackoffMs = options.maxBackoffMs ?? 5000;
     this.#prefix = options.checkpointPrefix ?? "tailwise:collect:ckpt:";
@@ -301,7 +304,7 @@ class _Tail {
   destroyed = false;
   #gen = 0;
   #stopped = false;
-  #stream: NodeJS.ReadableStream | null = null;
+  #reader: DockerLogReader | null = null;
   #wakeSleep: (() => void) | null = null;
 
   constructor(collector: _Collector, id: string) {
@@ -317,7 +320,7 @@ class _Tail {
 
   stop(): void {
     this.#stopped = true;
-    _destroy(this.#stream);
+    this.#reader?.close();
     this.#wakeSleep?.();
   }
 
@@ -391,15 +394,9 @@ class _Tail {
     const key = c.checkpointKey(this.id);
     const tty = info.Config.Tty === true;
     const since = position.ts === "" ? undefined : _since(position.ts);
-    let stream: NodeJS.ReadableStream;
+    let reader: DockerLogReader;
     try {
-      stream = await container.logs({
-        follow: true,
-        stdout: true,
-        stderr: true,
-        timestamps: true,
-        ...(since !== undefined ? { since: since as unknown as number } : {}),
-      }) as unknown as NodeJS.ReadableStream;
+      reader = await DockerLogReader.open(c.dial, this.id, { since });
     } catch (e) {
       if (_unreadable(e)) {
         c.unreadable(this.id, meta, info.HostConfig.LogConfig?.Type ?? "unknown", e);
@@ -408,10 +405,10 @@ class _Tail {
       return "cut";
     }
     if (this.#stopped) {
-      _destroy(stream);
+      reader.close();
       return "cut";
     }
-    this.#stream = stream;
+    this.#reader = reader;
 
     // Lines at the checkpoint's timestamp that it counts were sent before.
     let skipping = position.ts !== "";
@@ -442,12 +439,20 @@ class _Tail {
         seq = position.count++;
       }
       const entry: LogEntry = {
-        ...meta,
+        containerId: meta.containerId,
+        containerName: meta.containerName,
+        image: meta.image,
         stream: streamName,
         ts,
         seq,
-        ...decodeLine(bytes),
+        line: "",
       };
+      if (meta.service !== undefined) entry.service = meta.service;
+      if (meta.task !== undefined) entry.task = meta.task;
+      if (meta.node !== undefined) entry.node = meta.node;
+      const decoded = decodeLine(bytes);
+      entry.line = decoded.line;
+      if (decoded.raw !== undefined) entry.raw = decoded.raw;
       if (truncated) entry.truncated = true;
       batcher.push(entryToFields(entry), key, `${position.ts} ${position.count}`);
     };
@@ -473,38 +478,21 @@ class _Tail {
 
     const startedAt = info.State.StartedAt;
     let failure: unknown = null;
-    await new Promise<void>((resolve) => {
-      let paused = false;
-      stream.on("data", (chunk: Uint8Array) => {
-        try {
-          onData(chunk);
-        } catch (e) {
-          failure = e;
-          _destroy(stream);
-          resolve();
-          return;
-        }
-        if (!paused && batcher.full) {
-          paused = true;
+    try {
+      while (await reader.read(onData)) {
+        if (batcher.full && !this.#stopped) {
           logger.debug("reading paused: the append buffer is full", {
             container: meta.containerName,
           });
-          stream.pause();
-          batcher.whenRoom().then(() => {
-            paused = false;
-            if (!this.#stopped) stream.resume();
-          });
+          await batcher.whenRoom();
         }
-      });
-      stream.on("end", () => resolve());
-      stream.on("close", () => resolve());
-      stream.on("error", (e: unknown) => {
-        failure ??= e;
-        resolve();
-      });
-    });
-    this.#stream = null;
-    _destroy(stream);
+      }
+    } catch (e) {
+      failure = e;
+    } finally {
+      reader.close();
+      this.#reader = null;
+    }
     if (failure !== null && !this.#stopped) {
       logger.warn("log stream broke off; re-attaching", {
         container: meta.containerName,
