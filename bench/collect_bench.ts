@@ -9,6 +9,7 @@
  * @module
  */
 
+import { loadavg } from "node:os";
 import { Redis } from "ioredis";
 import { dockerCli, startDocker, startRedis, waitFor } from "../tests/harness/services.ts";
 
@@ -109,11 +110,16 @@ export async function benchCollect(
     let first = 0;
     let firstLen = 0;
     let peakKb = 0;
+    let cpuSeconds = 0;
     const sampleRss = async () => {
       try {
         const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
         const m = /VmHWM:\s+(\d+) kB/.exec(status);
         if (m) peakKb = Math.max(peakKb, Number(m[1]));
+        const stat = (await Deno.readTextFile(`/proc/${child.pid}/stat`)).split(") ")[1]!.split(
+          " ",
+        );
+        cpuSeconds = (Number(stat[11]) + Number(stat[12])) / 100;
       } catch {
         // exited
       }
@@ -139,6 +145,8 @@ export async function benchCollect(
         collectLinesPerSec: Math.round(collectRate),
         ratio: Number((collectRate / dockerRate).toFixed(3)),
         collectPeakRssMiB: Number((peakKb / 1024).toFixed(1)),
+        collectCpuMicrosPerLine: Number((cpuSeconds * 1e6 / total).toFixed(2)),
+        loadAverage1m: Number(loadavg()[0]!.toFixed(2)),
         streamLength: await redis.xlen(stream),
       };
     } finally {
