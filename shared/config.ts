@@ -87,6 +87,8 @@ export interface Config {
     batchLines: number;
     /** `INGEST_BATCH_BYTES`. */
     batchBytes: number;
+    /** `INGEST_CONCURRENCY`: batches written to InfluxDB at once. */
+    concurrency: number;
   };
   train: {
     /** `TRAIN_SCHEDULE`: a cron expression for `Deno.cron`. */
@@ -226,6 +228,7 @@ export function loadConfig(
     ingest: {
       batchLines: r.int("INGEST_BATCH_LINES", 5000, { min: 1 }),
       batchBytes: r.size("INGEST_BATCH_BYTES", "8MiB", { min: 1024 }),
+      concurrency: r.int("INGEST_CONCURRENCY", 2, { min: 1, max: 16 }),
     },
     train: {
       schedule: r.cron("TRAIN_SCHEDULE", "*/15 * * * *"),

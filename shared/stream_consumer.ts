@@ -125,6 +125,12 @@ export interface StreamConsumerOptions {
    */
   readAhead?: boolean;
   /**
+   * Batches of new messages handed to the handler at once (each acked on its
+   * own); more than 1 overlaps reading, decoding and writing.
+   * @default 1
+   */
+  concurrency?: number;
+  /**
    * First backoff after a handler error or a stream error, in ms (doubles, jittered).
    * @default 200
    */
@@ -194,11 +200,12 @@ export class StreamConsumer {
       claimEveryMs: options.claimEveryMs ?? Math.min(claimIdleMs, 5000),
       maxDeliveries: options.maxDeliveries ?? 5,
       readAhead: options.readAhead ?? true,
+      concurrency: options.concurrency ?? 1,
       backoffMs: options.backoffMs ?? 200,
       maxBackoffMs: options.maxBackoffMs ?? 30_000,
       onError: options.onError ?? (() => {}),
     };
-    for (const key of ["batch", "maxDeliveries"] as const) {
+    for (const key of ["batch", "maxDeliveries", "concurrency"] as const) {
       const v = this.#o[key];
       if (!Number.isInteger(v) || v < 1) {
         throw new RangeError(`Cannot use ${key} ${v}: expected an integer of at least 1`);
@@ -258,14 +265,52 @@ export class StreamConsumer {
     let nextClaimAt = 0;
     let ahead: Promise<StreamMessage[]> | null = null;
     let failures = 0;
+    // Batches of new messages handled concurrently, and their results.
+    const inflight = new Set<Promise<void>>();
+    const results: (_Settled | { error: unknown })[] = [];
+    const drain = async () => {
+      while (inflight.size > 0) await Promise.allSettled([...inflight]);
+      if (ahead) {
+        // Whatever was read ahead stays pending for us and comes back through readPending.
+        await ahead.catch(() => {});
+        ahead = null;
+      }
+    };
+    /** Applies a batch's result; true when the loop should back off. */
+    const apply = (r: _Settled | { error: unknown }): unknown | null => {
+      if (r === "all") {
+        failures = 0;
+        return null;
+      }
+      // Some stay pending: failed (delivered again until dead-lettered) or unfinished.
+      checkPending = true;
+      if (r === "left") return null;
+      failures++;
+      if (r === "threw") return this.#lastErrorValue;
+      if (r === "stuck") return signal.aborted ? null : _NO_ERROR;
+      // The stream failed while acking: what was not acked is delivered again.
+      return r.error;
+    };
     while (!signal.aborted) {
+      if (results.length > 0) {
+        let trouble: unknown = null;
+        for (const r of results.splice(0)) trouble = apply(r) ?? trouble;
+        if (trouble !== null) {
+          await drain();
+          for (const r of results.splice(0)) apply(r);
+          await this.#backoff(trouble === _NO_ERROR ? null : trouble, failures, signal);
+          continue;
+        }
+      }
       let batch: StreamMessage[];
       let fromNew = false;
       try {
         if (checkPending) {
+          await drain();
           batch = await this.#log.readPending(o.stream, o.group, o.consumer, { count: o.batch });
           if (batch.length === 0) checkPending = false;
         } else if (Date.now() >= nextClaimAt) {
+          await drain();
           batch = await this.#log.claimIdle(o.stream, o.group, o.consumer, {
             minIdleMs: o.claimIdleMs,
             count: o.batch,
@@ -274,7 +319,7 @@ export class StreamConsumer {
           // Keep claiming while there is more; otherwise wait for the next round.
           if (batch.length < o.batch) nextClaimAt = Date.now() + o.claimEveryMs;
         } else {
-          const read = ahead ?? this.#readNew(signal, o.blockMs);
+          const read = ahead ?? this.#readNew(signal, inflight.size > 0 ? 0 : o.blockMs);
           ahead = null;
           batch = await read;
           fromNew = true;
@@ -283,50 +328,36 @@ export class StreamConsumer {
         ahead = null;
         if (signal.aborted) break;
         failures++;
+        await drain();
         await this.#backoff(e, failures, signal);
         continue;
       }
-      if (batch.length === 0) continue;
-      if (fromNew && o.readAhead && batch.length === o.batch && !signal.aborted) {
+      if (batch.length === 0) {
+        // Nothing new while batches are in flight: wait for one instead of spinning.
+        if (fromNew && inflight.size > 0) await Promise.race(inflight);
+        continue;
+      }
+      if (
+        fromNew && o.readAhead && o.concurrency === 1 && batch.length === o.batch &&
+        !signal.aborted
+      ) {
         ahead = this.#readNew(signal, 0);
         // A rejection is seen when the read is awaited; do not let it go unhandled meanwhile.
         ahead.catch(() => {});
       }
-      let settled: _Settled;
-      try {
-        settled = await this.#handle(batch, signal);
-      } catch (e) {
-        // The stream failed while acking: what was not acked is delivered again.
-        failures++;
-        checkPending = true;
-        if (ahead) await ahead.catch(() => {});
-        ahead = null;
-        await this.#backoff(e, failures, signal);
-        continue;
-      }
-      if (settled === "threw") {
-        failures++;
-        checkPending = true;
-        if (ahead) {
-          // Whatever was read ahead stays pending for us and comes back through readPending.
-          await ahead.catch(() => {});
-          ahead = null;
-        }
-        await this.#backoff(this.#lastErrorValue, failures, signal);
-        continue;
-      }
-      if (settled === "all") {
-        failures = 0;
+      const handling = this.#handle(batch, signal).then(
+        (settled) => void results.push(settled),
+        (error: unknown) => void results.push({ error }),
+      );
+      if (fromNew && o.concurrency > 1) {
+        const p = handling.finally(() => inflight.delete(p));
+        inflight.add(p);
+        if (inflight.size >= o.concurrency) await Promise.race(inflight);
       } else {
-        // Some stay pending: failed (delivered again until dead-lettered) or unfinished.
-        checkPending = true;
-        if (settled === "stuck" && !signal.aborted) {
-          failures++;
-          await this.#backoff(null, failures, signal);
-        }
+        await handling;
       }
     }
-    if (ahead) await ahead.catch(() => {});
+    await drain();
   }
 
   #readNew(signal: AbortSignal, blockMs: number): Promise<StreamMessage[]> {
@@ -454,3 +485,6 @@ function _sleep(ms: number, signal: AbortSignal | null): Promise<void> {
 }
 
 type _Settled = "all" | "left" | "stuck" | "threw";
+
+/** A backoff without an error to report. */
+const _NO_ERROR = Symbol("no error");

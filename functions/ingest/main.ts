@@ -99,6 +99,7 @@ async function _main(): Promise<number> {
       consumer: config.instance,
       deadLetterStream: config.streams.deadLetter,
       batch: config.ingest.batchLines,
+      concurrency: config.ingest.concurrency,
       blockMs: config.consumer.blockMs,
       claimIdleMs: config.consumer.claimIdleMs,
       maxDeliveries: config.consumer.maxDeliveries,
