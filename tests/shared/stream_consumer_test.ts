@@ -236,3 +236,26 @@ Deno.test("StreamConsumer rejects bad options", async () => {
   assert.throws(() => new StreamConsumer(log, _done, { ...base, maxDeliveries: 1.5 }), RangeError);
   assert.throws(() => new StreamConsumer(log, _done, { ...base, blockMs: -1 }), /blockMs -1/);
 });
+
+Deno.test("StreamConsumer with concurrency 2 overlaps batches and acks each message once", async () => {
+  await using log = RedisLogStream.connect(suiteEnv().redisUrl);
+  const n = _names();
+  await log.append(n.stream, _messages(1000));
+  let inHandler = 0;
+  let overlap = 0;
+  const seen = new Map<string, number>();
+  const consumer = new StreamConsumer(log, async (batch) => {
+    inHandler++;
+    overlap = Math.max(overlap, inHandler);
+    for (const m of batch) seen.set(m.id, (seen.get(m.id) ?? 0) + 1);
+    await new Promise((r) => setTimeout(r, 20));
+    inHandler--;
+    return { done: batch.map((m) => m.id) };
+  }, { ...n, consumer: "c", blockMs: 50, batch: 50, concurrency: 2 });
+  await _runUntil(consumer, () => consumer.counters.acked >= 1000, "all acked");
+  assert.equal(overlap, 2);
+  assert.equal(seen.size, 1000);
+  assert.ok([...seen.values()].every((c) => c === 1));
+  assert.equal(consumer.counters.acked, 1000);
+  assert.equal((await log.groupInfo(n.stream, n.group)).pending, 0);
+});
