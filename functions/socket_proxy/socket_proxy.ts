@@ -137,7 +137,8 @@ export interface SocketProxyOptions {
  * hop-by-hop headers removed, and the engine's answer is streamed back.
  *
  * @param engine sends a request to the Docker engine (e.g. `fetch` with a
- *   unix-socket client); the URL's host is `docker`
+ *   unix-socket client); the URL's host is `127.0.0.1` (an IP: Deno resolves the
+ *   host name even when a unix transport carries the request)
  * @param options a hook for refusals
  * @returns the handler for `Deno.serve`
  */
@@ -167,7 +168,7 @@ export function createSocketProxy(
     let upstream: Response;
     try {
       upstream = await engine(
-        new Request(`http://docker${target}`, {
+        new Request(`http://127.0.0.1${target}`, {
           method: request.method,
           headers,
         }),

@@ -290,8 +290,18 @@ bind-address = "127.0.0.1:${bindPort}"
 class _Docker extends _BaseService implements DockerService {
   readonly socketPath: string;
   image = "";
-  constructor(dir: string) {
+  constructor(dir: string, network = false) {
     const socketPath = `${dir}/docker.sock`;
+    // Even with networking, no default bridge: an engine started with
+    // --bridge=none deletes docker0, so engines sharing a machine would pull
+    // it from under each other. A swarm needs only its own docker_gwbridge.
+    const isolation = network ? ["--bridge=none"] : [
+      "--bridge=none",
+      "--iptables=false",
+      "--ip6tables=false",
+      "--ip-masq=false",
+      "--userland-proxy=false",
+    ];
     super(dir, "dockerd", [
       "--storage-driver=vfs",
       `--data-root=${dir}/data`,
@@ -300,11 +310,7 @@ class _Docker extends _BaseService implements DockerService {
       `--host=unix://${socketPath}`,
       `--containerd-namespace=tw${dir.slice(-6).replace(/[^a-z0-9]/gi, "")}`,
       `--containerd-plugins-namespace=twp${dir.slice(-6).replace(/[^a-z0-9]/gi, "")}`,
-      "--bridge=none",
-      "--iptables=false",
-      "--ip6tables=false",
-      "--ip-masq=false",
-      "--userland-proxy=false",
+      ...isolation,
       "--log-level=warn",
     ]);
     this.socketPath = socketPath;
@@ -325,17 +331,30 @@ class _Docker extends _BaseService implements DockerService {
   }
 }
 
+/** Options of {@linkcode startDocker}. */
+export interface StartDockerOptions {
+  /**
+   * Give the engine iptables rules and IP masquerading, which a swarm
+   * (overlay networks, docker_gwbridge) needs. There is still no default
+   * bridge: run containers with `--network none` or on the swarm's networks.
+   * @default false
+   */
+  network?: boolean;
+}
+
 /**
  * Starts a private `dockerd` (vfs storage; data-root, exec-root, pidfile and
- * socket under a temp dir; no bridge, no iptables) and imports the test image
- * `tailwise-test/busybox:latest` from Debian's static busybox.
+ * socket under a temp dir; no bridge, no iptables unless `network`) and
+ * imports the test image `tailwise-test/busybox:latest` from Debian's static
+ * busybox.
  *
+ * @param options networking for a swarm
  * @returns the running engine
  */
-export async function startDocker(): Promise<DockerService> {
+export async function startDocker(options: StartDockerOptions = {}): Promise<DockerService> {
   // Unix socket paths are limited to 108 bytes: keep the dir short.
   const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "twd-" });
-  const service = new _Docker(dir);
+  const service = new _Docker(dir, options.network ?? false);
   await service.start();
   service.image = await importBusyboxImage(service);
   return service;
