@@ -5,7 +5,9 @@
  * {@linkcode createApi} is a pure function of its dependencies: it opens no
  * connection and reads no environment; `main.ts` builds the adapters.
  *
- * Every route but `GET /health` needs `Authorization: Bearer <token>`. Errors
+ * Every route but `GET /health` and the dashboard's public paths needs
+ * `Authorization: Bearer <token>` or the dashboard's session cookie (then a
+ * request that changes state must come from the same origin). Errors
  * are JSON `{ "error": "..." }`: handlers throw `HTTPException` for 4xx and
  * one `onError` maps the domain errors (a missing model is 404).
  *
@@ -18,6 +20,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
+import { getCookie } from "hono/cookie";
 import { routePath } from "hono/route";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type Anomaly, fieldsToAnomaly } from "../../shared/anomaly.ts";
@@ -36,6 +39,14 @@ import {
   ModelNotFoundError,
   type ModelRegistry,
 } from "../../shared/model_registry.ts";
+import {
+  createDashboard,
+  type DashboardOptions,
+  isPublicDashboardPath,
+  isSameOrigin,
+  SESSION_COOKIE,
+  verifySession,
+} from "./dashboard.ts";
 import { openApiDocument } from "./openapi.ts";
 
 /** One line scored on demand, with its explanation, as {@linkcode ApiDeps.scoreLines} returns it. */
@@ -110,6 +121,12 @@ export interface ApiDeps {
   requestTraining: (container: string) => Promise<TrainingResult>;
   /** Consumer groups whose lag and pending counts `/metrics` reports. */
   consumerGroups: readonly ConsumerGroupRef[];
+  /**
+   * Lines per container since a time (the log store's `containers`), for the
+   * dashboard's "N lines until the first model"; without it a learning
+   * container shows no count.
+   */
+  lineCounts?: (since: Date) => Promise<{ container: string; count: number }[]>;
 }
 
 /** Options of {@linkcode createApi}. */
@@ -153,6 +170,14 @@ export interface ApiOptions {
    * @default Date.now
    */
   now?: () => number;
+  /**
+   * The dashboard's settings: `logsStream` (`config.streams.logs`, for the log
+   * rates), `minLines` and `trainWindowMs` (`config.train`), `suppressMs`
+   * (`config.api.suppressMs`) and `signal` (the server's stop signal, which
+   * ends the live streams); see {@linkcode DashboardOptions}.
+   * @default {} (logsStream: the stream of the first consumer group, else "tailwise:logs")
+   */
+  dashboard?: Partial<Omit<DashboardOptions, "token" | "anomaliesStream">>;
 }
 
 /** Most anomalies per page of `GET /anomalies`. */
@@ -219,7 +244,21 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
 
   app.use("*", async (c, next) => {
     c.header("Cache-Control", "no-store");
-    if (c.req.path === "/health") return await next();
+    if (c.req.path === "/health" || isPublicDashboardPath(c.req.path)) return await next();
+    const session = c.req.header("authorization") === undefined
+      ? getCookie(c, SESSION_COOKIE)
+      : undefined;
+    if (session !== undefined) {
+      if (!verifySession(options.token, session, now())) {
+        throw new HTTPException(401, { message: "Invalid or expired session: sign in again" });
+      }
+      if (!["GET", "HEAD", "OPTIONS"].includes(c.req.method) && !isSameOrigin(c)) {
+        throw new HTTPException(403, {
+          message: "Cross-origin request refused: expected the dashboard's own origin",
+        });
+      }
+      return await next();
+    }
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
     if (!match) {
@@ -416,6 +455,19 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
   });
 
   app.get("/openapi.json", (c) => c.json(openApiDocument()));
+
+  app.route(
+    "/",
+    createDashboard(deps, {
+      logError,
+      now,
+      ...options.dashboard,
+      token: options.token,
+      anomaliesStream: stream,
+      logsStream: options.dashboard?.logsStream ?? deps.consumerGroups[0]?.stream ??
+        "tailwise:logs",
+    }),
+  );
 
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
 

@@ -9,6 +9,14 @@ const _error = { $ref: "#/components/responses/Error" };
 const _unauthorized = { $ref: "#/components/responses/Unauthorized" };
 const _json = (schema: unknown) => ({ "application/json": { schema } });
 const _ok = (description: string, schema: unknown) => ({ description, content: _json(schema) });
+const _page = {
+  description: "An HTML page",
+  content: { "text/html": { schema: { type: "string" } } },
+};
+const _signedIn = {
+  description: "Signed in: sets the HttpOnly, SameSite=Strict session cookie, redirects to /",
+  headers: { "Set-Cookie": { schema: { type: "string" } } },
+};
 const _containerParam = {
   name: "container",
   in: "path",
@@ -289,6 +297,103 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      "/events": {
+        get: {
+          summary: "Live updates for the dashboard (server-sent events)",
+          description: "Events `anomaly` (id: the anomaly's stream id; data: an AnomalyView as " +
+            "JSON) as anomalies land in the anomalies stream, and `containers` (data: " +
+            '{"containers": ContainerView[]}) every few seconds; `hello` once connected. ' +
+            "Resumes after Last-Event-ID (or `after`).",
+          operationId: "events",
+          tags: ["dashboard"],
+          security: [{ bearerAuth: [] }, { sessionCookie: [] }],
+          parameters: [{
+            name: "after",
+            in: "query",
+            description: "Send anomalies after this stream id (default: only new ones)",
+            schema: { type: "string", pattern: "^\\d+-\\d+$" },
+          }],
+          responses: {
+            200: {
+              description: "An event stream",
+              content: { "text/event-stream": { schema: { type: "string" } } },
+            },
+            401: _unauthorized,
+          },
+        },
+      },
+      "/": {
+        get: {
+          summary: "The dashboard page, or the sign-in form without a session",
+          operationId: "dashboard",
+          tags: ["dashboard"],
+          security: [],
+          responses: { 200: _page },
+        },
+      },
+      "/login": {
+        get: {
+          summary: "The sign-in form; with `token`, signs in and redirects to /",
+          operationId: "loginForm",
+          tags: ["dashboard"],
+          security: [],
+          parameters: [{ name: "token", in: "query", schema: { type: "string" } }],
+          responses: { 200: _page, 303: _signedIn, 401: _page },
+        },
+        post: {
+          summary: "Sign in with the token (form field `token`); same origin only",
+          operationId: "login",
+          tags: ["dashboard"],
+          security: [],
+          requestBody: {
+            required: true,
+            content: {
+              "application/x-www-form-urlencoded": {
+                schema: {
+                  type: "object",
+                  required: ["token"],
+                  properties: { token: { type: "string" } },
+                },
+              },
+            },
+          },
+          responses: { 303: _signedIn, 401: _page, 403: _error },
+        },
+      },
+      "/logout": {
+        post: {
+          summary: "Sign out (clears the session cookie); same origin only",
+          operationId: "logout",
+          tags: ["dashboard"],
+          security: [],
+          responses: { 303: { description: "Signed out; redirects to /" }, 403: _error },
+        },
+      },
+      "/ui/dashboard.css": {
+        get: {
+          summary: "The dashboard's stylesheet",
+          operationId: "dashboardCss",
+          tags: ["dashboard"],
+          security: [],
+          responses: {
+            200: { description: "CSS", content: { "text/css": { schema: { type: "string" } } } },
+          },
+        },
+      },
+      "/ui/dashboard.js": {
+        get: {
+          summary: "The dashboard's script",
+          operationId: "dashboardJs",
+          tags: ["dashboard"],
+          security: [],
+          responses: {
+            200: {
+              description: "JavaScript",
+              content: { "text/javascript": { schema: { type: "string" } } },
+            },
+          },
+        },
+      },
     },
     components: {
       securitySchemes: {
@@ -296,6 +401,13 @@ export function openApiDocument(): Record<string, unknown> {
           type: "http",
           scheme: "bearer",
           description: "API_TOKEN (or the file named by API_TOKEN_FILE)",
+        },
+        sessionCookie: {
+          type: "apiKey",
+          in: "cookie",
+          name: "tailwise_session",
+          description: "The dashboard's session (set by /login); accepted on every route " +
+            "instead of the bearer token; changes must come from the same origin",
         },
       },
       responses: {
