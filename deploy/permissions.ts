@@ -117,11 +117,12 @@ function _resolve(item: string, env: Record<string, string | undefined>, args: r
       return value ? [_hostPort(value, name)] : [];
     case "TCP":
       return value?.startsWith("tcp://") ? [_hostPort(value, name)] : [];
-    case "UNIX": {
-      const path = (value ?? "unix:///var/run/docker.sock").startsWith("unix://")
-        ? (value ?? "unix:///var/run/docker.sock").slice("unix://".length)
-        : null;
-      return path ? [path] : [];
+    case "UNIX":
+    case "UNIX_NET": {
+      const url = value ?? "unix:///var/run/docker.sock";
+      if (!url.startsWith("unix://")) return [];
+      const path = url.slice("unix://".length);
+      return [kind === "UNIX" ? path : `unix:${path}`];
     }
     case "LIST":
       return (value ?? "").split(",").map((s) => s.trim()).filter(Boolean);
