@@ -372,6 +372,7 @@ Deno.test("dashboard: sign in, live anomalies over SSE, feedback suppresses, hos
       await page.locator('#anomalies tr.anomaly:has-text("deadlock detected")').waitFor();
       await scored();
       await page.locator("#toast").waitFor({ state: "hidden", timeout: 10_000 });
+      await page.mouse.move(0, 0);
       await page.evaluate("document.activeElement?.blur(); scrollTo(0, 0)");
       await page.screenshot({ path: SCREENSHOT });
       const size = (await Deno.stat(SCREENSHOT)).size;
