@@ -92,8 +92,29 @@ async function _engineFetch(socket: string, method: string, path: string) {
   }
 }
 
+async function _run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
+  try {
+    const o = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
+    return { ok: o.success, out: new TextDecoder().decode(o.stdout) };
+  } catch {
+    return { ok: false, out: "" };
+  }
+}
+
+/** Removes what a swarm engine leaves on the host: docker_gwbridge and its iptables rules. */
+async function _removeGwbridge(): Promise<void> {
+  await _run("ip", ["link", "delete", "docker_gwbridge"]);
+  for (const table of ["filter", "nat"]) {
+    const rules = (await _run("iptables", ["-t", table, "-S"])).out.split("\n");
+    for (const rule of rules.filter((r) => r.startsWith("-A ") && r.includes("docker_gwbridge"))) {
+      await _run("iptables", ["-t", table, "-D", ...rule.slice(3).split(" ")]);
+    }
+  }
+}
+
 Deno.test("deploy/stack.yml runs tailwise on a single-node swarm, least privilege, no line unscored", async (t) => {
   const started = Date.now();
+  const gwbridgeBefore = (await _run("ip", ["link", "show", "docker_gwbridge"])).ok;
   const engine = await startDocker({ network: true });
   const log = (msg: string) =>
     console.error(`[smoke ${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}`);
@@ -364,6 +385,24 @@ Deno.test("deploy/stack.yml runs tailwise on a single-node swarm, least privileg
         log(`no line unscored: score group ${JSON.stringify(score)}`);
       },
     );
+
+    await t.step("no task hit a Deno permission or a Redis ACL it lacks", async () => {
+      for (const service of ["socket-proxy", "collect", "ingest", "score", "train", "api"]) {
+        // Tasks log to stdout and stderr; the CLI passes each to its own.
+        const out = await new Deno.Command("docker", {
+          args: ["--host", engine.url, "service", "logs", "--raw", `${STACK}_${service}`],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const logs = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+        assert.ok(logs.includes('"level":"info"') || service === "socket-proxy", service);
+        assert.doesNotMatch(
+          logs,
+          /NotCapable|NOPERM|no permissions/,
+          `${service}: ${logs.slice(-800)}`,
+        );
+      }
+    });
   } finally {
     if (deployed) {
       await engine.docker(["stack", "rm", STACK]).catch(() => "");
@@ -380,6 +419,7 @@ Deno.test("deploy/stack.yml runs tailwise on a single-node swarm, least privileg
     if (left.length > 0) await engine.docker(["rm", "-f", ...left]).catch(() => "");
     if (swarm) await engine.docker(["swarm", "leave", "--force"]).catch(() => "");
     await engine[Symbol.asyncDispose]();
+    if (!gwbridgeBefore) await _removeGwbridge();
     log("cleaned up");
   }
 });
