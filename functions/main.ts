@@ -22,6 +22,7 @@ import { openAlertSink } from "../shared/open_alert_sink.ts";
 import { type BatchHandler, StreamConsumer } from "../shared/stream_consumer.ts";
 import type { LogStream } from "../shared/log_stream.ts";
 import { apiToken, serveApi } from "./api/main.ts";
+import { dashboardLoginUrl } from "./api/dashboard.ts";
 import { collect } from "./collect/collect.ts";
 import { dockerClient } from "./collect/main.ts";
 import { ingestBatch } from "./ingest/ingest.ts";
@@ -193,6 +194,7 @@ export async function main(args: string[]): Promise<number> {
       ...await trainContainer(container, trainDeps, trainSettings(config)),
     }),
     health: { logStore: () => logStore.ping() },
+    lineCounts: (since) => logStore.containers({ since }),
     metrics,
     token: token.token,
     signal,
@@ -200,7 +202,7 @@ export async function main(args: string[]): Promise<number> {
   });
   const url = `http://${config.api.host}:${server.addr.port}`;
   if (Deno.stdout.isTerminal()) {
-    console.log(`\n  tailwise is running: open ${url}/login?token=${token.token}\n`);
+    console.log(`\n  tailwise is running: open ${dashboardLoginUrl(url, token.token)}\n`);
   } else {
     console.log(`tailwise is running at ${url} (api token in ${token.source})`);
   }

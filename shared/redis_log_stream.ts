@@ -32,6 +32,32 @@ export interface RedisConnectOptions {
 
 type _RawMessage = [string, string[] | null];
 
+// KEYS[1] the stream, KEYS[2..] state keys. ARGV: maxLen, message count, per
+// message its field count and fields, then the state values in KEYS order.
+const _APPEND = `
+local maxlen = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local a = 3
+local ids = {}
+for i = 1, n do
+  local c = tonumber(ARGV[a])
+  a = a + 1
+  local f = {}
+  for j = 1, c * 2 do f[j] = ARGV[a + j - 1] end
+  a = a + c * 2
+  if maxlen > 0 then
+    ids[i] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', unpack(f))
+  else
+    ids[i] = redis.call('XADD', KEYS[1], '*', unpack(f))
+  end
+end
+for k = 2, #KEYS do
+  redis.call('SET', KEYS[k], ARGV[a])
+  a = a + 1
+end
+return ids
+`;
+
 // KEYS[1] the stream, KEYS[2..] one key per message. ARGV: maxLen, ttlMs, then
 // per message its field count and fields. A message is added only when SET NX
 // of its key succeeds, in one atomic script.
@@ -70,6 +96,8 @@ export class RedisLogStream implements LogStream {
    * @param blocking for blocking group reads
    */
   constructor(client: Redis, blocking: Redis) {
+    // EVALSHA with a fallback to EVAL when the server does not know the script yet.
+    if (!("tailwiseAppend" in client)) client.defineCommand("tailwiseAppend", { lua: _APPEND });
     this.#client = client;
     this.#blocking = blocking;
   }
@@ -100,29 +128,31 @@ export class RedisLogStream implements LogStream {
     messages: readonly Fields[],
     options: AppendOptions = {},
   ): Promise<string[]> {
-    if (messages.length === 0 && !options.state) return [];
-    const state = options.state && Object.keys(options.state).length > 0 ? options.state : null;
-    const batch = state ? this.#client.multi() : this.#client.pipeline();
-    const trim = options.maxLen && options.maxLen > 0
-      ? ["MAXLEN", "~", String(options.maxLen)]
-      : [];
+    const stateKeys = options.state ? Object.keys(options.state) : [];
+    if (messages.length === 0 && stateKeys.length === 0) return [];
+    // One script call per batch: every XADD and the state keys in one atomic
+    // step, with one reply (a MULTI costs a QUEUED reply and a promise per line).
+    const args: (string | number)[] = [
+      1 + stateKeys.length,
+      stream,
+      ...stateKeys,
+      options.maxLen && options.maxLen > 0 ? options.maxLen : 0,
+      messages.length,
+    ];
     for (const fields of messages) {
-      const args: string[] = [...trim, "*"];
-      for (const k in fields) args.push(k, fields[k]!);
-      batch.xadd(stream, ...(args as [string, ...string[]]));
+      const at = args.length;
+      args.push(0);
+      let n = 0;
+      for (const k in fields) {
+        args.push(k, fields[k]!);
+        n++;
+      }
+      args[at] = n;
     }
-    if (state) batch.mset(state);
-    const results = await batch.exec();
-    if (results === null) throw new Error(`Redis aborted the append to ${stream}`);
-    const ids: string[] = [];
-    for (let i = 0; i < messages.length; i++) {
-      const [err, id] = results[i] ?? [new Error("no reply"), null];
-      if (err) throw err;
-      ids.push(String(id));
-    }
-    const last = results[messages.length];
-    if (state && last && last[0]) throw last[0];
-    return ids;
+    for (const k of stateKeys) args.push(options.state![k]!);
+    // deno-lint-ignore no-explicit-any
+    const ids = await (this.#client as any).tailwiseAppend(...args) as string[];
+    return ids.map(String);
   }
 
   /** {@inheritDoc LogStream.appendOnce} */

@@ -58,6 +58,11 @@ export interface ServeApiOptions {
    * @default createLogger("api")
    */
   log?: Logger;
+  /**
+   * Lines per container since a time, for the dashboard's "N lines until the
+   * first model" (the log store's `containers`).
+   */
+  lineCounts?: ApiDeps["lineCounts"];
 }
 
 /**
@@ -92,10 +97,18 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
     },
     requestTraining: options.requestTraining,
     consumerGroups: REPORTED_GROUPS.map((group) => ({ stream: config.streams.logs, group })),
+    ...(options.lineCounts ? { lineCounts: options.lineCounts } : {}),
   }, {
     token: options.token,
     anomaliesStream: config.streams.anomalies,
     bodyLimit: config.api.bodyLimit,
+    dashboard: {
+      logsStream: config.streams.logs,
+      minLines: config.train.minLines,
+      trainWindowMs: config.train.windowMs,
+      suppressMs: config.api.suppressMs,
+      signal: options.signal,
+    },
     logError: (msg, error) => log.error(msg, { error }),
   });
   return Deno.serve({
@@ -178,6 +191,7 @@ if (import.meta.main) {
       ...await trainContainer(container, trainDeps, trainSettings(config)),
     }),
     health: { logStore: () => logStore.ping() },
+    lineCounts: (since) => logStore.containers({ since }),
     token: token.token,
     signal: stop.signal,
     log,

@@ -1,0 +1,210 @@
+/**
+ * Score benchmark (`deno task bench score`):
+ *
+ * - throughput: lines/s one score replica takes from a preloaded stream
+ *   (four containers with trained models) until its group has caught up;
+ * - the cost of the per-batch model check (`ModelCache.get` with the version
+ *   unchanged: one Redis GET) per call and per line of a 1,000-line batch;
+ * - latency from a line written by a container (Docker's timestamp) to its
+ *   anomaly in the anomalies stream (the XADD time in its id), p50 and p99,
+ *   with a real container writing about 1,000 and 10,000 lines/s, collect and
+ *   score running as separate processes on a private dockerd and Redis.
+ *
+ * @module
+ */
+
+import { fieldsToAnomaly } from "../shared/anomaly.ts";
+import { trainDetector } from "../shared/detector/detector.ts";
+import { entryToFields, type LogEntry } from "../shared/log_entry.ts";
+import { ModelCache } from "../shared/model_cache.ts";
+import { RedisFeedbackStore } from "../shared/redis_feedback_store.ts";
+import { createRedisClient, RedisLogStream } from "../shared/redis_log_stream.ts";
+import { RedisModelRegistry } from "../shared/redis_model_registry.ts";
+import { StreamConsumer } from "../shared/stream_consumer.ts";
+import { createScoreHandler } from "../functions/score/score.ts";
+import { startDocker, startRedis, waitFor } from "../tests/harness/services.ts";
+
+const CONTAINERS = ["web", "api", "worker", "db"];
+
+function _line(c: string, i: number): string {
+  switch (c) {
+    case "web":
+      return `10.0.${i % 9}.${i % 250} "GET /products/${i % 300} HTTP/1.1" 200 ${i % 9000} rt=0.0${
+        i % 90 + 10
+      }`;
+    case "api":
+      return JSON.stringify({
+        level: "info",
+        msg: "request served",
+        route: `/v1/r${i % 12}`,
+        ms: i % 120,
+      });
+    case "worker":
+      return `job ${i} done in ${i % 900}ms queue=q${i % 4}`;
+    default:
+      return `LOG: duration: ${(i % 500) / 10} ms statement: SELECT * FROM t${
+        i % 20
+      } WHERE id = ${i}`;
+  }
+}
+
+/**
+ * Runs the score benchmark.
+ *
+ * @param options where progress goes
+ * @returns the figures
+ */
+export async function benchScore(
+  options: { log: (msg: string) => void },
+): Promise<Record<string, number | string>> {
+  const figures: Record<string, number | string> = {};
+  await using redis = await startRedis();
+  const client = createRedisClient(redis.url);
+  const registry = new RedisModelRegistry(client);
+  const feedback = new RedisFeedbackStore(client);
+  await using stream = RedisLogStream.connect(redis.url);
+  try {
+    options.log("training four models");
+    for (const c of CONTAINERS) {
+      const d = await trainDetector(Array.from({ length: 20_000 }, (_, i) => _line(c, i)));
+      await registry.put(c, d.toBytes(), { lines: 20_000, threshold: d.info.threshold });
+    }
+    const total = 200_000;
+    options.log(`preloading ${total} entries`);
+    for (let off = 0; off < total; off += 5000) {
+      const batch: LogEntry[] = [];
+      for (let i = off; i < off + 5000; i++) {
+        const c = CONTAINERS[i % 4]!;
+        batch.push({
+          containerId: c,
+          containerName: c,
+          image: "bench",
+          stream: "stdout",
+          ts: new Date().toISOString(),
+          seq: i,
+          line: _line(c, (i * 7919) % 20_000),
+        });
+      }
+      await stream.append("bench:logs", batch.map(entryToFields));
+    }
+    await stream.createGroup("bench:logs", "score");
+    const models = new ModelCache(registry);
+    const consumer = new StreamConsumer(
+      stream,
+      createScoreHandler({ models, stream, feedback }, { anomalyStream: "bench:anomalies" }),
+      { stream: "bench:logs", group: "score", consumer: "bench", deadLetterStream: "bench:dead" },
+    );
+    const stop = new AbortController();
+    const t0 = performance.now();
+    const run = consumer.run(stop.signal);
+    await waitFor(async () => {
+      const info = await stream.groupInfo("bench:logs", "score");
+      return info.lag === 0 && info.pending === 0;
+    }, { timeoutMs: 300_000, intervalMs: 20, what: "score caught up" });
+    const secs = (performance.now() - t0) / 1000;
+    stop.abort();
+    await run;
+    figures["throughput lines/s (1 replica)"] = Math.round(total / secs);
+    figures["throughput target lines/s"] = 50_000;
+    figures["anomalies in throughput run"] = await stream.length("bench:anomalies");
+
+    options.log("model check cost");
+    const n = 5000;
+    const c0 = performance.now();
+    for (let i = 0; i < n; i++) await models.get(CONTAINERS[i % 4]!);
+    const perCallUs = ((performance.now() - c0) * 1000) / n;
+    figures["model check per batch (µs)"] = Math.round(perCallUs);
+    figures["model check per line, 1000-line batch (µs)"] = perCallUs / 1000;
+    const blob = (await registry.get("web")).blob;
+    figures["model blob bytes (20k lines)"] = blob.length;
+  } finally {
+    await registry[Symbol.asyncDispose]();
+    client.disconnect();
+  }
+  for (const rate of [1000, 10_000]) {
+    Object.assign(figures, await _latency(rate, options.log));
+  }
+  return figures;
+}
+
+async function _latency(
+  rate: number,
+  log: (msg: string) => void,
+): Promise<Record<string, number>> {
+  log(`latency at ~${rate} lines/s`);
+  await using redis = await startRedis();
+  await using docker = await startDocker();
+  const name = `lat-${rate}`;
+  const client = createRedisClient(redis.url);
+  const registry = new RedisModelRegistry(client);
+  await using stream = RedisLogStream.connect(redis.url);
+  const normal = (i: number) => `GET /api/items/${i % 40} 200 ${i % 90}ms user=${i % 7}`;
+  const d = await trainDetector(Array.from({ length: 5000 }, (_, i) => normal(i)));
+  await registry.put(name, d.toBytes(), { lines: 5000, threshold: d.info.threshold });
+  const env = {
+    REDIS_URL: redis.url,
+    DOCKER_HOST: `unix://${docker.socketPath}`,
+    LOG_LEVEL: "error",
+    COLLECT_FLUSH_MS: "5ms",
+    CONSUMER_BATCH: "1000",
+  };
+  const procs = ["collect", "score"].map((fn) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `functions/${fn}/main.ts`],
+      env: { ...env, TAILWISE_INSTANCE: fn },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn()
+  );
+  // Bursts every 100 ms: rate/10 normal lines and one anomaly.
+  const burst = Math.max(1, Math.round(rate / 10));
+  const seconds = 20;
+  try {
+    await docker.docker([
+      "run",
+      "-d",
+      "--name",
+      name,
+      docker.image,
+      "sh",
+      "-c",
+      `n=0; while [ $n -lt ${seconds * 10} ]; do seq 1 ${burst} | while read i; do ` +
+      `echo "GET /api/items/$((i % 40)) 200 $((i % 90))ms user=$((i % 7))"; done; ` +
+      `n=$((n+1)); echo "checksum mismatch on segment $n: replica diverged"; sleep 0.1; done`,
+    ]);
+    await waitFor(async () => {
+      const out = await docker.docker(["inspect", "-f", "{{.State.Running}}", name]);
+      return out === "false";
+    }, { timeoutMs: 300_000, intervalMs: 500, what: "producer done" });
+    await waitFor(async () => {
+      const info = await stream.groupInfo("tailwise:logs", "score");
+      return info.lag === 0 && info.pending === 0 && (await stream.length("tailwise:logs")) > 0;
+    }, { timeoutMs: 120_000, intervalMs: 100, what: "scored everything" });
+    const entries = await stream.range("tailwise:logs", { count: 1 });
+    const last = await stream.range("tailwise:logs", { reverse: true, count: 1 });
+    const first = Date.parse(entries[0]!.fields.t!);
+    const end = Date.parse(last[0]!.fields.t!);
+    const lines = await stream.length("tailwise:logs");
+    const latencies = (await stream.range("tailwise:anomalies"))
+      .map((m) => fieldsToAnomaly(m.id, m.fields))
+      .filter((a) => a.line.startsWith("checksum mismatch"))
+      .map((a) => Number(a.id.split("-")[0]) - Date.parse(a.ts))
+      .sort((a, b) => a - b);
+    const q = (p: number) =>
+      latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+    return {
+      [`latency@${rate} achieved lines/s`]: Math.round(lines / ((end - first) / 1000)),
+      [`latency@${rate} anomalies measured`]: latencies.length,
+      [`latency@${rate} p50 (ms)`]: q(0.5),
+      [`latency@${rate} p99 (ms)`]: q(0.99),
+      [`latency@${rate} max (ms)`]: latencies.at(-1) ?? NaN,
+    };
+  } finally {
+    for (const p of procs) p.kill("SIGTERM");
+    await Promise.all(procs.map((p) => p.status));
+    await docker.docker(["rm", "-f", name]).catch(() => {});
+    await registry[Symbol.asyncDispose]();
+    client.disconnect();
+  }
+}
