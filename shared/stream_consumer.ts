@@ -271,9 +271,11 @@ export class StreamConsumer {
     const drain = async () => {
       while (inflight.size > 0) await Promise.allSettled([...inflight]);
       if (ahead) {
-        // Whatever was read ahead stays pending for us and comes back through readPending.
-        await ahead.catch(() => {});
+        // Whatever was read ahead stays pending for us: read it back through
+        // readPending next, not after claimIdleMs through a claim.
+        const dropped = await ahead.catch(() => [] as StreamMessage[]);
         ahead = null;
+        if (dropped.length > 0) checkPending = true;
       }
     };
     /** Applies a batch's result; true when the loop should back off. */

@@ -259,3 +259,30 @@ Deno.test("StreamConsumer with concurrency 2 overlaps batches and acks each mess
   assert.equal(consumer.counters.acked, 1000);
   assert.equal((await log.groupInfo(n.stream, n.group)).pending, 0);
 });
+
+Deno.test("StreamConsumer handles a read-ahead batch dropped by a claim round at once, not after claimIdleMs", async () => {
+  await using log = RedisLogStream.connect(suiteEnv().redisUrl);
+  const names = _names();
+  await log.append(names.stream, _messages(400));
+  const seen = new Set<string>();
+  // Claim rounds on almost every turn, full batches (so reads ahead happen), a
+  // long idle time: an entry stranded in a dropped read-ahead would wait a minute.
+  const consumer = new StreamConsumer(log, (batch) => {
+    for (const m of batch) seen.add(m.fields.i!);
+    return Promise.resolve({ done: batch.map((m) => m.id) });
+  }, {
+    ...names,
+    consumer: "c1",
+    batch: 10,
+    blockMs: 10,
+    claimIdleMs: 60_000,
+    claimEveryMs: 1,
+    readAhead: true,
+  });
+  await log.createGroup(names.stream, names.group);
+  await _runUntil(consumer, async () => {
+    const info = await log.groupInfo(names.stream, names.group);
+    return seen.size === 400 && info.pending === 0 && info.lag === 0;
+  }, "every entry handled and acked well before claimIdleMs");
+  assert.equal(seen.size, 400);
+});
