@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { openAdapters } from "../shared/adapters.ts";
 import { type Config, ConfigError, loadConfig, redactConfig } from "../shared/config.ts";
 import { runDemo } from "../shared/demo_log_source.ts";
+import { sleep } from "../shared/sleep.ts";
 import { followFile } from "../shared/file_log_source.ts";
 import { createLogger, type Logger } from "../shared/logger.ts";
 import { createTailwiseMetrics } from "../shared/metrics.ts";
@@ -262,13 +263,7 @@ async function _trainFirstModels(
     } catch (e) {
       log.warn("first-model training failed; retrying", { error: e });
     }
-    await new Promise((r) => {
-      const t = setTimeout(r, 5000);
-      signal.addEventListener("abort", () => {
-        clearTimeout(t);
-        r(undefined);
-      }, { once: true });
-    });
+    await sleep(5000, signal);
   }
 }
 

@@ -12,6 +12,7 @@
 import { entryToFields, type LogEntry } from "./log_entry.ts";
 import type { LogStream } from "./log_stream.ts";
 import { createPrng, type Prng } from "./detector/prng.ts";
+import { sleep } from "./sleep.ts";
 
 /** Options of {@linkcode runDemo}. */
 export interface DemoOptions {
@@ -174,7 +175,7 @@ export async function runDemo(stream: LogStream, options: DemoOptions): Promise<
       await stream.append(options.stream, batch.map(entryToFields));
       written += batch.length;
     }
-    await _sleep(tickMs, options.signal);
+    await sleep(tickMs, options.signal);
   }
   return written;
 }
@@ -185,16 +186,4 @@ function _int(r: Prng, lo: number, hi: number): number {
 
 function _pick<T>(r: Prng, items: readonly T[]): T {
   return items[Math.floor(r.next() * items.length)]!;
-}
-
-function _sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }

@@ -12,6 +12,7 @@ import { basename } from "node:path";
 import { decodeLine, entryToFields, type LogEntry } from "./log_entry.ts";
 import type { LogStream } from "./log_stream.ts";
 import type { Logger } from "./logger.ts";
+import { sleep } from "./sleep.ts";
 
 /** Options of {@linkcode followFile}. */
 export interface FollowFileOptions {
@@ -98,7 +99,7 @@ export async function followFile(
       continue;
     }
     if (!info || info.size === readPos) {
-      await _sleep(pollMs, options.signal);
+      await sleep(pollMs, options.signal);
       continue;
     }
     const chunk = await _readFrom(path, readPos, Math.min(info.size - readPos, 8 << 20));
@@ -190,16 +191,4 @@ function _hash(text: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
   return (h >>> 0).toString(16).padStart(8, "0");
-}
-
-function _sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }

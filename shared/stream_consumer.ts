@@ -27,6 +27,7 @@
  */
 
 import type { Fields, LogStream, StreamMessage } from "./log_stream.ts";
+import { sleep } from "./sleep.ts";
 
 /** What a handler made of a batch; ids not named anywhere are unfinished. */
 export interface BatchOutcome {
@@ -464,26 +465,13 @@ export class StreamConsumer {
     const cap = Math.min(o.maxBackoffMs, o.backoffMs * 2 ** Math.min(attempt - 1, 20));
     const ms = Math.round(cap / 2 + Math.random() * cap / 2);
     if (error !== null) o.onError(error, { retryInMs: ms });
-    await _sleep(ms, signal);
+    await sleep(ms, signal);
   }
 }
 
 function _describe(e: unknown): string {
   if (e instanceof Error) return `${e.name}: ${e.message}`;
   return String(e);
-}
-
-function _sleep(ms: number, signal: AbortSignal | null): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 type _Settled = "all" | "left" | "stuck" | "threw";

@@ -37,6 +37,7 @@ import {
   renderDashboard,
   renderLogin,
 } from "./dashboard_view.ts";
+import { sleep } from "../../shared/sleep.ts";
 
 /** The name of the session cookie. */
 export const SESSION_COOKIE = "tailwise_session";
@@ -311,7 +312,7 @@ export function createDashboard(deps: DashboardDeps, options: DashboardOptions):
           } catch (e) {
             if (failures++ === 0) logError("dashboard: cannot read for /events", e);
           }
-          await _sleep(
+          await sleep(
             failures > 0 ? Math.min(pollMs * 2 ** failures, 10_000) : pollMs,
             stop.signal,
           );
@@ -474,17 +475,4 @@ function _sameToken(given: string, token: string): boolean {
 function _isHttps(c: Context): boolean {
   return new URL(c.req.url).protocol === "https:" ||
     c.req.header("x-forwarded-proto") === "https";
-}
-
-function _sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

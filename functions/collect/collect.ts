@@ -22,6 +22,7 @@ import { decodeLine, entryToFields, type LogEntry, tsToNanos } from "../../share
 import type { LogStream } from "../../shared/log_stream.ts";
 import type { Logger } from "../../shared/logger.ts";
 import { AppendBatcher } from "./append_batcher.ts";
+import { sleep } from "../../shared/sleep.ts";
 
 /** What {@linkcode collect} works with. */
 export interface CollectDeps {
@@ -219,7 +220,7 @@ class _Collector {
       }
       if (signal.aborted) break;
       connected = false;
-      await _sleep(backoff, signal);
+      await sleep(backoff, signal);
       backoff = Math.min(backoff * 2, this.maxBackoffMs);
     }
   }
@@ -614,17 +615,4 @@ function _destroy(stream: NodeJS.ReadableStream | null): void {
   } catch {
     // already closed
   }
-}
-
-function _sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
