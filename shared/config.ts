@@ -544,3 +544,21 @@ function _rangeText(range: { min?: number; max?: number }): string {
   if (range.max !== undefined) return ` of at most ${range.max}`;
   return "";
 }
+
+/**
+ * {@linkcode loadConfig} for a function's `main.ts`: a bad environment prints
+ * every problem on stderr and exits with code 2, before anything starts.
+ *
+ * @returns the settings
+ */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      Deno.exit(2);
+    }
+    throw e;
+  }
+}

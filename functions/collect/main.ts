@@ -10,7 +10,7 @@
  */
 
 import Docker from "dockerode";
-import { ConfigError, type DockerEndpoint, loadConfig, redactConfig } from "../../shared/config.ts";
+import { type DockerEndpoint, loadConfigOrExit, redactConfig } from "../../shared/config.ts";
 import { EmbeddedLogStream } from "../../shared/embedded_log_stream.ts";
 import type { LogStream } from "../../shared/log_stream.ts";
 import { createLogger } from "../../shared/logger.ts";
@@ -42,16 +42,7 @@ export function ownContainerId(mountinfo: string): string | null {
 }
 
 if (import.meta.main) {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      Deno.exit(2);
-    }
-    throw e;
-  }
+  const config = loadConfigOrExit();
   const logger = createLogger("collect", { level: config.logLevel });
   logger.info("starting", { config: redactConfig(config) });
   let self: string | null = null;

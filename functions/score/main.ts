@@ -10,7 +10,7 @@
  */
 
 import { openAdapters } from "../../shared/adapters.ts";
-import { ConfigError, loadConfig, redactConfig } from "../../shared/config.ts";
+import { loadConfigOrExit, redactConfig } from "../../shared/config.ts";
 import { createLogger } from "../../shared/logger.ts";
 import { createTailwiseMetrics } from "../../shared/metrics.ts";
 import { ModelCache } from "../../shared/model_cache.ts";
@@ -22,16 +22,7 @@ import { createScoreHandler } from "./score.ts";
 export const SCORE_GROUP = "score";
 
 if (import.meta.main) {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      Deno.exit(2);
-    }
-    throw e;
-  }
+  const config = loadConfigOrExit();
   const log = createLogger("score", { level: config.logLevel });
   if (!config.redis.url) {
     log.error("score runs on its own only with REDIS_URL set; `deno task start` runs all in one");

@@ -12,7 +12,7 @@
 
 import { parseArgs } from "node:util";
 import { openAdapters } from "../../shared/adapters.ts";
-import { type Config, ConfigError, loadConfig, redactConfig } from "../../shared/config.ts";
+import { type Config, loadConfigOrExit, redactConfig } from "../../shared/config.ts";
 import { createLogger, type Logger } from "../../shared/logger.ts";
 import { ModelCache } from "../../shared/model_cache.ts";
 import { trainContainer, type TrainDeps, trainDue, type TrainSettings } from "./train.ts";
@@ -62,16 +62,7 @@ async function _main(): Promise<number> {
     args: Deno.args,
     options: { once: { type: "boolean", default: false }, container: { type: "string" } },
   });
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      return 2;
-    }
-    throw e;
-  }
+  const config = loadConfigOrExit();
   const log = createLogger("train", { level: config.logLevel });
   if (!config.redis.url) {
     log.error("train runs on its own only with REDIS_URL set; `deno task start` runs all in one");
