@@ -21,7 +21,7 @@ import { RedisLock } from "./redis_lock.ts";
 import { createRedisClient, RedisLogStream } from "./redis_log_stream.ts";
 import { RedisModelRegistry } from "./redis_model_registry.ts";
 import { EmbeddedLogStore } from "./embedded_log_store.ts";
-import { InfluxLogStore } from "./influx_log_store.ts";
+import { InfluxLogStore, type InfluxLogStoreOptions } from "./influx_log_store.ts";
 import type { LogStore } from "./log_store.ts";
 
 /** The ports' adapters for one process. */
@@ -45,9 +45,13 @@ export interface Adapters extends AsyncDisposable {
  * embedded one under the data dir.
  *
  * @param config the settings
+ * @param options what to tell about InfluxDB write retries
  * @returns the store (not yet prepared)
  */
-export async function openLogStore(config: Config): Promise<LogStore> {
+export async function openLogStore(
+  config: Config,
+  options: Pick<InfluxLogStoreOptions, "onRetry"> = {},
+): Promise<LogStore> {
   if (config.influx.url) {
     return new InfluxLogStore({
       url: config.influx.url,
@@ -60,6 +64,8 @@ export async function openLogStore(config: Config): Promise<LogStore> {
       createDatabase: config.influx.createDatabase,
       batchLines: config.ingest.batchLines,
       batchBytes: config.ingest.batchBytes,
+      maxLineBytes: Math.max(config.collect.maxLineBytes, 64_000),
+      ...options,
     });
   }
   return await EmbeddedLogStore.open(config.dataDir, { retentionMs: config.influx.retentionMs });

@@ -12,7 +12,7 @@
  */
 
 import { ConfigError, loadConfig, redactConfig } from "../../shared/config.ts";
-import { InfluxLogStore } from "../../shared/influx_log_store.ts";
+import { openLogStore } from "../../shared/adapters.ts";
 import { RedisLogStream } from "../../shared/redis_log_stream.ts";
 import { StreamConsumer } from "../../shared/stream_consumer.ts";
 import { ingestBatch } from "./ingest.ts";
@@ -64,18 +64,7 @@ async function _main(): Promise<number> {
     password: config.redis.password,
     name: `tailwise-ingest-${config.instance}`,
   });
-  await using store = new InfluxLogStore({
-    url: config.influx.url,
-    database: config.influx.database,
-    retentionPolicy: config.influx.retentionPolicy,
-    retentionMs: config.influx.retentionMs,
-    username: config.influx.username,
-    password: config.influx.password,
-    token: config.influx.token,
-    createDatabase: config.influx.createDatabase,
-    batchLines: config.ingest.batchLines,
-    batchBytes: config.ingest.batchBytes,
-    maxLineBytes: Math.max(config.collect.maxLineBytes, 64_000),
+  await using store = await openLogStore(config, {
     onRetry: (e, { attempt, delayMs }) => {
       if (attempt === 1 || attempt % 10 === 0) {
         _log("warn", "InfluxDB write failed, retrying", { error: _message(e), attempt, delayMs });
