@@ -3,8 +3,10 @@
  * embedded adapters in a temp data dir as `deno task start` runs them: a real
  * score handler on a stream consumer scores the lines the test appends, the
  * api serves on a real port, and the browser signs in, sees anomalies arrive
- * live, gives feedback and the suppression takes effect. Saves
- * `docs/dashboard.png`.
+ * live, gives feedback and the suppression takes effect. Saves a screenshot
+ * to `tests/results/dashboard.png` (ignored by git), or to the path in
+ * `TAILWISE_SCREENSHOT` (`TAILWISE_SCREENSHOT=docs/dashboard.png` refreshes
+ * the README's picture).
  *
  * @module
  */
@@ -28,7 +30,8 @@ import { StreamConsumer } from "../../../shared/stream_consumer.ts";
 import { waitFor } from "../../harness/services.ts";
 
 const TOKEN = "dashboard-test-token-0123456789abcdef";
-const SCREENSHOT = fileURLToPath(new URL("../../../docs/dashboard.png", import.meta.url));
+const SCREENSHOT = Deno.env.get("TAILWISE_SCREENSHOT") ??
+  fileURLToPath(new URL("../../results/dashboard.png", import.meta.url));
 const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--headless",
