@@ -28,6 +28,7 @@ import type {
   WriteResult,
 } from "./log_store.ts";
 import { type DataDirLock, lockDataDir } from "./embedded_data_dir_lock.ts";
+import { base64ToBytes, bytesToBase64 } from "./base64.ts";
 
 /** Options of {@linkcode EmbeddedLogStore.open}. */
 export interface EmbeddedLogStoreOptions {
@@ -256,7 +257,7 @@ export class EmbeddedLogStore implements LogStore {
           entry.seq,
           entry.stream,
           entry.line,
-          entry.raw ? _toBase64(entry.raw) : 0,
+          entry.raw ? bytesToBase64(entry.raw) : 0,
           entry.truncated ? 1 : 0,
         ];
         if (!file.meta || !_sameMeta(file.meta, meta)) {
@@ -350,7 +351,7 @@ export class EmbeddedLogStore implements LogStore {
       if (meta[2]) entry.service = meta[2];
       if (meta[3]) entry.task = meta[3];
       if (meta[4]) entry.node = meta[4];
-      if (row[4] !== 0) entry.raw = _fromBase64(row[4]);
+      if (row[4] !== 0) entry.raw = base64ToBytes(row[4]);
       if (row[5] === 1) entry.truncated = true;
       rows.push({ entry, ns: tsToNanos(row[0]) });
     });
@@ -533,19 +534,4 @@ function _decodeName(dir: string): string {
 async function _writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   let done = 0;
   while (done < bytes.length) done += await file.write(bytes.subarray(done));
-}
-
-function _toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
-}
-
-function _fromBase64(text: string): Uint8Array {
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
 }

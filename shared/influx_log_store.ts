@@ -26,6 +26,7 @@ import type {
 } from "./log_store.ts";
 import { InfluxAuthError, InfluxError, InfluxNotFoundError } from "./influx_errors.ts";
 import { redactUrl } from "./config.ts";
+import { base64ToBytes } from "./base64.ts";
 
 /** Options of {@linkcode InfluxLogStore}. */
 export interface InfluxLogStoreOptions {
@@ -554,7 +555,7 @@ function _assemble(rows: Record<string, unknown>[]): LogEntry[] {
     const expected = Number(first.parts ?? 1);
     let truncated = first.truncated === true || parts.length < expected;
     if (typeof first.raw === "string") {
-      const chunks = parts.map((p) => _fromBase64(String(p.raw ?? "")));
+      const chunks = parts.map((p) => base64ToBytes(String(p.raw ?? "")));
       const bytes = _concat(chunks);
       entry.raw = bytes;
       entry.line = new TextDecoder().decode(bytes);
@@ -627,13 +628,6 @@ function _short(text: string): string {
 
 function _latin1(text: string): string {
   return String.fromCharCode(...new TextEncoder().encode(text));
-}
-
-function _fromBase64(text: string): Uint8Array {
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
 }
 
 function _concat(chunks: Uint8Array[]): Uint8Array {

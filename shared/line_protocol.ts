@@ -27,6 +27,7 @@
  */
 
 import type { LogEntry } from "./log_entry.ts";
+import { bytesToBase64 } from "./base64.ts";
 
 /** Options of {@linkcode entryToLines}. */
 export interface LineProtocolOptions {
@@ -254,7 +255,7 @@ export class LineProtocolEncoder {
       const step = Math.floor(max / 4) * 3;
       const chunks: string[] = [];
       for (let i = 0; i < bytes.length || i === 0; i += step) {
-        chunks.push(_base64(bytes.subarray(i, i + step)));
+        chunks.push(bytesToBase64(bytes.subarray(i, i + step)));
       }
       return { raw: true, chunks, truncated };
     }
@@ -303,12 +304,4 @@ function _utf8Length(text: string): number {
     } else n += 3;
   }
   return n;
-}
-
-function _base64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
 }

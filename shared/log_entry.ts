@@ -11,6 +11,8 @@
  * @module
  */
 
+import { base64ToBytes, bytesToBase64 } from "./base64.ts";
+
 /** Which output a line came from. */
 export type StreamName = "stdout" | "stderr";
 
@@ -91,7 +93,7 @@ export function entryToFields(entry: LogEntry): Fields {
   if (entry.service) f.sv = entry.service;
   if (entry.task) f.tk = entry.task;
   if (entry.node) f.nd = entry.node;
-  if (entry.raw) f.r = _toBase64(entry.raw);
+  if (entry.raw) f.r = bytesToBase64(entry.raw);
   if (entry.truncated) f.x = "1";
   return f;
 }
@@ -138,7 +140,7 @@ export function fieldsToEntry(fields: Fields): LogEntry {
   if (fields.sv) entry.service = fields.sv;
   if (fields.tk) entry.task = fields.tk;
   if (fields.nd) entry.node = fields.nd;
-  if (fields.r) entry.raw = _fromBase64(fields.r);
+  if (fields.r) entry.raw = base64ToBytes(fields.r);
   if (fields.x === "1") entry.truncated = true;
   return entry;
 }
@@ -162,21 +164,6 @@ export function tsToNanos(ts: string): bigint {
   }
   const frac = BigInt((m[2] ?? "").padEnd(9, "0"));
   return BigInt(seconds) * 1_000_000n + frac;
-}
-
-function _toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
-}
-
-function _fromBase64(text: string): Uint8Array {
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
 }
 
 /**
