@@ -351,7 +351,19 @@ class _Tail {
         position = _parsePosition(saved);
         c.positions.set(this.id, position);
       }
-      const result = await this.#follow(container, info, meta, position);
+      let result = await this.#follow(container, info, meta, position, true);
+      if (result === "ended") {
+        // Docker 20.10's follow can end before the last lines of a container
+        // that just stopped; a plain read from the position gets what it
+        // left (the checkpoint's skip keeps every line once).
+        const before = position.ts + " " + position.count;
+        result = await this.#follow(container, info, meta, position, false);
+        if (result === "ended" && before !== position.ts + " " + position.count) {
+          logger.debug("read lines the followed log stream missed", {
+            container: meta.containerName,
+          });
+        }
+      }
       if (result === "unreadable") return;
       if (result === "cut") {
         mustRead = true;
@@ -379,7 +391,8 @@ class _Tail {
   }
 
   /**
-   * Reads the container's logs from its position until the stream ends.
+   * Reads the container's logs from its position until the stream ends,
+   * waiting for new lines when `follow`.
    * "ended": the container's run is over and everything was read; "cut": the
    * stream broke off; "unreadable": its log driver cannot be read.
    */
@@ -388,6 +401,7 @@ class _Tail {
     info: Docker.ContainerInspectInfo,
     meta: _Meta,
     position: _Position,
+    follow: boolean,
   ): Promise<"ended" | "cut" | "unreadable"> {
     const c = this.#c;
     const { logger } = c.deps;
@@ -397,7 +411,7 @@ class _Tail {
     const since = position.ts === "" ? undefined : _since(position.ts);
     let reader: DockerLogReader;
     try {
-      reader = await DockerLogReader.open(c.dial, this.id, { since });
+      reader = await DockerLogReader.open(c.dial, this.id, { since, follow });
     } catch (e) {
       if (_unreadable(e)) {
         c.unreadable(this.id, meta, info.HostConfig.LogConfig?.Type ?? "unknown", e);
@@ -502,19 +516,27 @@ class _Tail {
     }
     if (failure === null && !this.#stopped) {
       // Ended: the run is over when the container stopped or started anew.
+      // A last line without its newline is sent only when nothing can follow
+      // it: after a follow, the drain read from the checkpoint reads it again,
+      // and a container running again may still finish it.
+      let gone = false;
+      let over = false;
       try {
         const now = await container.inspect();
-        if (!now.State.Running || now.State.StartedAt !== startedAt) {
-          out.end();
-          err.end();
-          return "ended";
-        }
+        over = !now.State.Running || now.State.StartedAt !== startedAt;
+        gone = !now.State.Running && !follow;
       } catch (e) {
-        if (_status(e) === 404) {
+        over = gone = _status(e) === 404;
+      }
+      if (over) {
+        if (gone) {
           out.end();
           err.end();
-          return "ended";
+        } else {
+          out.discard();
+          err.discard();
         }
+        return "ended";
       }
     }
     out.discard();
