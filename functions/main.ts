@@ -130,6 +130,7 @@ export async function main(args: string[]): Promise<number> {
         batchLines: config.collect.batchLines,
         bufferLines: config.collect.bufferLines,
         flushMs: config.collect.flushMs,
+        appendsInFlight: config.collect.appendsInFlight,
       }));
     } else {
       const where = config.docker.kind === "socket"

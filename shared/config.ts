@@ -71,6 +71,8 @@ export interface Config {
     bufferLines: number;
     /** `COLLECT_FLUSH_MS`: longest time a line waits for its batch. */
     flushMs: number;
+    /** `COLLECT_APPENDS_IN_FLIGHT`: appends under way at once (pipelined, in order). */
+    appendsInFlight: number;
   };
   consumer: {
     /** `CONSUMER_BATCH`: entries handed to a handler at once. */
@@ -218,6 +220,7 @@ export function loadConfig(
       batchLines: r.int("COLLECT_BATCH_LINES", 1000, { min: 1, max: 100_000 }),
       bufferLines: r.int("COLLECT_BUFFER_LINES", 20_000, { min: 1 }),
       flushMs: r.duration("COLLECT_FLUSH_MS", "50ms"),
+      appendsInFlight: r.int("COLLECT_APPENDS_IN_FLIGHT", 2, { min: 1, max: 16 }),
     },
     consumer: {
       batch: r.int("CONSUMER_BATCH", 1000, { min: 1, max: 100_000 }),

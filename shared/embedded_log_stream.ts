@@ -19,13 +19,14 @@
  */
 
 import { join } from "node:path";
-import type {
-  AppendOptions,
-  Fields,
-  GroupInfo,
-  LogStream,
-  ReadOptions,
-  StreamMessage,
+import {
+  type AppendOptions,
+  AppendOutOfOrderError,
+  type Fields,
+  type GroupInfo,
+  type LogStream,
+  type ReadOptions,
+  type StreamMessage,
 } from "./log_stream.ts";
 import { type DataDirLock, lockDataDir } from "./embedded_data_dir_lock.ts";
 
@@ -100,7 +101,8 @@ interface _StateValue {
 }
 
 // Journal and snapshot records, one JSON array per line:
-//   ["a", stream, [[id, fields], ...], maxLen, state | null]   append (+ state keys)
+//   ["a", stream, [[id, fields], ...], maxLen, state | null, [seqKey, n, expireAt]?]
+//                                                             append (+ state keys)
 //   ["o", stream, [[id, fields, key], ...], maxLen, expireAt]  appendOnce
 //   ["x", [key, ...]]                                          delete state keys
 //   ["g", stream, group]                                       create group
@@ -223,6 +225,23 @@ export class EmbeddedLogStream implements LogStream {
     if (messages.length === 0 && !state) return [];
     for (const k in state ?? {}) _checkString(state![k], `state key ${JSON.stringify(k)}`);
     const maxLen = _maxLen(options.maxLen);
+    const sequence = options.sequence;
+    if (sequence) {
+      if (!(Number.isSafeInteger(sequence.n) && sequence.n > 0)) {
+        throw new RangeError(
+          `Cannot append with sequence number ${sequence.n}: expected an integer > 0`,
+        );
+      }
+      const last = this.#getState(sequence.key, Date.now());
+      if (last !== null) {
+        if (sequence.n <= Number(last)) return [];
+        if (sequence.n !== Number(last) + 1) {
+          throw new AppendOutOfOrderError(
+            `Cannot append to ${stream} with sequence ${sequence.key}: append ${sequence.n} after ${last}`,
+          );
+        }
+      }
+    }
     const s = this.#streams.get(stream);
     let ms = s?.lastMs ?? 0;
     let seq = s?.lastSeq ?? 0;
@@ -236,7 +255,11 @@ export class EmbeddedLogStream implements LogStream {
       } else seq++;
       out.push([`${ms}-${seq}`, { ...fields }]);
     }
-    await this.#do(["a", stream, out, maxLen, state ? { ...state } : null]);
+    const record: _Record = ["a", stream, out, maxLen, state ? { ...state } : null];
+    if (sequence) {
+      record.push([sequence.key, sequence.n, now + (sequence.ttlMs ?? 86_400_000)]);
+    }
+    await this.#do(record);
     return out.map(([id]) => id);
   }
 
@@ -671,6 +694,10 @@ export class EmbeddedLogStream implements LogStream {
         if (r[0] === "a" && extra) {
           const state = extra as Record<string, string>;
           for (const k in state) this.#state.set(k, { value: state[k]!, exp: 0 });
+        }
+        if (r[0] === "a" && r[5]) {
+          const [key, n, exp] = r[5] as [string, number, number];
+          this.#state.set(key, { value: String(n), exp });
         }
         if (maxLen > 0) _trim(s, maxLen);
         if (live && items.length > 0) {

@@ -32,6 +32,21 @@ export interface AppendOptions {
    * checkpoint: either the messages and the keys are both written, or neither.
    */
   state?: Record<string, string>;
+  /**
+   * Applies the append once and in order among the appends of one writer,
+   * so a writer may pipeline appends and resend them after a lost reply.
+   * `key` holds the last applied `n`: an append with an `n` not above it was
+   * applied before and is skipped (it returns no ids); one that leaves a gap
+   * fails with {@linkcode AppendOutOfOrderError} and writes nothing; when the
+   * key is absent any `n` is applied. The key expires `ttlMs` after the last
+   * append (default one day).
+   */
+  sequence?: { key: string; n: number; ttlMs?: number };
+}
+
+/** An append with a sequence number that leaves a gap after the last applied one. */
+export class AppendOutOfOrderError extends Error {
+  override name = "AppendOutOfOrderError";
 }
 
 /** Options of the group reads. */

@@ -8,13 +8,14 @@
  */
 
 import { Redis, type RedisOptions } from "ioredis";
-import type {
-  AppendOptions,
-  Fields,
-  GroupInfo,
-  LogStream,
-  ReadOptions,
-  StreamMessage,
+import {
+  type AppendOptions,
+  AppendOutOfOrderError,
+  type Fields,
+  type GroupInfo,
+  type LogStream,
+  type ReadOptions,
+  type StreamMessage,
 } from "./log_stream.ts";
 
 /** Options of {@linkcode RedisLogStream.connect}. */
@@ -32,12 +33,27 @@ export interface RedisConnectOptions {
 
 type _RawMessage = [string, string[] | null];
 
-// KEYS[1] the stream, KEYS[2..] state keys. ARGV: maxLen, message count, per
-// message its field count and fields, then the state values in KEYS order.
+// KEYS[1] the stream, then the sequence key when ARGV[3] > 0, then the state
+// keys. ARGV: maxLen, message count, sequence number (0: none), sequence ttl
+// in ms, per message its field count and fields, then the state values in
+// KEYS order. An already applied sequence number returns false; a gap is an
+// OUTOFORDER error and writes nothing.
 const _APPEND = `
 local maxlen = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
-local a = 3
+local seq = tonumber(ARGV[3])
+local first = 2
+if seq > 0 then
+  first = 3
+  local last = tonumber(redis.call('GET', KEYS[2]) or '')
+  if last then
+    if seq <= last then return false end
+    if seq ~= last + 1 then
+      return redis.error_reply('OUTOFORDER append ' .. seq .. ' after ' .. last)
+    end
+  end
+end
+local a = 5
 local ids = {}
 for i = 1, n do
   local c = tonumber(ARGV[a])
@@ -51,10 +67,11 @@ for i = 1, n do
     ids[i] = redis.call('XADD', KEYS[1], '*', unpack(f))
   end
 end
-for k = 2, #KEYS do
+for k = first, #KEYS do
   redis.call('SET', KEYS[k], ARGV[a])
   a = a + 1
 end
+if seq > 0 then redis.call('SET', KEYS[2], seq, 'PX', ARGV[4]) end
 return ids
 `;
 
@@ -130,14 +147,20 @@ export class RedisLogStream implements LogStream {
   ): Promise<string[]> {
     const stateKeys = options.state ? Object.keys(options.state) : [];
     if (messages.length === 0 && stateKeys.length === 0) return [];
+    const seq = options.sequence;
+    if (seq && !(Number.isSafeInteger(seq.n) && seq.n > 0)) {
+      throw new RangeError(`Cannot append with sequence number ${seq.n}: expected an integer > 0`);
+    }
     // One script call per batch: every XADD and the state keys in one atomic
     // step, with one reply (a MULTI costs a QUEUED reply and a promise per line).
+    const keys = seq ? [stream, seq.key, ...stateKeys] : [stream, ...stateKeys];
     const args: (string | number)[] = [
-      1 + stateKeys.length,
-      stream,
-      ...stateKeys,
+      keys.length,
+      ...keys,
       options.maxLen && options.maxLen > 0 ? options.maxLen : 0,
       messages.length,
+      seq ? seq.n : 0,
+      seq?.ttlMs ?? 86_400_000,
     ];
     for (const fields of messages) {
       const at = args.length;
@@ -150,9 +173,20 @@ export class RedisLogStream implements LogStream {
       args[at] = n;
     }
     for (const k of stateKeys) args.push(options.state![k]!);
-    // deno-lint-ignore no-explicit-any
-    const ids = await (this.#client as any).tailwiseAppend(...args) as string[];
-    return ids.map(String);
+    let ids: string[] | null;
+    try {
+      // deno-lint-ignore no-explicit-any
+      ids = await (this.#client as any).tailwiseAppend(...args) as string[] | null;
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      if (message.startsWith("OUTOFORDER")) {
+        throw new AppendOutOfOrderError(
+          `Cannot append to ${stream} with sequence ${seq?.key}: ${message.slice(11)}`,
+        );
+      }
+      throw e;
+    }
+    return ids === null ? [] : ids.map(String);
   }
 
   /** {@inheritDoc LogStream.appendOnce} */

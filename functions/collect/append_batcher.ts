@@ -1,7 +1,10 @@
 /**
  * Groups log entries into pipelined appends to the log stream, each written
- * atomically with the checkpoints of the containers it carries, one append
- * in flight at a time so the stream keeps every container's order.
+ * atomically with the checkpoints of the containers it carries. Up to
+ * `inFlight` appends are under way at once; each carries the next number of
+ * the batcher's sequence, so the stream applies them once and in order (a
+ * resend after a lost reply is skipped, a gap is refused and retried from the
+ * first unwritten batch) and keeps every container's order.
  *
  * It holds at most about `bufferLines` entries: {@linkcode AppendBatcher.full}
  * tells readers to pause, {@linkcode AppendBatcher.whenRoom} when to resume.
@@ -9,7 +12,7 @@
  * @module
  */
 
-import type { Fields, LogStream } from "../../shared/log_stream.ts";
+import type { AppendOptions, Fields, LogStream } from "../../shared/log_stream.ts";
 import type { Logger } from "../../shared/logger.ts";
 
 /** Options of {@linkcode AppendBatcher}. */
@@ -41,6 +44,16 @@ export interface AppendBatcherOptions {
    * @default 5000
    */
   maxBackoffMs?: number;
+  /**
+   * The state key of this batcher's append sequence; one per writer (e.g.
+   * per process). Without it one append is in flight at a time.
+   */
+  sequenceKey?: string;
+  /**
+   * Appends under way at once (with a `sequenceKey`).
+   * @default 2
+   */
+  inFlight?: number;
 }
 
 interface _Waiter {
@@ -52,6 +65,8 @@ interface _Batch {
   fields: Fields[];
   keys: string[];
   positions: string[];
+  /** Its number in the sequence, given when sealed. */
+  n: number;
 }
 
 /** Batches entries into atomic, ordered appends with checkpoints. */
@@ -64,6 +79,9 @@ export class AppendBatcher {
   #bufferLines: number;
   #flushMs: number;
   #maxBackoffMs: number;
+  #sequenceKey: string | undefined;
+  #inFlight: number;
+  #sealedCount = 0;
 
   #current: _Batch = _newBatch();
   #sealed: _Batch[] = [];
@@ -95,8 +113,14 @@ export class AppendBatcher {
     this.#bufferLines = options.bufferLines ?? 20_000;
     this.#flushMs = options.flushMs ?? 50;
     this.#maxBackoffMs = options.maxBackoffMs ?? 5000;
+    this.#sequenceKey = options.sequenceKey;
+    this.#inFlight = this.#sequenceKey === undefined ? 1 : options.inFlight ?? 2;
     for (
-      const [name, v] of [["batchLines", this.#batchLines], ["bufferLines", this.#bufferLines]]
+      const [name, v] of [
+        ["batchLines", this.#batchLines],
+        ["bufferLines", this.#bufferLines],
+        ["inFlight", this.#inFlight],
+      ]
     ) {
       if (!Number.isInteger(v) || (v as number) < 1) {
         throw new RangeError(`Cannot batch appends with ${name} ${v}: expected a positive integer`);
@@ -208,6 +232,7 @@ export class AppendBatcher {
       this.#timer = undefined;
     }
     if (this.#current.fields.length > 0) {
+      this.#current.n = ++this.#sealedCount;
       this.#sealed.push(this.#current);
       this.#current = _newBatch();
     }
@@ -219,26 +244,30 @@ export class AppendBatcher {
   async #run(): Promise<void> {
     let backoff = 100;
     let failing = false;
+    // Sent and not yet answered, oldest first: #sealed[0 .. sent.length).
+    const sent: Promise<unknown>[] = [];
     while (!this.#stopped) {
-      const batch = this.#sealed[0];
-      if (batch === undefined) {
+      const next = this.#sealed[sent.length];
+      if (next !== undefined && sent.length < this.#inFlight) {
+        sent.push(this.#send(next));
+        continue;
+      }
+      if (sent.length === 0) {
         if (this.#closing) return;
         await new Promise<void>((resolve) => this.#wake = resolve);
         continue;
       }
-      const state: Record<string, string> = {};
-      for (let i = batch.keys.length - 1; i >= 0; i--) {
-        const key = batch.keys[i]!;
-        if (!(key in state)) state[key] = batch.positions[i]!;
-      }
-      try {
-        await this.#log.append(this.#stream, batch.fields, { maxLen: this.#maxLen, state });
-      } catch (e) {
+      const error = await sent.shift()!;
+      if (this.#stopped) return;
+      if (error !== null) {
+        // The later ones fail as a gap, or are skipped when resent if they
+        // were applied after all: wait for them, then resend in order.
+        await Promise.all(sent.splice(0));
         if (this.#stopped) return;
         if (!failing) {
           this.#logger.warn("append to the log stream failed; retrying", {
             stream: this.#stream,
-            error: e,
+            error,
           });
         }
         failing = true;
@@ -249,7 +278,7 @@ export class AppendBatcher {
       if (failing) this.#logger.info("append to the log stream works again", {});
       failing = false;
       backoff = 100;
-      this.#sealed.shift();
+      const batch = this.#sealed.shift()!;
       this.#held -= batch.fields.length;
       this.#written += batch.fields.length;
       if (this.#writtenWaiters.length > 0) {
@@ -265,8 +294,25 @@ export class AppendBatcher {
       }
     }
   }
+
+  /** Sends one batch; resolves with null when it is written, else the error. */
+  #send(batch: _Batch): Promise<unknown> {
+    const state: Record<string, string> = {};
+    for (let i = batch.keys.length - 1; i >= 0; i--) {
+      const key = batch.keys[i]!;
+      if (!(key in state)) state[key] = batch.positions[i]!;
+    }
+    const options: AppendOptions = { maxLen: this.#maxLen, state };
+    if (this.#sequenceKey !== undefined) {
+      options.sequence = { key: this.#sequenceKey, n: batch.n };
+    }
+    return this.#log.append(this.#stream, batch.fields, options).then(
+      () => null,
+      (e: unknown) => e ?? new Error("append failed"),
+    );
+  }
 }
 
 function _newBatch(): _Batch {
-  return { fields: [], keys: [], positions: [] };
+  return { fields: [], keys: [], positions: [], n: 0 };
 }

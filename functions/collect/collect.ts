@@ -69,6 +69,11 @@ export interface CollectOptions {
    */
   flushMs?: number;
   /**
+   * Appends to the stream under way at once (pipelined, applied in order).
+   * @default 2
+   */
+  appendsInFlight?: number;
+  /**
    * Prefix of the per-container checkpoint keys.
    * @default "tailwise:collect:ckpt:"
    */
@@ -156,6 +161,10 @@ class _Collector {
       bufferLines: options.bufferLines ?? 20_000,
       flushMs: options.flushMs ?? 50,
       maxBackoffMs: this.maxBackoffMs,
+      // One sequence per process: its appends are pipelined, and applied
+      // once and in order even when a reply is lost and ioredis resends.
+      sequenceKey: `${this.#prefix}seq:${crypto.randomUUID()}`,
+      inFlight: options.appendsInFlight ?? 2,
     });
   }
 

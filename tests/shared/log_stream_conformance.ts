@@ -9,7 +9,12 @@
  */
 
 import assert from "node:assert/strict";
-import type { Fields, LogStream, StreamMessage } from "../../shared/log_stream.ts";
+import {
+  AppendOutOfOrderError,
+  type Fields,
+  type LogStream,
+  type StreamMessage,
+} from "../../shared/log_stream.ts";
 import { waitFor } from "../harness/services.ts";
 
 /** Options of {@linkcode logStreamConformance}. */
@@ -110,6 +115,47 @@ export function logStreamConformance(
     assert.equal(await log.getState(k1), null);
     assert.equal(await log.getState(k2), null);
     await log.deleteState([]);
+  });
+
+  test("append() with a sequence applies each number once and in order", async (log) => {
+    const stream = key("s");
+    const seq = key("seq");
+    const k = key("ckpt");
+    const batch = (n: number) =>
+      log.append(stream, [{ n: String(n) }], {
+        state: { [k]: `p${n}` },
+        sequence: { key: seq, n },
+      });
+    // Pipelined: both calls are under way before either answers.
+    const [a, b] = await Promise.all([batch(1), batch(2)]);
+    assert.equal(a.length, 1);
+    assert.equal(b.length, 1);
+    // A resend of applied appends (a reply lost) writes nothing.
+    assert.deepEqual(await batch(1), []);
+    assert.deepEqual(await batch(2), []);
+    assert.equal(await log.getState(seq), "2");
+    // A gap writes nothing, not even its state keys.
+    await assert.rejects(() => batch(4), (e: unknown) => {
+      assert.ok(e instanceof AppendOutOfOrderError, String(e));
+      assert.match(e.message, /append 4 after 2/);
+      return true;
+    });
+    assert.equal(await log.getState(k), "p2");
+    assert.equal((await batch(3)).length, 1);
+    assert.equal((await batch(4)).length, 1);
+    assert.deepEqual((await log.range(stream)).map((m) => m.fields.n), ["1", "2", "3", "4"]);
+    assert.equal(await log.getState(k), "p4");
+    // An absent key accepts any number (a new writer, or an expired key).
+    const other = key("seq2");
+    assert.equal(
+      (await log.append(stream, [{ n: "x" }], { sequence: { key: other, n: 7 } })).length,
+      1,
+    );
+    assert.equal(await log.getState(other), "7");
+    await assert.rejects(
+      () => log.append(stream, [{ n: "y" }], { sequence: { key: other, n: 0 } }),
+      RangeError,
+    );
   });
 
   test("append() with maxLen trims the stream to about that length", async (log) => {

@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { AppendBatcher } from "../../../functions/collect/append_batcher.ts";
+import { createLogger } from "../../../shared/logger.ts";
+import { RedisLogStream } from "../../../shared/redis_log_stream.ts";
+import { suiteEnv } from "../../harness/services.ts";
+import { redisReader } from "./helpers.ts";
+
+const N = 20_000;
+
+/** Pushes N numbered entries through a batcher while `disturb` runs, then reads them back. */
+async function pushThrough(
+  disturb: (redis: ReturnType<typeof redisReader>, stop: AbortSignal) => Promise<void>,
+): Promise<{ numbers: number[]; checkpoint: string | null; warnings: number }> {
+  const { redisUrl } = suiteEnv();
+  const stream = `test:batcher:${crypto.randomUUID()}`;
+  const ckpt = `test:batcher:ckpt:${crypto.randomUUID()}`;
+  await using redis = redisReader(redisUrl);
+  await using log = RedisLogStream.connect(redisUrl, { name: "batcher-under-test" });
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger("collect", {
+    level: "debug",
+    write: (l) => lines.push(JSON.parse(l)),
+  });
+  const batcher = new AppendBatcher(log, logger, {
+    stream,
+    batchLines: 50,
+    bufferLines: 2_000,
+    flushMs: 5,
+    maxBackoffMs: 200,
+    sequenceKey: `test:batcher:seq:${crypto.randomUUID()}`,
+    inFlight: 4,
+  });
+  const stop = new AbortController();
+  const disturbing = disturb(redis, stop.signal);
+  try {
+    for (let i = 1; i <= N; i++) {
+      batcher.push({ n: String(i) }, ckpt, String(i));
+      if (batcher.full) await batcher.whenRoom();
+      if (i % 500 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    await batcher.whenWritten(N);
+  } finally {
+    stop.abort();
+    await disturbing;
+    assert.equal(await batcher.close(5_000), true, "everything written before close");
+  }
+  const numbers: number[] = [];
+  let from = "-";
+  for (;;) {
+    const page = await redis.xrange(stream, from, "+", "COUNT", 5_000);
+    for (const [, f] of page) numbers.push(Number(f[1]));
+    if (page.length < 5_000) break;
+    from = "(" + page[page.length - 1]![0];
+  }
+  const checkpoint = await redis.get(ckpt);
+  await redis.del(stream, ckpt);
+  return { numbers, checkpoint, warnings: lines.filter((l) => l.level === "warn").length };
+}
+
+const oneToN = Array.from({ length: N }, (_, i) => i + 1);
+
+Deno.test("AppendBatcher with 4 appends in flight: every entry once, in order, while its connection is killed", async () => {
+  let kills = 0;
+  const { numbers, checkpoint } = await pushThrough(async (redis, stop) => {
+    while (!stop.aborted) {
+      await new Promise((r) => setTimeout(r, 15));
+      // Replies of appends under way are lost; ioredis resends them.
+      kills += Number(await redis.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"));
+    }
+  });
+  assert.ok(kills >= 3, `the connection was killed ${kills} times`);
+  assert.equal(numbers.length, N, "no entry lost or written twice");
+  assert.deepEqual(numbers, oneToN);
+  assert.equal(checkpoint, String(N));
+});
+
+Deno.test("AppendBatcher retries refused appends from the first unwritten one, in order", async () => {
+  const { numbers, checkpoint, warnings } = await pushThrough(async (redis, stop) => {
+    await new Promise((r) => setTimeout(r, 30));
+    // Every write is refused (NOREPLICAS) for a while, whatever is under way.
+    await redis.call("CONFIG", "SET", "min-replicas-to-write", "1");
+    await new Promise((r) => setTimeout(r, 400));
+    await redis.call("CONFIG", "SET", "min-replicas-to-write", "0");
+    await new Promise<void>((resolve) => {
+      if (stop.aborted) resolve();
+      else stop.addEventListener("abort", () => resolve());
+    });
+  });
+  assert.ok(warnings >= 1, "the refusal is reported");
+  assert.deepEqual(numbers, oneToN);
+  assert.equal(checkpoint, String(N));
+});
