@@ -237,12 +237,13 @@ function _mine(lines: readonly string[]): { groups: number[]; templates: number 
   const buf = createMaskedLine();
   const ids = lines.map((l) => {
     maskTokens(l, buf);
-    return miner.add(buf.tokens, buf.count);
+    return miner.add(buf.tokens, buf.count, buf.literals);
   });
+  const templateOf = miner.finish();
   // Group by final template text, as the detector reports it.
   const byText = new Map<string, number>();
   const groups = ids.map((i) => {
-    const text = miner.text(i);
+    const text = miner.text(templateOf[i]!);
     let g = byText.get(text);
     if (g === undefined) byText.set(text, g = byText.size);
     return g;

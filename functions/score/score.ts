@@ -18,7 +18,7 @@
 import { type Anomaly, anomalyToFields } from "../../shared/anomaly.ts";
 import type { AlertSink } from "../../shared/alert_sink.ts";
 import { contentHash64 } from "../../shared/detector/hash.ts";
-import { createMaskedLine, maskTokens } from "../../shared/detector/mask.ts";
+import { createMaskedLine, maskTokens, templateText } from "../../shared/detector/mask.ts";
 import { severityOf } from "../../shared/detector/severity.ts";
 import type { FeedbackStore } from "../../shared/feedback_store.ts";
 import { fieldsToEntry, type LogEntry, modelKey } from "../../shared/log_entry.ts";
@@ -248,6 +248,6 @@ function _coldStart(
       token = t;
     }
   }
-  const template = _masked.tokens.slice(0, _masked.count).join(" ");
+  const template = templateText(_masked.tokens, _masked.count);
   return { template, templateId: contentHash64(template), severity, token };
 }

@@ -34,7 +34,7 @@ import {
 } from "./feature_model.ts";
 import { contentHash64, fnv1a32 } from "./hash.ts";
 import { IsolationForest, type SparseRows } from "./isolation_forest.ts";
-import { createMaskedLine, maskTokens, WILDCARD } from "./mask.ts";
+import { createMaskedLine, maskTokens, templateText, WILDCARD } from "./mask.ts";
 import { ModelFormatError } from "./model_format_error.ts";
 import { createPrng } from "./prng.ts";
 import { TemplateMiner } from "./template_miner.ts";
@@ -43,8 +43,17 @@ import { TokenSet } from "./token_set.ts";
 export { ModelFormatError } from "./model_format_error.ts";
 export { maskLine } from "./mask.ts";
 
-/** Version of the binary model format written by {@linkcode Detector.toBytes}. */
-export const MODEL_FORMAT_VERSION = 1;
+/**
+ * Version of the binary model format written by {@linkcode Detector.toBytes}.
+ * Version 2 (this one) mines templates with units after numbers masked,
+ * masked names kept at enumerated positions and true/false as values; its
+ * layout is that of version 1, which still loads (its templates match as
+ * mined; retraining brings the new mining).
+ */
+export const MODEL_FORMAT_VERSION = 2;
+
+/** Format versions {@linkcode Detector.fromBytes} reads. */
+const _READABLE_VERSIONS: readonly number[] = [1, 2];
 
 const _MAGIC = [0x54, 0x57, 0x44, 0x4d]; // "TWDM"
 const _HEADER = 12;
@@ -137,6 +146,12 @@ export interface DetectorState {
   alertRate: number;
   /** PRNG seed. */
   seed: number;
+  /**
+   * Format version of the blob the model was read from; a loaded model is
+   * written back in it.
+   * @default {MODEL_FORMAT_VERSION}
+   */
+  version?: number;
 }
 
 /** Weights of the evidence fused into a score (noisy-OR). */
@@ -164,7 +179,7 @@ export class Detector {
   constructor(state: DetectorState) {
     this.#s = state;
     this.info = Object.freeze({
-      version: MODEL_FORMAT_VERSION,
+      version: state.version ?? MODEL_FORMAT_VERSION,
       trainedLines: state.features.trainedLines,
       threshold: state.threshold,
       templates: state.features.miner.templates.length,
@@ -207,7 +222,7 @@ export class Detector {
       template = miner.text(ev.template);
       templateId = miner.id(ev.template);
     } else {
-      template = ev.masked.tokens.slice(0, ev.masked.count).join(" ");
+      template = templateText(ev.masked.tokens, ev.masked.count);
       templateId = contentHash64(template);
     }
     const reasons: ReasonCode[] = [];
@@ -293,7 +308,7 @@ export class Detector {
     const s = this.#s;
     const w = new ByteWriter();
     for (const b of _MAGIC) w.u8(b);
-    w.u8(MODEL_FORMAT_VERSION);
+    w.u8(this.info.version);
     w.u8(0);
     w.u8(0);
     w.u8(0);
@@ -351,9 +366,11 @@ export class Detector {
       }
     }
     const version = bytes[4]!;
-    if (version !== MODEL_FORMAT_VERSION) {
+    if (!_READABLE_VERSIONS.includes(version)) {
       throw new ModelFormatError(
-        `Cannot read model format version ${version}: expected ${MODEL_FORMAT_VERSION}`,
+        `Cannot read model format version ${version}: expected one of ${
+          _READABLE_VERSIONS.join(", ")
+        }`,
       );
     }
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -373,7 +390,7 @@ export class Detector {
       );
     }
     try {
-      return _read(new ByteReader(bytes, _HEADER, _HEADER + payload));
+      return _read(new ByteReader(bytes, _HEADER, _HEADER + payload), version);
     } catch (err) {
       if (err instanceof ModelFormatError) throw err;
       throw new ModelFormatError("Cannot read model: inconsistent payload", { cause: err });
@@ -425,8 +442,7 @@ export async function trainDetector(
   const take = (line: string): void => {
     const prepared = prepareLine(typeof line === "string" ? line : String(line));
     maskTokens(prepared.text, masked);
-    const t = miner.add(masked.tokens, masked.count);
-    if (prepared.structured) features.markStructured(t);
+    const t = miner.add(masked.tokens, masked.count, masked.literals);
     if (n === lineTemplate.length) {
       lineTemplate = _growI32(lineTemplate, n * 2);
       numStart = _growI32(numStart, n * 2 + 1);
@@ -461,6 +477,13 @@ export async function trainDetector(
     for (const line of lines as Iterable<string>) take(line);
   }
   if (n === 0) throw new RangeError("Cannot train on 0 lines: expected at least 1 line");
+  // The miner's line groups become templates (enumerated positions split them).
+  const templateOf = miner.finish();
+  for (let k = 0; k < n; k++) {
+    const t = templateOf[lineTemplate[k]!]!;
+    lineTemplate[k] = t;
+    if (structured[k] === 1) features.markStructured(t);
+  }
   numStart[n] = numCount;
   features.trainedLines = n;
   for (let k = 0; k < n; k++) {
@@ -576,7 +599,7 @@ function _growI32(a: Int32Array, size: number): Int32Array<ArrayBuffer> {
   return next;
 }
 
-function _read(r: ByteReader): Detector {
+function _read(r: ByteReader, version: number): Detector {
   const trainedLines = r.varint();
   const seed = r.u32();
   const alertRate = r.f64();
@@ -606,5 +629,5 @@ function _read(r: ByteReader): Detector {
   if (!(threshold >= 0 && threshold <= 1) || !(isoMedian >= 0 && isoMedian <= 1)) {
     throw new ModelFormatError(`Cannot read model: threshold ${threshold} is not in [0, 1]`);
   }
-  return new Detector({ features, forest, threshold, isoMedian, alertRate, seed });
+  return new Detector({ features, forest, threshold, isoMedian, alertRate, seed, version });
 }

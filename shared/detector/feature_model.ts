@@ -305,7 +305,7 @@ export class FeatureModel {
     ev.numericZ = 0;
     ev.differing = 0;
     let constants = 0;
-    const t = this.miner.match(tokens, count, MATCH_SIMILARITY);
+    const t = this.miner.match(tokens, count, MATCH_SIMILARITY, m.literals);
     ev.template = t;
     if (t >= 0) {
       const tt = this.miner.templates[t]!.tokens;
@@ -354,9 +354,12 @@ export class FeatureModel {
    */
   denseFeatures(ev: LineEvidence, out: Float32Array): boolean {
     const cached = ev.template >= 0 && ev.differing === 0;
-    const row = cached
-      ? this.#templateRows[ev.template]!
-      : this.#hashTokens(ev.masked.tokens, ev.masked.count);
+    const row = cached ? this.#templateRows[ev.template]! : this.#hashTokens(
+      ev.masked.tokens,
+      ev.masked.count,
+      ev.masked.literals,
+      ev.template >= 0 ? this.miner.templates[ev.template]!.tokens : undefined,
+    );
     for (let k = 0; k < row.index.length; k++) out[row.index[k]!] = row.value[k]!;
     this.#denseHead(ev.template, ev.masked.count, ev, out);
     return cached;
@@ -412,9 +415,13 @@ export class FeatureModel {
     out[FEATURE.numeric] = quantizeZ(ev.numericZ);
   }
 
+  // Hash a line's constant tokens; a masked name counts where its template
+  // kept it as a constant (an enumerated position), as in the template's row.
   #hashTokens(
     tokens: readonly string[],
     count: number,
+    literals?: readonly string[],
+    template?: readonly string[],
   ): { index: number[]; value: number[] } {
     const stamp = this.#stamp;
     const scratch = this.#scratch;
@@ -422,8 +429,12 @@ export class FeatureModel {
     const mark = (stamp[0] ?? 0) + 1;
     let norm = 0;
     for (let i = 0; i < count; i++) {
-      const tok = tokens[i]!;
-      if (tok === WILDCARD) continue;
+      let tok = tokens[i]!;
+      if (tok === WILDCARD) {
+        const lit = literals?.[i];
+        if (!lit || template?.[i] !== lit) continue;
+        tok = lit;
+      }
       const f = DENSE_FEATURES + (fnv1a32(tok) & (HASH_BUCKETS - 1));
       const w = this.#idf.get(tok) ?? this.#defaultIdf;
       if (stamp[f] !== mark) {

@@ -2,8 +2,12 @@
  * Tokenising and masking of one log line: the line is split on whitespace and
  * control characters, ANSI escape sequences are dropped, and every token that
  * carries a variable value (numbers, hex, IPs, UUIDs, paths, URLs, timestamps,
- * emails, quoted values) becomes the wildcard `<*>`. `key=value` keeps its
- * key. Work per line is capped, so any string is safe to pass.
+ * emails, quoted values, `true`/`false`, a unit right after a number) becomes
+ * the wildcard `<*>`. `key=value` and `key:value` keep their key. A masked
+ * token that names a thing with a short number (`eth0`, `IPV6`, `SOCKS5`)
+ * keeps its text beside the mask, so the template miner can keep it when a
+ * position only ever holds a few names. Work per line is capped, so any
+ * string is safe to pass.
  *
  * @module
  */
@@ -23,6 +27,11 @@ export interface MaskedLine {
   tokens: string[];
   /** Numeric value per token, NaN when the token held no plain number. */
   values: Float64Array;
+  /**
+   * Per token, the original text of a masked name with a short number
+   * (`eth0`, `IPV6`, `SOCKS5`); empty for every other token.
+   */
+  literals: string[];
   /** Number of tokens. */
   count: number;
 }
@@ -33,7 +42,7 @@ export interface MaskedLine {
  * @returns A buffer for {@linkcode maskTokens}.
  */
 export function createMaskedLine(): MaskedLine {
-  return { tokens: [], values: new Float64Array(MAX_TOKENS), count: 0 };
+  return { tokens: [], values: new Float64Array(MAX_TOKENS), literals: [], count: 0 };
 }
 
 const _TIME_WORDS = new Set([
@@ -70,8 +79,10 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
   const n = text.length < MAX_LINE_CHARS ? text.length : MAX_LINE_CHARS;
   const tokens = out.tokens;
   const values = out.values;
+  const literals = out.literals;
   let count = 0;
   let i = 0;
+  let afterNumber = false;
   while (i < n && count < MAX_TOKENS) {
     let c = text.charCodeAt(i);
     if (c === 0x1b) {
@@ -89,6 +100,7 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
     let hexOnly = true;
     let slashes = 0;
     let eq = -1;
+    let colon = -1;
     let at = -1;
     let dotAfterAt = false;
     let quoted = false;
@@ -109,6 +121,7 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
           }
         } else if (c === 92) backslash = true;
         else if (c === 61 && eq < 0) eq = i;
+        else if (c === 58 && colon < 0) colon = i;
         else if (c === 64 && at < 0) at = i;
         else if (c === 46 && at >= 0) dotAfterAt = true;
         else if (c === 34 && i > start) {
@@ -129,9 +142,13 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
     const end = i;
     const len = end - start;
     values[count] = NaN;
+    literals[count] = "";
     let token: string;
+    let number = false;
     if (quoted) {
       token = eq > start ? text.substring(start, eq + 1) + WILDCARD : WILDCARD;
+    } else if (digits === 0 && afterNumber && _isUnit(text, start, end)) {
+      token = WILDCARD;
     } else if (digits === 0) {
       // No digit: variable only if it looks like a URL, email, path or long hex.
       if (
@@ -141,6 +158,14 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
         (hexOnly && letters >= 8 && len >= 8)
       ) {
         token = WILDCARD;
+      } else if (_isBoolean(text, start, end)) {
+        token = WILDCARD;
+      } else if (eq > start && _isKey(text, start, eq) && _isBoolean(text, eq + 1, end)) {
+        token = text.substring(start, eq + 1) + WILDCARD;
+      } else if (
+        colon > start && eq < 0 && _isName(text, start, colon) && _isBoolean(text, colon + 1, end)
+      ) {
+        token = text.substring(start, colon + 1) + WILDCARD;
       } else {
         const b = text.charCodeAt(start) === 91 || text.charCodeAt(start) === 40 ? 1 : 0;
         token = len === 3 + b && _TIME_WORDS.has(text.substring(start + b, end))
@@ -150,10 +175,20 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
     } else if (eq > start && eq < end - 1 && _isKey(text, start, eq)) {
       token = text.substring(start, eq + 1) + WILDCARD;
       values[count] = _parseNumber(text, eq + 1, end);
+    } else if (
+      colon > start + 1 && colon < end - 1 && eq < 0 && slashes === 0 && !backslash &&
+      _isName(text, start, colon)
+    ) {
+      token = text.substring(start, colon + 1) + WILDCARD;
+      values[count] = _parseNumber(text, colon + 1, end);
     } else {
       token = WILDCARD;
       values[count] = _parseNumber(text, start, end);
+      if (digits <= 2 && _isNameWithNumber(text, start, end)) {
+        literals[count] = text.substring(start, end);
+      } else number = true;
     }
+    afterNumber = number;
     tokens[count++] = token;
   }
   // Month and weekday names next to masked values are part of a timestamp.
@@ -171,6 +206,38 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
 }
 
 /**
+ * The text of a template: its tokens joined by single spaces, with each run
+ * of consecutive wildcards written as one wildcard, so templates that differ
+ * only in how many tokens a variable took (`0 bytes` and `1190 bytes (1.16 KB)`)
+ * read the same. A template of wildcards only keeps its runs.
+ *
+ * @example
+ * ```ts
+ * templateText(["sent", "<*>", "<*>", "ok"], 4); // "sent <*> ok"
+ * ```
+ * @param tokens Masked tokens or template tokens.
+ * @param count Number of tokens to use.
+ * @default {count} all of them
+ * @returns The text.
+ */
+export function templateText(tokens: readonly string[], count: number = tokens.length): string {
+  let constant = false;
+  for (let k = 0; k < count; k++) {
+    if (tokens[k] !== WILDCARD) {
+      constant = true;
+      break;
+    }
+  }
+  let s = "";
+  for (let k = 0; k < count; k++) {
+    const t = tokens[k]!;
+    if (constant && t === WILDCARD && k > 0 && tokens[k - 1] === WILDCARD) continue;
+    s = k === 0 ? t : s + " " + t;
+  }
+  return s;
+}
+
+/**
  * Mask a line and join its tokens with single spaces.
  *
  * @example
@@ -183,6 +250,85 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
 export function maskLine(line: string): string {
   const m = maskTokens(line);
   return m.tokens.slice(0, m.count).join(" ");
+}
+
+const _UNITS = new Set([
+  "b",
+  "kb",
+  "mb",
+  "gb",
+  "tb",
+  "kib",
+  "mib",
+  "gib",
+  "tib",
+  "byte",
+  "bytes",
+  "bit",
+  "bits",
+  "ns",
+  "us",
+  "µs",
+  "ms",
+  "s",
+  "sec",
+  "secs",
+  "second",
+  "seconds",
+  "min",
+  "mins",
+  "minute",
+  "minutes",
+  "h",
+  "hr",
+  "hrs",
+  "hour",
+  "hours",
+  "day",
+  "days",
+  "%",
+  "hz",
+  "khz",
+  "mhz",
+  "ghz",
+  "kbps",
+  "mbps",
+  "gbps",
+]);
+
+function _isUnit(text: string, start: number, end: number): boolean {
+  // A unit word right after a number, in brackets or with trailing punctuation.
+  let s = start;
+  let e = end;
+  while (s < e && (text.charCodeAt(s) === 40 || text.charCodeAt(s) === 91)) s++;
+  while (e > s) {
+    const c = text.charCodeAt(e - 1);
+    if (c === 44 || c === 59 || c === 41 || c === 93 || c === 46 || c === 58) e--;
+    else break;
+  }
+  return e - s > 0 && e - s <= 7 && _UNITS.has(text.substring(s, e).toLowerCase());
+}
+
+function _isNameWithNumber(text: string, start: number, end: number): boolean {
+  // Two or more letters, then one or two digits, then trailing punctuation.
+  let e = end;
+  while (e > start) {
+    const c = text.charCodeAt(e - 1);
+    if (c === 44 || c === 59 || c === 41 || c === 93 || c === 46 || c === 58) e--;
+    else break;
+  }
+  let k = start;
+  while (k < e) {
+    const c = text.charCodeAt(k);
+    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) k++;
+    else break;
+  }
+  if (k - start < 2 || e - k < 1 || e - k > 2) return false;
+  for (let j = k; j < e; j++) {
+    const c = text.charCodeAt(j);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 function _isSeparator(c: number): boolean {
@@ -222,6 +368,37 @@ function _isKey(text: string, start: number, eq: number): boolean {
     else if (c >= 48 && c <= 57) return false;
   }
   return letters > 0;
+}
+
+function _isName(text: string, start: number, end: number): boolean {
+  // An identifier made of letters, `_` and `-` (the key of `key:value`).
+  for (let k = start; k < end; k++) {
+    const c = text.charCodeAt(k);
+    if (!((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 45)) return false;
+  }
+  return end > start;
+}
+
+function _isBoolean(text: string, start: number, end: number): boolean {
+  // true / false, any case, with trailing punctuation.
+  let e = end;
+  while (e > start) {
+    const c = text.charCodeAt(e - 1);
+    if (c === 44 || c === 59 || c === 41 || c === 93 || c === 125 || c === 46 || c === 58) e--;
+    else break;
+  }
+  const len = e - start;
+  // ASCII letters only, compared in lower case without allocating.
+  if (len === 4) {
+    return (text.charCodeAt(start) | 32) === 116 && (text.charCodeAt(start + 1) | 32) === 114 &&
+      (text.charCodeAt(start + 2) | 32) === 117 && (text.charCodeAt(start + 3) | 32) === 101;
+  }
+  if (len === 5) {
+    return (text.charCodeAt(start) | 32) === 102 && (text.charCodeAt(start + 1) | 32) === 97 &&
+      (text.charCodeAt(start + 2) | 32) === 108 && (text.charCodeAt(start + 3) | 32) === 115 &&
+      (text.charCodeAt(start + 4) | 32) === 101;
+  }
+  return false;
 }
 
 function _parseNumber(text: string, start: number, end: number): number {

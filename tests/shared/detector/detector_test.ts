@@ -5,6 +5,7 @@ import {
   ModelFormatError,
   trainDetector,
 } from "../../../shared/detector/detector.ts";
+import { crc32 } from "../../../shared/detector/crc32.ts";
 import { createPrng } from "../../../shared/detector/prng.ts";
 
 const FIXTURE = new URL("../../fixtures/hdfs_sample.log", import.meta.url);
@@ -134,6 +135,51 @@ Deno.test("Detector.fromBytes() throws ModelFormatError on a corrupt blob", asyn
   future[4] = 99;
   assert.throws(() => Detector.fromBytes(future), /format version 99/);
   assert.throws(() => Detector.fromBytes(new TextEncoder().encode("{}".repeat(20))), /magic/);
+});
+
+Deno.test("Detector.fromBytes() reads a version 1 blob and writes it back as version 1", async () => {
+  const lines = await fixtureLines();
+  const detector = await trainDetector(lines);
+  // Version 1 has the same layout: patch the version byte and the checksum.
+  const v1 = detector.toBytes().slice();
+  v1[4] = 1;
+  new DataView(v1.buffer).setUint32(v1.length - 4, crc32(v1, 0, v1.length - 4), true);
+  const back = Detector.fromBytes(v1);
+  assert.equal(back.info.version, 1);
+  assert.equal(MODEL_FORMAT_VERSION, 2);
+  for (const line of lines.slice(0, 20)) assert.deepEqual(back.score(line), detector.score(line));
+  assert.deepEqual(back.toBytes(), v1);
+});
+
+Deno.test("trainDetector() keeps enumerated words and joins variable-length parameters", async () => {
+  const prng = createPrng(7);
+  const lines: string[] = [];
+  for (let i = 0; i < 600; i++) {
+    const host = `h${prng.nextInt(50)}.example.com:${80 + prng.nextInt(3)}`;
+    lines.push(
+      `${host} open through proxy p.example.com:5070 ${i % 100 === 0 ? "SOCKS5" : "HTTPS"}`,
+    );
+    const sent = prng.nextInt(5000);
+    const kb = sent > 1024 ? ` (${(sent / 1024).toFixed(2)} KB)` : "";
+    const life = i % 3 === 0 ? "<1 sec" : `00:0${prng.nextInt(10)}`;
+    lines.push(`${host} close, ${sent} bytes${kb} sent, 10 bytes received, lifetime ${life}`);
+    lines.push(`instance ${i} VM ${["Started", "Paused", "Stopped"][i % 3]} (Lifecycle Event)`);
+  }
+  const detector = await trainDetector(lines);
+  const socks = detector.score("h1.example.com:80 open through proxy p.example.com:5070 SOCKS5");
+  const https = detector.score("h1.example.com:80 open through proxy p.example.com:5070 HTTPS");
+  assert.equal(socks.template, "<*> open through proxy <*> SOCKS5");
+  assert.equal(https.template, "<*> open through proxy <*> HTTPS");
+  assert.equal(socks.reasons.includes("new_template"), false);
+  const paused = detector.score("instance 9 VM Paused (Lifecycle Event)");
+  assert.equal(paused.template, "instance <*> VM Paused (Lifecycle Event)");
+  const closes = [
+    "h2.example.com:80 close, 12 bytes sent, 10 bytes received, lifetime 00:01",
+    "h2.example.com:80 close, 3000 bytes (2.93 KB) sent, 10 bytes received, lifetime <1 sec",
+  ].map((l) => detector.score(l));
+  assert.equal(closes[0]!.template, "<*> close, <*> sent, <*> received, lifetime <*>");
+  assert.equal(closes[1]!.templateId, closes[0]!.templateId);
+  assert.ok(closes.every((s) => !s.anomaly));
 });
 
 Deno.test("Detector.score() never throws on random, binary and huge input", async () => {

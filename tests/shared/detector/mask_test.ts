@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { maskLine, maskTokens, MAX_TOKENS } from "../../../shared/detector/mask.ts";
+import {
+  maskLine,
+  maskTokens,
+  MAX_TOKENS,
+  templateText,
+  WILDCARD,
+} from "../../../shared/detector/mask.ts";
 
 Deno.test("maskLine() replaces IPv4 addresses and ports", () => {
   assert.equal(maskLine("connect from 10.0.0.1 port 22"), "connect from <*> port <*>");
@@ -47,4 +53,71 @@ Deno.test("maskTokens() records plain numbers per token", () => {
 Deno.test("maskTokens() caps the work on huge lines", () => {
   const m = maskTokens("a ".repeat(1 << 20));
   assert.equal(m.count, MAX_TOKENS);
+});
+
+Deno.test("maskLine() masks a unit after a number and relative values", () => {
+  assert.equal(
+    maskLine("close, 1190 bytes (1.16 KB) sent, 0 bytes received, lifetime <1 sec"),
+    "close, <*> <*> <*> <*> sent, <*> <*> received, lifetime <*> <*>",
+  );
+  assert.equal(maskLine("took 3.5 seconds, 20 MB."), "took <*> <*> <*> <*>");
+  assert.equal(maskLine("bytes sent to host"), "bytes sent to host");
+  assert.equal(maskLine("eth0 s"), "<*> s");
+});
+
+Deno.test("maskLine() masks true and false, alone or as a value", () => {
+  assert.equal(
+    maskLine("isOverlap:false, force=true, ret TRUE."),
+    "isOverlap:<*> force=<*> ret <*>",
+  );
+  assert.equal(maskLine("the truest value"), "the truest value");
+});
+
+Deno.test("maskLine() keeps the key of key:value with a number", () => {
+  assert.equal(
+    maskLine("cancelNotification index:8 onExtend:1514038530000"),
+    "cancelNotification index:<*> onExtend:<*>",
+  );
+  assert.equal(maskLine("to proxy.example.com:5070 at 12:30:45"), "to <*> at <*>");
+  assert.equal(maskLine("GET http://h:8080/a C:\\x1\\y"), "GET <*> <*>");
+  assert.equal(maskLine("ARPT: 620651.021206: wl0: up"), "ARPT: <*> <*> up");
+});
+
+Deno.test("maskTokens() keeps the text of masked names with a short number", () => {
+  const m = maskTokens("via eth0 over SOCKS5, IPV6 node-12 sda123 x1 7 up");
+  assert.deepEqual(m.tokens.slice(0, m.count), [
+    "via",
+    WILDCARD,
+    "over",
+    WILDCARD,
+    WILDCARD,
+    WILDCARD,
+    WILDCARD,
+    WILDCARD,
+    WILDCARD,
+    "up",
+  ]);
+  assert.deepEqual(m.literals.slice(0, m.count), [
+    "",
+    "eth0",
+    "",
+    "SOCKS5,",
+    "IPV6",
+    "",
+    "",
+    "",
+    "",
+    "",
+  ]);
+  assert.ok(Number.isNaN(m.values[1]!));
+  assert.equal(m.values[8], 7);
+});
+
+Deno.test("templateText() writes a run of wildcards as one", () => {
+  assert.equal(templateText(["sent", WILDCARD, WILDCARD, "ok", WILDCARD]), "sent <*> ok <*>");
+  assert.equal(templateText(["a", WILDCARD, WILDCARD, WILDCARD, "b"], 3), "a <*>");
+  assert.equal(templateText(["key=<*>", WILDCARD]), "key=<*> <*>");
+  // Only wildcards: the runs stay, so such lines keep their length apart.
+  assert.equal(templateText([WILDCARD, WILDCARD]), "<*> <*>");
+  assert.equal(templateText([]), "");
 });
