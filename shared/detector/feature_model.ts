@@ -238,7 +238,10 @@ export class FeatureModel {
     this.#defaultIdf = Math.log(1 + n);
     this.#templateSeverity = new Float64Array(nT);
     this.#templateRarity = new Float64Array(nT);
+    // Marks made before finishing (training, loading) are kept.
+    const marked = this.#templateStructured;
     this.#templateStructured = new Uint8Array(nT);
+    this.#templateStructured.set(marked.subarray(0, Math.min(nT, marked.length)));
     this.#templateRows = [];
     for (let i = 0; i < nT; i++) {
       const t = templates[i]!;

@@ -6,6 +6,10 @@ import {
   trainDetector,
 } from "../../../shared/detector/detector.ts";
 import { crc32 } from "../../../shared/detector/crc32.ts";
+import { DIMENSIONS, FEATURE, FeatureModel } from "../../../shared/detector/feature_model.ts";
+import { maskTokens } from "../../../shared/detector/mask.ts";
+import { TemplateMiner } from "../../../shared/detector/template_miner.ts";
+import { TokenSet } from "../../../shared/detector/token_set.ts";
 import { createPrng } from "../../../shared/detector/prng.ts";
 
 const FIXTURE = new URL("../../fixtures/hdfs_sample.log", import.meta.url);
@@ -203,4 +207,26 @@ Deno.test("Detector.score() never throws on random, binary and huge input", asyn
     assert.equal(typeof s.anomaly, "boolean");
     assert.equal(typeof s.template, "string");
   }
+});
+
+Deno.test("FeatureModel keeps templates marked structured through finish(), so training rows carry the flag", () => {
+  const miner = new TemplateMiner();
+  const json = maskTokens("INFO request done ms=7");
+  const plain = maskTokens("connection reset by peer");
+  miner.add(json.tokens, json.count);
+  miner.add(plain.tokens, plain.count);
+  const templateOf = miner.finish();
+  const features = new FeatureModel(miner, new TokenSet());
+  features.markStructured(templateOf[0]!);
+  features.trainedLines = 2;
+  features.finish();
+  const index = new Uint16Array(DIMENSIONS);
+  const value = new Float32Array(DIMENSIONS);
+  const flag = (t: number) => {
+    const n = features.trainingRow(t, 0, index, value);
+    const at = [...index.subarray(0, n)].indexOf(FEATURE.structured);
+    return at < 0 ? 0 : value[at];
+  };
+  assert.equal(flag(templateOf[0]!), 1);
+  assert.equal(flag(templateOf[1]!), 0);
 });
