@@ -13,7 +13,12 @@
  *   `SOCKS5`) is an event type, not a parameter: the lines are split by those
  *   words, as Brain (Yu et al., 2023) and IPLoM (Makanju et al., 2009) split
  *   groups on low-cardinality columns. A position that sees a masked value or
- *   more than `maxEnumValues` words is a parameter. This is tracked online
+ *   more than `maxEnumValues` words is a parameter. So is a position whose
+ *   words would split a template into more than `maxGroups` groups: the
+ *   enumerated position with the most distinct words closes first (on a tie,
+ *   the leftmost), until the line's group exists or there is room for it.
+ *   Many independent on/off flags thus give at most `maxGroups` templates, not
+ *   one per combination. This is tracked online
  *   while training (the line groups of a template merge as soon as a position
  *   proves variable), and {@linkcode TemplateMiner.finish} turns the groups
  *   into templates.
@@ -62,6 +67,13 @@ export interface TemplateMinerOptions {
    * @default {3}
    */
   maxEnumValues?: number;
+  /**
+   * Groups (templates after {@linkcode TemplateMiner.finish}) one mined
+   * template may split into by its enumerated positions; past this, the
+   * enumerated position with the most distinct words becomes a parameter.
+   * @default {8}
+   */
+  maxGroups?: number;
 }
 
 /**
@@ -87,6 +99,7 @@ export class TemplateMiner {
   #similarity: number;
   #maxChildren: number;
   #maxEnum: number;
+  #maxGroups: number;
   #ids: string[] = [];
   #matchCache = new Map<string, number>();
   #texts: string[] = [];
@@ -103,14 +116,15 @@ export class TemplateMiner {
   /**
    * Make an empty miner.
    *
-   * @param options Similarity threshold, tree fan-out and enumeration limit.
-   * @throws {RangeError} If similarity is not in (0, 1], maxChildren < 1 or
-   * maxEnumValues is not an integer >= 0.
+   * @param options Similarity threshold, tree fan-out and enumeration limits.
+   * @throws {RangeError} If similarity is not in (0, 1], maxChildren < 1,
+   * maxEnumValues is not an integer >= 0 or maxGroups is not an integer >= 1.
    */
   constructor(options: TemplateMinerOptions = {}) {
     const similarity = options.similarity ?? 0.5;
     const maxChildren = options.maxChildren ?? 100;
     const maxEnum = options.maxEnumValues ?? 3;
+    const maxGroups = options.maxGroups ?? 8;
     if (!(similarity > 0 && similarity <= 1)) {
       throw new RangeError(`Cannot use similarity ${similarity}: expected a number in (0, 1]`);
     }
@@ -120,9 +134,13 @@ export class TemplateMiner {
     if (!Number.isInteger(maxEnum) || maxEnum < 0) {
       throw new RangeError(`Cannot use maxEnumValues ${maxEnum}: expected an integer >= 0`);
     }
+    if (!Number.isInteger(maxGroups) || maxGroups < 1) {
+      throw new RangeError(`Cannot use maxGroups ${maxGroups}: expected an integer >= 1`);
+    }
     this.#similarity = similarity;
     this.#maxChildren = maxChildren;
     this.#maxEnum = maxEnum;
+    this.#maxGroups = maxGroups;
   }
 
   /**
@@ -250,9 +268,13 @@ export class TemplateMiner {
       }
     }
     for (let g = 0; g < groups.length; g++) index[g] = index[this.#find(g)]!;
+    // Leaf lists in index order, as restore() builds them, so that a trained
+    // and a loaded miner break similarity ties alike. (A loop, not
+    // push(...): a spread of many indexes overflows the stack.)
     for (const list of this.#leaves.values()) {
       const old = list.splice(0);
-      for (const t of old) list.push(...splits[t]!);
+      for (const t of old) for (const s of splits[t]!) list.push(s);
+      list.sort((x, y) => x - y);
     }
     this.#templates = [];
     this.#columns = [];
@@ -390,7 +412,9 @@ export class TemplateMiner {
   }
 
   // The group of a line that joined template `t`: keyed by its words at the
-  // template's enumerated positions.
+  // template's enumerated positions. A new group beyond `maxGroups` first
+  // closes enumerated positions (most distinct words first) until the line's
+  // group exists or there is room.
   #groupOf(
     t: number,
     tokens: readonly string[],
@@ -398,12 +422,13 @@ export class TemplateMiner {
     literals: readonly string[],
   ): number {
     const columns = this.#columns[t]!;
-    let key = "";
-    for (let i = 0; i < count; i++) {
-      if (columns.get(i)) key += i + "\u0001" + _word(tokens[i]!, literals[i]) + "\u0002";
-    }
     const byKey = this.#groupsOf[t]!;
+    let key = _key(columns, tokens, count, literals);
     let g = byKey.get(key);
+    while (g === undefined && byKey.size >= this.#maxGroups && this.#closeWidest(t)) {
+      key = _key(columns, tokens, count, literals);
+      g = byKey.get(key);
+    }
     if (g === undefined) {
       g = this.#groups.length;
       const words = new Map<number, string>();
@@ -415,6 +440,25 @@ export class TemplateMiner {
     }
     this.#groups[g]!.count++;
     return g;
+  }
+
+  // Make the enumerated position of template `t` with the most distinct words
+  // (the leftmost on a tie) a parameter and merge the groups it separated.
+  // Returns false when no position is enumerated.
+  #closeWidest(t: number): boolean {
+    const columns = this.#columns[t]!;
+    let widest = -1;
+    let most = 0;
+    for (const [i, seen] of columns) {
+      if (seen && (seen.length > most || (seen.length === most && i < widest))) {
+        widest = i;
+        most = seen.length;
+      }
+    }
+    if (widest < 0) return false;
+    columns.set(widest, null);
+    this.#rekey(t, [widest]);
+    return true;
   }
 
   // Rebuild the group keys of template `t` after positions opened or closed;
@@ -534,6 +578,20 @@ interface _Group {
   count: number;
   words: Map<number, string>;
   key: string;
+}
+
+// A line's group key: its words at the enumerated positions of `columns`.
+function _key(
+  columns: Map<number, string[] | null>,
+  tokens: readonly string[],
+  count: number,
+  literals: readonly string[],
+): string {
+  let key = "";
+  for (let i = 0; i < count; i++) {
+    if (columns.get(i)) key += i + "\u0001" + _word(tokens[i]!, literals[i]) + "\u0002";
+  }
+  return key;
 }
 
 // The word a line holds at a position, or "" when it holds a value: a masked

@@ -155,6 +155,54 @@ Deno.test("Detector.fromBytes() reads a version 1 blob and writes it back as ver
   assert.deepEqual(back.toBytes(), v1);
 });
 
+Deno.test("Detector bounds the templates of many flag columns and scores fresh combinations", async () => {
+  const prng = createPrng(5);
+  const flags = (n: number): string[] =>
+    Array.from({ length: n }, () => {
+      const words = Array.from({ length: 40 }, (_, c) =>
+        "w" + String.fromCharCode(97 + (c % 26), 97 + c % 7));
+      for (let k = 0; k < 16; k++) {
+        words.push(prng.nextInt(2) ? "on" : "off");
+      }
+      return words.join(" ");
+    });
+  const train = flags(20_000);
+  const detector = await trainDetector(train, { seed: 3 });
+  assert.ok(detector.info.templates <= 8, `${detector.info.templates} templates, expected <= 8`);
+  const back = Detector.fromBytes(detector.toBytes());
+  const seen = new Set(train);
+  const fresh = flags(3_000).filter((l) => !seen.has(l));
+  assert.ok(fresh.length > 1_000);
+  let anomalies = 0;
+  for (const line of fresh) {
+    const score = back.score(line);
+    assert.ok(!score.reasons.includes("new_template"), line);
+    assert.deepEqual(score, detector.score(line));
+    if (score.anomaly) anomalies++;
+  }
+  assert.ok(
+    anomalies <= fresh.length * 0.02,
+    `${anomalies} of ${fresh.length} fresh lines flagged`,
+  );
+});
+
+Deno.test("Detector.fromBytes() breaks template ties as training did", async () => {
+  const lines = ["svc state A alpha", "svc state D beta"];
+  for (let i = 0; i < 2000; i++) {
+    lines.push("svc state A alpha", "svc state B alpha", "svc state C beta", `req ${i} done ok`);
+  }
+  const detector = await trainDetector(lines, { seed: 7 });
+  const back = Detector.fromBytes(detector.toBytes());
+  // Equally similar to several split templates: both must pick the same one.
+  const line = "svc state B beta";
+  const trained = detector.score(line);
+  const loaded = back.score(line);
+  assert.equal(loaded.template, trained.template);
+  assert.equal(loaded.templateId, trained.templateId);
+  assert.equal(loaded.score, trained.score);
+  assert.deepEqual(loaded, trained);
+});
+
 Deno.test("trainDetector() keeps enumerated words and joins variable-length parameters", async () => {
   const prng = createPrng(7);
   const lines: string[] = [];

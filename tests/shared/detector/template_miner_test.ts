@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createMaskedLine, maskTokens } from "../../../shared/detector/mask.ts";
+import { createPrng } from "../../../shared/detector/prng.ts";
 import {
   TemplateMiner,
   type TemplateMinerOptions,
@@ -158,4 +159,63 @@ Deno.test("TemplateMiner rejects bad options", () => {
   assert.throws(() => new TemplateMiner({ maxChildren: 0 }), RangeError);
   assert.throws(() => new TemplateMiner({ maxEnumValues: -1 }), /maxEnumValues -1/);
   assert.throws(() => new TemplateMiner({ maxEnumValues: 1.5 }), RangeError);
+  assert.throws(() => new TemplateMiner({ maxGroups: 0 }), /maxGroups 0/);
+});
+
+/** `n` lines of 40 constant words and `flags` independent on/off words. */
+function flagLines(n: number, flags: number, seed: number): string[] {
+  const prng = createPrng(seed);
+  const out: string[] = [];
+  const head = Array.from(
+    { length: 40 },
+    (_, c) => "w" + String.fromCharCode(97 + (c % 26), 97 + c % 7),
+  );
+  for (let i = 0; i < n; i++) {
+    const words = head.slice();
+    for (let k = 0; k < flags; k++) {
+      words.push(prng.nextInt(2) ? "on" : "off");
+    }
+    out.push(words.join(" "));
+  }
+  return out;
+}
+
+Deno.test("TemplateMiner.finish() splits a template into at most maxGroups templates", () => {
+  // 16 on/off flags: one template per combination would be tens of thousands.
+  const lines = flagLines(20_000, 16, 1);
+  const { miner, ids } = mine(lines, { similarity: 0.7 });
+  assert.ok(miner.templates.length <= 8, `${miner.templates.length} templates, expected <= 8`);
+  for (const [k, line] of lines.entries()) {
+    const buf = maskTokens(line);
+    assert.ok(miner.match(buf.tokens, buf.count, 0.7) >= 0, line);
+    assert.ok(ids[k]! >= 0 && ids[k]! < miner.templates.length);
+  }
+  const small = mine(flagLines(2_000, 16, 2), { similarity: 0.7, maxGroups: 3 }).miner;
+  assert.ok(small.templates.length <= 3, `${small.templates.length} templates, expected <= 3`);
+  // Two flags, four combinations: under the cap, each stays its own template.
+  const two = mine(flagLines(400, 2, 3), { similarity: 0.7 }).miner;
+  assert.equal(two.templates.length, 4);
+});
+
+Deno.test("TemplateMiner.finish() splits a template into more groups than a spread can pass", () => {
+  // Two enumerated columns of 400 and 500 words: 200,000 groups of one template.
+  const word = (n: number): string => {
+    let s = "";
+    do {
+      s += String.fromCharCode(97 + (n % 26));
+      n = Math.floor(n / 26);
+    } while (n > 0);
+    return s;
+  };
+  const lines = Array.from(
+    { length: 200_000 },
+    (_, i) => `ev run ${word(i % 400)} ${word(Math.floor(i / 400))} end`,
+  );
+  const { miner, ids } = mine(lines, {
+    similarity: 0.5,
+    maxEnumValues: 1000,
+    maxGroups: 1_000_000,
+  });
+  assert.equal(miner.templates.length, 200_000);
+  assert.equal(miner.text(ids[12_345]!), lines[12_345]);
 });
