@@ -96,18 +96,25 @@ export function createLineEvidence(): LineEvidence {
 
 /**
  * Prepare a raw line: JSON objects become `level message key=value`, other
- * lines pass through.
+ * lines pass through; lone UTF-16 surrogates become U+FFFD, as they would in
+ * a stored model.
  *
  * @param line Any string.
  * @returns The text to mask and whether it was JSON.
  */
 export function prepareLine(line: string): { text: string; structured: boolean } {
+  // Models store text as UTF-8, where a lone surrogate becomes U+FFFD: make
+  // it U+FFFD here, so training, scoring and a loaded model see one text.
   const c = line.charCodeAt(0);
   if (c === 123 || c === 32 || c === 9) {
     const flat = flattenJsonLine(line);
-    if (flat !== undefined) return { text: flat, structured: true };
+    if (flat !== undefined) return { text: _wellFormed(flat), structured: true };
   }
-  return { text: line, structured: false };
+  return { text: _wellFormed(line), structured: false };
+}
+
+function _wellFormed(s: string): string {
+  return s.isWellFormed() ? s : s.toWellFormed();
 }
 
 /** Per-position numeric statistics in log space, per template. */
