@@ -165,7 +165,10 @@ export async function main(args: string[]): Promise<number> {
   const alerts = openAlertSink(config, stream, log.child({ fn: "alerts" }));
   const models = new ModelCache(adapters.registry, {
     onBadVersion: (container, version, error) =>
-      log.error("model version unusable; the previous one serves", { container, version, error }),
+      log.error(
+        "model version unusable; the newest earlier version that loads serves, else cold start",
+        { container, version, error },
+      ),
   });
   tasks.push(consumer(
     SCORE_GROUP,

@@ -76,7 +76,10 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
   const log = options.log ?? createLogger("api", { level: config.logLevel });
   const models = new ModelCache(options.registry, {
     onBadVersion: (container, version, error) =>
-      log.error("model version unusable; the previous one serves", { container, version, error }),
+      log.error(
+        "model version unusable; the newest earlier version that loads serves, else cold start",
+        { container, version, error },
+      ),
   });
   const feedback = options.feedback;
   const app = createApi({

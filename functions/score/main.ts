@@ -34,11 +34,14 @@ if (import.meta.main) {
   const metrics = createTailwiseMetrics();
   const models = new ModelCache(adapters.registry, {
     onBadVersion: (container, version, error) =>
-      log.error("model version unusable; the previous one serves", {
-        container,
-        version,
-        error,
-      }),
+      log.error(
+        "model version unusable; the newest earlier version that loads serves, else cold start",
+        {
+          container,
+          version,
+          error,
+        },
+      ),
   });
   const handler = createScoreHandler(
     { models, stream: adapters.stream, feedback: adapters.feedback, alerts, metrics, log },
