@@ -22,6 +22,7 @@ import { join } from "node:path";
 import {
   type AppendOptions,
   AppendOutOfOrderError,
+  checkSequence,
   type Fields,
   type GroupInfo,
   type LogStream,
@@ -226,12 +227,8 @@ export class EmbeddedLogStream implements LogStream {
     for (const k in state ?? {}) _checkString(state![k], `state key ${JSON.stringify(k)}`);
     const maxLen = _maxLen(options.maxLen);
     const sequence = options.sequence;
+    checkSequence(sequence);
     if (sequence) {
-      if (!(Number.isSafeInteger(sequence.n) && sequence.n > 0)) {
-        throw new RangeError(
-          `Cannot append with sequence number ${sequence.n}: expected an integer > 0`,
-        );
-      }
       const last = this.#getState(sequence.key, Date.now());
       if (last !== null) {
         if (sequence.n <= Number(last)) return [];

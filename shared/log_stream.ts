@@ -44,6 +44,20 @@ export interface AppendOptions {
   sequence?: { key: string; n: number; ttlMs?: number };
 }
 
+/**
+ * Checks the sequence of an append (see {@linkcode AppendOptions.sequence}).
+ *
+ * @param sequence the option, if given
+ * @throws {RangeError} when its number is not an integer > 0
+ */
+export function checkSequence(sequence: AppendOptions["sequence"]): void {
+  if (sequence && !(Number.isSafeInteger(sequence.n) && sequence.n > 0)) {
+    throw new RangeError(
+      `Cannot append with sequence number ${sequence.n}: expected an integer > 0`,
+    );
+  }
+}
+
 /** An append with a sequence number that leaves a gap after the last applied one. */
 export class AppendOutOfOrderError extends Error {
   override name = "AppendOutOfOrderError";

@@ -11,6 +11,7 @@ import { Redis, type RedisOptions } from "ioredis";
 import {
   type AppendOptions,
   AppendOutOfOrderError,
+  checkSequence,
   type Fields,
   type GroupInfo,
   type LogStream,
@@ -148,9 +149,7 @@ export class RedisLogStream implements LogStream {
     const stateKeys = options.state ? Object.keys(options.state) : [];
     if (messages.length === 0 && stateKeys.length === 0) return [];
     const seq = options.sequence;
-    if (seq && !(Number.isSafeInteger(seq.n) && seq.n > 0)) {
-      throw new RangeError(`Cannot append with sequence number ${seq.n}: expected an integer > 0`);
-    }
+    checkSequence(seq);
     // One script call per batch: every XADD and the state keys in one atomic
     // step, with one reply (a MULTI costs a QUEUED reply and a promise per line).
     const keys = seq ? [stream, seq.key, ...stateKeys] : [stream, ...stateKeys];
@@ -380,12 +379,8 @@ export class RedisLogStream implements LogStream {
   }
 
   /** {@inheritDoc LogStream.ping} */
-  async ping(): Promise<boolean> {
-    try {
-      return (await _withTimeout(this.#client.ping(), 1000)) === "PONG";
-    } catch {
-      return false;
-    }
+  ping(): Promise<boolean> {
+    return pingRedis(this.#client);
   }
 
   /** Closes both connections. */
@@ -430,6 +425,22 @@ async function _quit(client: Redis): Promise<void> {
     await _withTimeout(client.quit(), 500);
   } catch {
     client.disconnect();
+  }
+}
+
+/**
+ * Whether a Redis answers PING within `timeoutMs`; never throws.
+ *
+ * @param client the client
+ * @param timeoutMs the longest wait
+ * @default timeoutMs 1000
+ * @returns true when it answered PONG in time
+ */
+export async function pingRedis(client: Redis, timeoutMs = 1000): Promise<boolean> {
+  try {
+    return (await _withTimeout(client.ping(), timeoutMs)) === "PONG";
+  } catch {
+    return false;
   }
 }
 
