@@ -20,7 +20,7 @@ import {
   type FeedbackStoreOptions,
   validateFeedback,
 } from "./feedback_store.ts";
-import { createRedisClient, type RedisConnectOptions } from "./redis_log_stream.ts";
+import { createRedisClient, pingRedis, type RedisConnectOptions } from "./redis_log_stream.ts";
 
 /** Options of {@linkcode RedisFeedbackStore}. */
 export interface RedisFeedbackStoreOptions extends FeedbackStoreOptions {
@@ -179,18 +179,8 @@ export class RedisFeedbackStore implements FeedbackStore {
   }
 
   /** {@inheritDoc FeedbackStore.ping} */
-  async ping(): Promise<boolean> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      const timeout = new Promise<string>((resolve) => {
-        timer = setTimeout(() => resolve("timeout"), 1000);
-      });
-      return (await Promise.race([this.#client.ping(), timeout])) === "PONG";
-    } catch {
-      return false;
-    } finally {
-      clearTimeout(timer);
-    }
+  ping(): Promise<boolean> {
+    return pingRedis(this.#client);
   }
 
   /** Closes the client when the store opened it. */

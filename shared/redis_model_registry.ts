@@ -25,7 +25,7 @@
 
 import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
-import { createRedisClient, type RedisConnectOptions } from "./redis_log_stream.ts";
+import { createRedisClient, pingRedis, type RedisConnectOptions } from "./redis_log_stream.ts";
 import {
   checkContainerName,
   checkNewModelMeta,
@@ -449,16 +449,8 @@ export class RedisModelRegistry implements ModelRegistry {
   }
 
   /** {@inheritDoc ModelRegistry.ping} */
-  async ping(): Promise<boolean> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      const timeout = new Promise<string>((resolve) => (timer = setTimeout(resolve, 1000, "")));
-      return (await Promise.race([this.#client.ping(), timeout])) === "PONG";
-    } catch {
-      return false;
-    } finally {
-      clearTimeout(timer);
-    }
+  ping(): Promise<boolean> {
+    return pingRedis(this.#client);
   }
 
   /** Ends every watch and closes the client if this registry owns it. */
