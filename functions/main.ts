@@ -18,7 +18,7 @@ import { sleep } from "../shared/sleep.ts";
 import { followFile } from "../shared/file_log_source.ts";
 import { createLogger, type Logger } from "../shared/logger.ts";
 import { createTailwiseMetrics } from "../shared/metrics.ts";
-import { ModelCache } from "../shared/model_cache.ts";
+import { logBadVersions, ModelCache } from "../shared/model_cache.ts";
 import { openAlertSink } from "../shared/open_alert_sink.ts";
 import { type BatchHandler, StreamConsumer } from "../shared/stream_consumer.ts";
 import type { LogStream } from "../shared/log_stream.ts";
@@ -164,11 +164,7 @@ export async function main(args: string[]): Promise<number> {
   tasks.push(consumer(INGEST_GROUP, (batch, ctx) => ingestBatch(batch, { store: logStore }, ctx)));
   const alerts = openAlertSink(config, stream, log.child({ fn: "alerts" }));
   const models = new ModelCache(adapters.registry, {
-    onBadVersion: (container, version, error) =>
-      log.error(
-        "model version unusable; the newest earlier version that loads serves, else cold start",
-        { container, version, error },
-      ),
+    onBadVersion: logBadVersions(log),
   });
   tasks.push(consumer(
     SCORE_GROUP,

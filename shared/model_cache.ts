@@ -13,6 +13,7 @@
  */
 
 import { Detector } from "./detector/detector.ts";
+import type { Logger } from "./logger.ts";
 import {
   ModelCorruptError,
   type ModelMeta,
@@ -28,6 +29,23 @@ export interface LoadedModel {
   meta: ModelMeta;
   /** The detector. */
   detector: Detector;
+}
+
+/**
+ * The {@linkcode ModelCacheOptions.onBadVersion} of the functions: an error
+ * line naming the container, the version and why.
+ *
+ * @param log where to write it
+ * @returns the callback
+ */
+export function logBadVersions(
+  log: Pick<Logger, "error">,
+): (container: string, version: number, error: Error) => void {
+  return (container, version, error) =>
+    log.error(
+      "model version unusable; the newest earlier version that loads serves, else cold start",
+      { container, version, error },
+    );
 }
 
 /** Options of {@linkcode ModelCache}. */

@@ -19,7 +19,7 @@ import type { FeedbackStore } from "../../shared/feedback_store.ts";
 import type { LogStream } from "../../shared/log_stream.ts";
 import { createLogger, type Logger } from "../../shared/logger.ts";
 import { createTailwiseMetrics, type TailwiseMetrics } from "../../shared/metrics.ts";
-import { ModelCache } from "../../shared/model_cache.ts";
+import { logBadVersions, ModelCache } from "../../shared/model_cache.ts";
 import { ModelNotFoundError, type ModelRegistry } from "../../shared/model_registry.ts";
 import { scoreLines } from "../score/score.ts";
 import { trainSettings } from "../train/main.ts";
@@ -75,11 +75,7 @@ export interface ServeApiOptions {
 export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpServer<Deno.NetAddr> {
   const log = options.log ?? createLogger("api", { level: config.logLevel });
   const models = new ModelCache(options.registry, {
-    onBadVersion: (container, version, error) =>
-      log.error(
-        "model version unusable; the newest earlier version that loads serves, else cold start",
-        { container, version, error },
-      ),
+    onBadVersion: logBadVersions(log),
   });
   const feedback = options.feedback;
   const app = createApi({

@@ -13,7 +13,7 @@ import { openAdapters } from "../../shared/adapters.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/config.ts";
 import { createLogger } from "../../shared/logger.ts";
 import { createTailwiseMetrics } from "../../shared/metrics.ts";
-import { ModelCache } from "../../shared/model_cache.ts";
+import { logBadVersions, ModelCache } from "../../shared/model_cache.ts";
 import { StreamConsumer } from "../../shared/stream_consumer.ts";
 import { openAlertSink } from "../../shared/open_alert_sink.ts";
 import { createScoreHandler } from "./score.ts";
@@ -33,15 +33,7 @@ if (import.meta.main) {
   await using alerts = openAlertSink(config, adapters.stream, log);
   const metrics = createTailwiseMetrics();
   const models = new ModelCache(adapters.registry, {
-    onBadVersion: (container, version, error) =>
-      log.error(
-        "model version unusable; the newest earlier version that loads serves, else cold start",
-        {
-          container,
-          version,
-          error,
-        },
-      ),
+    onBadVersion: logBadVersions(log),
   });
   const handler = createScoreHandler(
     { models, stream: adapters.stream, feedback: adapters.feedback, alerts, metrics, log },
