@@ -106,14 +106,7 @@ export async function openAdapters(
       feedback,
       lock: new RedisLock(client),
       logStore,
-      async [Symbol.asyncDispose]() {
-        await Promise.allSettled([
-          logStore?.[Symbol.asyncDispose](),
-          registry[Symbol.asyncDispose](),
-          feedback[Symbol.asyncDispose](),
-        ]);
-        await stream[Symbol.asyncDispose]();
-      },
+      [Symbol.asyncDispose]: () => _closeAll(stream, [logStore, registry, feedback]),
     };
   }
   const stream = await EmbeddedLogStream.open(config.dataDir);
@@ -130,13 +123,15 @@ export async function openAdapters(
     feedback,
     lock: new MemoryLock(),
     logStore,
-    async [Symbol.asyncDispose]() {
-      await Promise.allSettled([
-        logStore?.[Symbol.asyncDispose](),
-        registry[Symbol.asyncDispose](),
-        feedback[Symbol.asyncDispose](),
-      ]);
-      await stream[Symbol.asyncDispose]();
-    },
+    [Symbol.asyncDispose]: () => _closeAll(stream, [logStore, registry, feedback]),
   };
+}
+
+/** Closes the other adapters together, then the stream (they may share its connection). */
+async function _closeAll(
+  stream: AsyncDisposable,
+  others: readonly (AsyncDisposable | null | undefined)[],
+): Promise<void> {
+  await Promise.allSettled(others.map((a) => a?.[Symbol.asyncDispose]()));
+  await stream[Symbol.asyncDispose]();
 }
