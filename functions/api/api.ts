@@ -23,14 +23,14 @@ import { secureHeaders } from "hono/secure-headers";
 import { getCookie } from "hono/cookie";
 import { routePath } from "hono/route";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { type Anomaly, fieldsToAnomaly } from "../../shared/anomaly.ts";
+import { type Anomaly, fieldsToAnomaly } from "../../shared/ports/anomaly.ts";
 import {
   FEEDBACK_LABELS,
   type FeedbackLabel,
   type FeedbackStore,
-} from "../../shared/feedback_store.ts";
-import type { LogStream } from "../../shared/log_stream.ts";
-import { METRICS_CONTENT_TYPE, type TailwiseMetrics } from "../../shared/metrics.ts";
+} from "../../shared/ports/feedback_store.ts";
+import type { LogStream } from "../../shared/ports/log_stream.ts";
+import { METRICS_CONTENT_TYPE, type TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import {
   displayContainer,
   MAX_CONTAINER_NAME_BYTES,
@@ -38,7 +38,7 @@ import {
   type ModelMeta,
   ModelNotFoundError,
   type ModelRegistry,
-} from "../../shared/model_registry.ts";
+} from "../../shared/ports/model_registry.ts";
 import {
   createDashboard,
   type DashboardOptions,

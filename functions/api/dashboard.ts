@@ -24,9 +24,9 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { HTTPException } from "hono/http-exception";
 import { streamSSE } from "hono/streaming";
-import { fieldsToAnomaly } from "../../shared/anomaly.ts";
-import { DEFAULT_SUPPRESS_MS } from "../../shared/feedback_store.ts";
-import type { ModelMeta } from "../../shared/model_registry.ts";
+import { fieldsToAnomaly } from "../../shared/ports/anomaly.ts";
+import { DEFAULT_SUPPRESS_MS } from "../../shared/ports/feedback_store.ts";
+import type { ModelMeta } from "../../shared/ports/model_registry.ts";
 import type { ApiDeps } from "./api.ts";
 import { DASHBOARD_CSS, DASHBOARD_JS } from "./dashboard_assets.ts";
 import {
@@ -37,7 +37,7 @@ import {
   renderDashboard,
   renderLogin,
 } from "./dashboard_view.ts";
-import { sleep } from "../../shared/sleep.ts";
+import { sleep } from "../../shared/runtime/sleep.ts";
 
 /** The name of the session cookie. */
 export const SESSION_COOKIE = "tailwise_session";

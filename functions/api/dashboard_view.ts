@@ -13,8 +13,8 @@
 
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
-import type { Anomaly } from "../../shared/anomaly.ts";
-import type { FeedbackLabel } from "../../shared/feedback_store.ts";
+import type { Anomaly } from "../../shared/ports/anomaly.ts";
+import type { FeedbackLabel } from "../../shared/ports/feedback_store.ts";
 
 /** Longest line or template shown, in UTF-16 code units, before the "…" marker. */
 export const DISPLAY_MAX_CHARS = 2048;

@@ -12,7 +12,7 @@
 
 import { parseArgs } from "node:util";
 import { Detector, ModelFormatError, trainDetector } from "../../shared/detector/detector.ts";
-import { ModelNotFoundError, type ModelRegistry } from "../../shared/model_registry.ts";
+import { ModelNotFoundError, type ModelRegistry } from "../../shared/ports/model_registry.ts";
 
 /** What the CLI needs from the outside world. */
 export interface CliDeps {

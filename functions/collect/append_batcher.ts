@@ -12,8 +12,8 @@
  * @module
  */
 
-import type { AppendOptions, Fields, LogStream } from "../../shared/log_stream.ts";
-import type { Logger } from "../../shared/logger.ts";
+import type { AppendOptions, Fields, LogStream } from "../../shared/ports/log_stream.ts";
+import type { Logger } from "../../shared/runtime/logger.ts";
 
 /** Options of {@linkcode AppendBatcher}. */
 export interface AppendBatcherOptions {

@@ -15,14 +15,23 @@
  */
 
 import type Docker from "dockerode";
-import { DockerFrameDemuxer, type FrameStream } from "../../shared/docker_frames.ts";
-import { type DockerDial, dockerDial, DockerLogReader } from "../../shared/docker_log_reader.ts";
-import { LineAssembler } from "../../shared/line_assembler.ts";
-import { decodeLine, entryToFields, type LogEntry, tsToNanos } from "../../shared/log_entry.ts";
-import type { LogStream } from "../../shared/log_stream.ts";
-import type { Logger } from "../../shared/logger.ts";
+import { DockerFrameDemuxer, type FrameStream } from "../../shared/sources/docker/docker_frames.ts";
+import {
+  type DockerDial,
+  dockerDial,
+  DockerLogReader,
+} from "../../shared/sources/docker/docker_log_reader.ts";
+import { LineAssembler } from "../../shared/sources/line_assembler.ts";
+import {
+  decodeLine,
+  entryToFields,
+  type LogEntry,
+  tsToNanos,
+} from "../../shared/ports/log_entry.ts";
+import type { LogStream } from "../../shared/ports/log_stream.ts";
+import type { Logger } from "../../shared/runtime/logger.ts";
 import { AppendBatcher } from "./append_batcher.ts";
-import { sleep } from "../../shared/sleep.ts";
+import { sleep } from "../../shared/runtime/sleep.ts";
 
 /** What {@linkcode collect} works with. */
 export interface CollectDeps {

@@ -15,18 +15,18 @@
  * @module
  */
 
-import { type Anomaly, anomalyToFields } from "../../shared/anomaly.ts";
-import type { AlertSink } from "../../shared/alert_sink.ts";
+import { type Anomaly, anomalyToFields } from "../../shared/ports/anomaly.ts";
+import type { AlertSink } from "../../shared/ports/alert_sink.ts";
 import { contentHash64 } from "../../shared/detector/hash.ts";
 import { createMaskedLine, maskTokens, templateText } from "../../shared/detector/mask.ts";
 import { severityOf } from "../../shared/detector/severity.ts";
-import type { FeedbackStore } from "../../shared/feedback_store.ts";
-import { fieldsToEntry, type LogEntry, modelKey } from "../../shared/log_entry.ts";
-import type { LogStream, StreamMessage } from "../../shared/log_stream.ts";
-import type { Logger } from "../../shared/logger.ts";
-import type { TailwiseMetrics } from "../../shared/metrics.ts";
-import type { ModelCache } from "../../shared/model_cache.ts";
-import type { BatchHandler, BatchOutcome } from "../../shared/stream_consumer.ts";
+import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
+import { fieldsToEntry, type LogEntry, modelKey } from "../../shared/ports/log_entry.ts";
+import type { LogStream, StreamMessage } from "../../shared/ports/log_stream.ts";
+import type { Logger } from "../../shared/runtime/logger.ts";
+import type { TailwiseMetrics } from "../../shared/runtime/metrics.ts";
+import type { ModelCache } from "../../shared/runtime/model_cache.ts";
+import type { BatchHandler, BatchOutcome } from "../../shared/runtime/stream_consumer.ts";
 
 /** What the score handler needs. */
 export interface ScoreDeps {
