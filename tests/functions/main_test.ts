@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { EmbeddedLogStore } from "../../shared/adapters/embedded/embedded_log_store.ts";
 import { freePort, waitFor } from "../harness/services.ts";
+import { taskArgs } from "../harness/task.ts";
 
 function _start(dataDir: string, port: number, args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "functions/main.ts", ...args],
+    args: [...taskArgs("start"), ...args],
     env: {
       TAILWISE_DATA_DIR: dataDir,
       API_PORT: String(port),
@@ -113,7 +114,7 @@ Deno.test("deno task start --demo: a live anomaly within a minute, kept across a
 Deno.test("deno task start refuses a --file that does not exist, naming it", async () => {
   const dataDir = await Deno.makeTempDir();
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "functions/main.ts", "--file", "/nope/app.log"],
+    args: [...taskArgs("start"), "--file", "/nope/app.log"],
     env: { TAILWISE_DATA_DIR: dataDir },
     stdin: "null",
   }).output();

@@ -9,8 +9,7 @@ import {
   StreamReader,
   texts,
 } from "./helpers.ts";
-
-const MAIN = new URL("../../../functions/collect/main.ts", import.meta.url).pathname;
+import { taskArgs } from "../../harness/task.ts";
 
 /** Prints `batches` × `per` numbered lines, pausing 0.1 s between batches. */
 function slowSeq(batches: number, per: number): string[] {
@@ -23,7 +22,7 @@ function slowSeq(batches: number, per: number): string[] {
 
 function spawnCollector(env: Record<string, string>): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN],
+    args: taskArgs("collect"),
     env: { LOG_LEVEL: "warn", ...env },
     stdin: "null",
     stdout: "null",
