@@ -12,6 +12,9 @@
  * - loghub 2k, 15 systems: template grouping accuracy against the corrected
  *   ground truth, mining the message content (the parsing benchmark's
  *   protocol) and, beside it, the raw lines as the detector sees them.
+ * - rates: synthetic 60-hour service logs with four volume incidents each
+ *   (silence, template flood, warning spike, traffic drop) and quiet ones;
+ *   see `rate_eval.ts`.
  *
  * @module
  */
@@ -22,6 +25,7 @@ import { trainDetector } from "../shared/detector/detector.ts";
 import { createMaskedLine, maskTokens } from "../shared/detector/mask.ts";
 import { TemplateMiner } from "../shared/detector/template_miner.ts";
 import { TRAIN_SIMILARITY } from "../shared/detector/feature_model.ts";
+import { printRateEval, runRateEval } from "./rate_eval.ts";
 
 /** Detection metrics at block level. */
 export interface BlockMetrics {
@@ -428,6 +432,10 @@ if (import.meta.main) {
   const result = await runEval(values.datasets!, {
     log: (msg) => console.error(`[eval] ${msg}`),
   });
-  if (values.json) console.log(JSON.stringify(result, null, 2));
-  else _print(result);
+  const rates = await runRateEval({ log: (msg) => console.error(`[eval] rates ${msg}`) });
+  if (values.json) console.log(JSON.stringify({ ...result, rates }, null, 2));
+  else {
+    _print(result);
+    printRateEval(rates);
+  }
 }

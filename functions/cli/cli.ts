@@ -1,6 +1,7 @@
 /**
- * The tailwise command line: `train` a container's model from a file and
- * `score` a file's lines against it. The logic takes its dependencies (the
+ * The tailwise command line: `train` a container's model from a file,
+ * `score` a file's lines against it and judge a timestamped file's volume
+ * per window with `rates`. The logic takes its dependencies (the
  * registry, the output streams, whether stderr is a terminal) as a parameter;
  * `main.ts` builds them.
  *
@@ -12,6 +13,11 @@
 
 import { parseArgs } from "node:util";
 import { Detector, ModelFormatError, trainDetector } from "../../shared/detector/detector.ts";
+import { bundleModel } from "../../shared/detector/model_bundle.ts";
+import type { RateModel } from "../../shared/detector/rate_model.ts";
+import { learnRates, type TimedLine } from "../../shared/detector/rate_windows.ts";
+import { formatTimestamp, splitTimestamp } from "../../shared/detector/timestamp.ts";
+import { loadModels, readTimedLines, renderRates } from "./rates_command.ts";
 import { ModelNotFoundError, type ModelRegistry } from "../../shared/ports/model_registry.ts";
 
 /** What the CLI needs from the outside world. */
@@ -42,6 +48,7 @@ const USAGE = `Usage: deno task cli <command> [options]
 Commands:
   train   train a container's model from a file of log lines
   score   score a file of log lines against a container's model
+  rates   judge a timestamped file's volume per window against the learned rates
   help    show this help
 
 Run "deno task cli <command> --help" for a command's options.`;
@@ -59,6 +66,33 @@ Options:
   --trees N           isolation trees (default 100)
   --sample-size N     lines per tree (default 256)
   --alert-rate R      share of training lines above the threshold (default 0.005)
+  --timestamps        each line starts with an RFC 3339 timestamp, as "docker logs -t"
+                      prints it; it is stripped before training and the rates per
+                      window (total and per template, by time of day) are learned too
+  --window-seconds N  rate window length (default 60)
+  -h, --help          show this help`;
+
+const RATES_USAGE = `Usage: deno task cli rates --container NAME --file PATH --timestamps [--jsonl]
+
+Counts the lines of PATH ("-" reads stdin; each line starts with an RFC 3339
+timestamp, as "docker logs -t" prints it) per window and judges every window
+from the first line's to the last line's, windows without lines included,
+against the rates learned by "train --timestamps". One JSON object per window,
+in time order:
+{"start":"2026-11-30T10:00:00.000Z","end":"2026-11-30T10:01:00.000Z","lines":0,
+ "expected":42.5,"anomaly":true,"score":0.83,
+ "reasons":[{"code":"silence","expected":42.5,"observed":0,"windows":1}],
+ "templates":[{"templateId":"...","template":"...","observed":0,"expected":30.1}]}
+Reason codes: silence, rate_drop, rate_spike (of the total, or of one template
+when templateId is set), template_gone. "expected" is null where the history
+is too thin to say (such windows never alert).
+
+Options:
+  --container NAME    the container whose model to use (required)
+  --file PATH         the timestamped lines (required)
+  --timestamps        the lines start with timestamps (required; the default format)
+  --jsonl             one compact JSON object per window (the default format)
+  --anomalies-only    print only anomalous windows
   -h, --help          show this help`;
 
 const SCORE_USAGE = `Usage: deno task cli score --container NAME --file PATH [--jsonl]
@@ -73,6 +107,8 @@ Options:
   --file PATH         the lines to score (required)
   --jsonl             one compact JSON object per line (the default format)
   --anomalies-only    print only the lines flagged as anomalies
+  --timestamps        each line starts with an RFC 3339 timestamp: it is stripped
+                      before scoring and printed as "time"
   -h, --help          show this help`;
 
 /**
@@ -90,6 +126,8 @@ export async function runCli(args: readonly string[], deps: CliDeps): Promise<nu
         return await _train(rest, deps);
       case "score":
         return await _score(rest, deps);
+      case "rates":
+        return await _rates(rest, deps);
       case undefined:
       case "help":
       case "--help":
@@ -97,7 +135,7 @@ export async function runCli(args: readonly string[], deps: CliDeps): Promise<nu
         await deps.stdout(USAGE + "\n");
         return command === undefined ? 2 : 0;
       default:
-        throw new UsageError(`Unknown command "${command}": expected train or score`);
+        throw new UsageError(`Unknown command "${command}": expected train, score or rates`);
     }
   } catch (err) {
     if (err instanceof UsageError) {
@@ -152,6 +190,8 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
     trees: { type: "string" },
     "sample-size": { type: "string" },
     "alert-rate": { type: "string" },
+    timestamps: { type: "boolean" },
+    "window-seconds": { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
@@ -171,6 +211,13 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
     (n) => n > 0 && n <= 0.5,
     "a number in (0, 0.5]",
   );
+  const windowSeconds = _number(
+    values,
+    "window-seconds",
+    isInt(1, 3600),
+    "an integer in 1..3600",
+  );
+  const timestamps = values.timestamps === true;
   const stream = await _open(deps, file);
   const started = performance.now();
   let lastDraw = 0;
@@ -185,8 +232,10 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
     }
     : undefined;
   let detector: Detector;
+  let timed: TimedLine[] | undefined;
   try {
-    detector = await trainDetector(readLines(stream), {
+    if (timestamps) timed = await readTimedLines(readLines(stream));
+    detector = await trainDetector(timed?.map((l) => l.line) ?? readLines(stream), {
       seed,
       trees,
       sampleSize,
@@ -200,7 +249,13 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
     throw err;
   }
   if (progress) await deps.stderr("\r\x1b[K");
-  const blob = detector.toBytes();
+  let rates: RateModel | undefined;
+  if (timed !== undefined) {
+    rates = learnRates(detector, timed, {
+      windowMs: windowSeconds === undefined ? undefined : windowSeconds * 1000,
+    });
+  }
+  const blob = bundleModel(detector.toBytes(), rates?.toBytes());
   const registry = await deps.openRegistry();
   try {
     const meta = await registry.put(container, blob, {
@@ -214,6 +269,16 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
         lines: detector.info.trainedLines,
         templates: detector.info.templates,
         threshold: detector.info.threshold,
+        ...(rates === undefined ? {} : {
+          rates: {
+            windowSeconds: rates.windowMs / 1000,
+            profile: rates.periodMs > 86_400_000 ? "hour-of-week" : "time-of-day",
+            slotMinutes: rates.slotMs / 60_000,
+            templates: rates.templates.size,
+            from: formatTimestamp(rates.trainedFrom),
+            to: formatTimestamp(rates.trainedTo),
+          },
+        }),
         bytes: blob.length,
         seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
       }) + "\n",
@@ -230,6 +295,7 @@ async function _score(args: readonly string[], deps: CliDeps): Promise<number> {
     file: { type: "string" },
     jsonl: { type: "boolean" },
     "anomalies-only": { type: "boolean" },
+    timestamps: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
@@ -239,31 +305,29 @@ async function _score(args: readonly string[], deps: CliDeps): Promise<number> {
   const container = _required(values, "container");
   const file = _required(values, "file");
   const anomaliesOnly = values["anomalies-only"] === true;
-  const registry = await deps.openRegistry();
-  let detector: Detector;
-  try {
-    const { blob } = await registry.get(container);
-    detector = Detector.fromBytes(blob);
-  } catch (err) {
-    if (err instanceof ModelNotFoundError) {
-      throw new Error(
-        `Unknown container "${container}": it has no model; train one with ` +
-          `"deno task cli train --container ${container} --file PATH"`,
-      );
-    }
-    throw err;
-  } finally {
-    await registry[Symbol.asyncDispose]();
-  }
+  const timestamps = values.timestamps === true;
+  const { detector } = await _loadModels(deps, container);
   const stream = await _open(deps, file);
   let out = "";
   let n = 0;
-  for await (const line of readLines(stream)) {
+  let lastTime = NaN;
+  for await (const raw of readLines(stream)) {
     n++;
+    let line = raw;
+    let time: string | undefined;
+    if (timestamps) {
+      const s = splitTimestamp(raw);
+      if (s !== null) {
+        line = s.line;
+        lastTime = s.time;
+      }
+      time = Number.isFinite(lastTime) ? formatTimestamp(lastTime) : undefined;
+    }
     const s = detector.score(line);
     if (anomaliesOnly && !s.anomaly) continue;
     out += JSON.stringify({
       line: n,
+      ...(timestamps ? { time: time ?? null } : {}),
       score: s.score,
       anomaly: s.anomaly,
       threshold: s.threshold,
@@ -279,6 +343,62 @@ async function _score(args: readonly string[], deps: CliDeps): Promise<number> {
   }
   if (out.length > 0) await deps.stdout(out);
   return 0;
+}
+
+async function _rates(args: readonly string[], deps: CliDeps): Promise<number> {
+  const values = _parse(args, {
+    container: { type: "string" },
+    file: { type: "string" },
+    jsonl: { type: "boolean" },
+    timestamps: { type: "boolean" },
+    "anomalies-only": { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    await deps.stdout(RATES_USAGE + "\n");
+    return 0;
+  }
+  const container = _required(values, "container");
+  const file = _required(values, "file");
+  const { detector, rates } = await _loadModels(deps, container);
+  if (rates === undefined) {
+    throw new Error(
+      `Container "${container}" has no rate model: train it with timestamped lines, ` +
+        `"deno task cli train --container ${container} --file PATH --timestamps"`,
+    );
+  }
+  const lines = await readTimedLines(readLines(await _open(deps, file)));
+  let out = "";
+  for (const row of renderRates(detector, rates, lines, values["anomalies-only"] === true)) {
+    out += row;
+    if (out.length >= 1 << 16) {
+      await deps.stdout(out);
+      out = "";
+    }
+  }
+  if (out.length > 0) await deps.stdout(out);
+  return 0;
+}
+
+async function _loadModels(
+  deps: CliDeps,
+  container: string,
+): Promise<ReturnType<typeof loadModels>> {
+  const registry = await deps.openRegistry();
+  try {
+    const { blob } = await registry.get(container);
+    return loadModels(blob);
+  } catch (err) {
+    if (err instanceof ModelNotFoundError) {
+      throw new Error(
+        `Unknown container "${container}": it has no model; train one with ` +
+          `"deno task cli train --container ${container} --file PATH"`,
+      );
+    }
+    throw err;
+  } finally {
+    await registry[Symbol.asyncDispose]();
+  }
 }
 
 async function _open(deps: CliDeps, file: string): Promise<ReadableStream<Uint8Array>> {
