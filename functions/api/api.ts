@@ -183,6 +183,17 @@ export interface ApiOptions {
   dashboard?: Partial<Omit<DashboardOptions, "token" | "anomaliesStream">>;
 }
 
+/** The methods `/metrics` labels by name; any other is counted as `other`. */
+export const HTTP_METHODS: ReadonlySet<string> = new Set([
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "PATCH",
+  "DELETE",
+  "OPTIONS",
+]);
+
 /** Most anomalies per page of `GET /anomalies`. */
 export const MAX_PAGE = 1000;
 
@@ -229,9 +240,16 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
   app.use("*", async (c, next) => {
     const started = performance.now();
     await next();
+    // Every label is bounded: a request chooses its method and path, so only
+    // known methods and matched route patterns become label values, and
+    // unauthenticated requests are one unlabelled counter.
+    if (c.res.status === 401) {
+      metrics.httpUnauthenticated.inc();
+      return;
+    }
     let route = routePath(c, -1);
     if (route === "*" || route === "/*" || route === "") route = "unmatched";
-    const method = c.req.method;
+    const method = HTTP_METHODS.has(c.req.method) ? c.req.method : "other";
     metrics.httpRequests.inc({ method, route, status: String(c.res.status) });
     metrics.httpDuration.observe({ method, route }, (performance.now() - started) / 1000);
   });
