@@ -13,12 +13,17 @@
 
 import { parseArgs } from "node:util";
 import { Detector, ModelFormatError, trainDetector } from "../../shared/detector/detector.ts";
+import { ModelNotFoundError, type ModelRegistry } from "../../shared/ports/model_registry.ts";
 import { bundleModel } from "../../shared/detector/model_bundle.ts";
 import type { RateModel } from "../../shared/detector/rate_model.ts";
 import { learnRates, type TimedLine } from "../../shared/detector/rate_windows.ts";
-import { formatTimestamp, splitTimestamp } from "../../shared/detector/timestamp.ts";
-import { loadModels, readTimedLines, renderRates } from "./rates_command.ts";
-import { ModelNotFoundError, type ModelRegistry } from "../../shared/ports/model_registry.ts";
+import { formatTimestamp } from "../../shared/detector/timestamp.ts";
+import { loadModels, readTimedLines, renderRates, stripTimestamps } from "./rates_command.ts";
+import {
+  MultilineGrouper,
+  type MultilineMode,
+  parseMultilineMode,
+} from "../../shared/sources/multiline.ts";
 
 /** What the CLI needs from the outside world. */
 export interface CliDeps {
@@ -55,9 +60,10 @@ Run "deno task cli <command> --help" for a command's options.`;
 
 const TRAIN_USAGE = `Usage: deno task cli train --container NAME --file PATH [options]
 
-Trains a model from PATH (one log line per line; "-" reads stdin) and stores it
-as the container's new current version in the model registry (embedded under
-TAILWISE_DATA_DIR, default ./.tailwise, or Redis when REDIS_URL is set).
+Trains a model from PATH (log lines; "-" reads stdin) and stores it as the
+container's new current version in the model registry (embedded under
+TAILWISE_DATA_DIR, default ./.tailwise, or Redis when REDIS_URL is set). Lines
+are grouped into events first (a stack trace is one event), as collect does.
 
 Options:
   --container NAME    the container the model is for (required)
@@ -65,20 +71,24 @@ Options:
   --seed N            PRNG seed (default 1)
   --trees N           isolation trees (default 100)
   --sample-size N     lines per tree (default 256)
-  --alert-rate R      share of training lines above the threshold (default 0.005)
+  --alert-rate R      share of training events above the threshold (default 0.005)
+  --multiline MODE    "auto" (default: stack traces and indented lines join their
+                      first line), "off" (every line is an event), or a regular
+                      expression matching the first line of an event
   --timestamps        each line starts with an RFC 3339 timestamp, as "docker logs -t"
                       prints it; it is stripped before training and the rates per
-                      window (total and per template, by time of day) are learned too
+                      window (events in total and per template, by time of day) are
+                      learned too
   --window-seconds N  rate window length (default 60)
   -h, --help          show this help`;
 
 const RATES_USAGE = `Usage: deno task cli rates --container NAME --file PATH --timestamps [--jsonl]
 
-Counts the lines of PATH ("-" reads stdin; each line starts with an RFC 3339
-timestamp, as "docker logs -t" prints it) per window and judges every window
-from the first line's to the last line's, windows without lines included,
-against the rates learned by "train --timestamps". One JSON object per window,
-in time order:
+Counts the events of PATH ("-" reads stdin; each line starts with an RFC 3339
+timestamp, as "docker logs -t" prints it; a stack trace is one event, as in
+train) per window and judges every window from the first line's to the last
+line's, windows without lines included, against the rates learned by
+"train --timestamps". One JSON object per window, in time order:
 {"start":"2026-11-30T10:00:00.000Z","end":"2026-11-30T10:01:00.000Z","lines":0,
  "expected":42.5,"anomaly":true,"score":0.83,
  "reasons":[{"code":"silence","expected":42.5,"observed":0,"windows":1}],
@@ -90,23 +100,29 @@ is too thin to say (such windows never alert).
 Options:
   --container NAME    the container whose model to use (required)
   --file PATH         the timestamped lines (required)
-  --timestamps        the lines start with timestamps (required; the default format)
+  --timestamps        the lines start with timestamps (implied; accepted for symmetry)
   --jsonl             one compact JSON object per window (the default format)
   --anomalies-only    print only anomalous windows
+  --multiline MODE    "auto" (default), "off" or a regular expression (as for train)
   -h, --help          show this help`;
 
 const SCORE_USAGE = `Usage: deno task cli score --container NAME --file PATH [--jsonl]
 
-Scores every line of PATH ("-" reads stdin) against the container's current
-model and prints one JSON object per input line, in input order:
-{"line":1,"score":0.03,"anomaly":false,"threshold":0.52,"template":"...",
- "templateId":"...","reasons":[],"tokens":[]}
+Groups the lines of PATH ("-" reads stdin) into events (a stack trace is one
+event), scores every event against the container's current model and prints
+one JSON object per input line, in input order. "event" is the line number of
+the first line of the line's event; all lines of an event share its score and
+verdict:
+{"line":1,"event":1,"score":0.03,"anomaly":false,"threshold":0.52,
+ "template":"...","templateId":"...","reasons":[],"tokens":[]}
 
 Options:
   --container NAME    the container whose model to use (required)
   --file PATH         the lines to score (required)
   --jsonl             one compact JSON object per line (the default format)
   --anomalies-only    print only the lines flagged as anomalies
+  --multiline MODE    "auto" (default), "off" or a regular expression matching
+                      the first line of an event (as for train)
   --timestamps        each line starts with an RFC 3339 timestamp: it is stripped
                       before scoring and printed as "time"
   -h, --help          show this help`;
@@ -190,6 +206,7 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
     trees: { type: "string" },
     "sample-size": { type: "string" },
     "alert-rate": { type: "string" },
+    multiline: { type: "string" },
     timestamps: { type: "boolean" },
     "window-seconds": { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -211,6 +228,7 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
     (n) => n > 0 && n <= 0.5,
     "a number in (0, 0.5]",
   );
+  const mode = _multiline(values);
   const windowSeconds = _number(
     values,
     "window-seconds",
@@ -226,16 +244,27 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
       const now = performance.now();
       if (now - lastDraw < 100) return;
       lastDraw = now;
-      deps.stderr(`\rtraining ${container}: ${done.toLocaleString("en-US")} lines read`).catch(
+      deps.stderr(`\rtraining ${container}: ${done.toLocaleString("en-US")} events read`).catch(
         () => {},
       );
     }
     : undefined;
   let detector: Detector;
+  let inputLines = 0;
+  async function* counted(): AsyncGenerator<string> {
+    for await (const line of readLines(stream)) {
+      inputLines++;
+      yield line;
+    }
+  }
   let timed: TimedLine[] | undefined;
   try {
-    if (timestamps) timed = await readTimedLines(readLines(stream));
-    detector = await trainDetector(timed?.map((l) => l.line) ?? readLines(stream), {
+    if (timestamps) {
+      const lines = await readTimedLines(readLines(stream));
+      inputLines = lines.length;
+      timed = await timedEvents(lines, mode);
+    }
+    detector = await trainDetector(timed?.map((e) => e.line) ?? readEvents(counted(), mode), {
       seed,
       trees,
       sampleSize,
@@ -266,7 +295,8 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
       JSON.stringify({
         container,
         version: meta.version,
-        lines: detector.info.trainedLines,
+        lines: inputLines,
+        events: detector.info.trainedLines,
         templates: detector.info.templates,
         threshold: detector.info.threshold,
         ...(rates === undefined ? {} : {
@@ -295,6 +325,7 @@ async function _score(args: readonly string[], deps: CliDeps): Promise<number> {
     file: { type: "string" },
     jsonl: { type: "boolean" },
     "anomalies-only": { type: "boolean" },
+    multiline: { type: "string" },
     timestamps: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
@@ -305,29 +336,20 @@ async function _score(args: readonly string[], deps: CliDeps): Promise<number> {
   const container = _required(values, "container");
   const file = _required(values, "file");
   const anomaliesOnly = values["anomalies-only"] === true;
-  const timestamps = values.timestamps === true;
+  const mode = _multiline(values);
   const { detector } = await _loadModels(deps, container);
   const stream = await _open(deps, file);
   let out = "";
   let n = 0;
-  let lastTime = NaN;
-  for await (const raw of readLines(stream)) {
-    n++;
-    let line = raw;
-    let time: string | undefined;
-    if (timestamps) {
-      const s = splitTimestamp(raw);
-      if (s !== null) {
-        line = s.line;
-        lastTime = s.time;
-      }
-      time = Number.isFinite(lastTime) ? formatTimestamp(lastTime) : undefined;
-    }
-    const s = detector.score(line);
+  const times: number[] = [];
+  const raw = readLines(stream);
+  const input = values.timestamps === true ? stripTimestamps(raw, times) : raw;
+  for await (const lines of readEventLines(input, mode)) {
+    const first = n + 1;
+    n += lines.length;
+    const s = detector.score(lines.length === 1 ? lines[0]! : lines.join("\n"));
     if (anomaliesOnly && !s.anomaly) continue;
-    out += JSON.stringify({
-      line: n,
-      ...(timestamps ? { time: time ?? null } : {}),
+    const rest = JSON.stringify({
       score: s.score,
       anomaly: s.anomaly,
       threshold: s.threshold,
@@ -335,7 +357,14 @@ async function _score(args: readonly string[], deps: CliDeps): Promise<number> {
       templateId: s.templateId,
       reasons: s.reasons,
       tokens: s.tokens,
-    }) + "\n";
+    }).slice(1);
+    for (let k = 0; k < lines.length; k++) {
+      const t = times[first + k - 1];
+      const time = values.timestamps !== true
+        ? ""
+        : `"time":${t === undefined || !Number.isFinite(t) ? "null" : `"${formatTimestamp(t)}"`},`;
+      out += `{"line":${first + k},"event":${first},${time}${rest}\n`;
+    }
     if (out.length >= 1 << 16) {
       await deps.stdout(out);
       out = "";
@@ -352,6 +381,7 @@ async function _rates(args: readonly string[], deps: CliDeps): Promise<number> {
     jsonl: { type: "boolean" },
     timestamps: { type: "boolean" },
     "anomalies-only": { type: "boolean" },
+    multiline: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
@@ -360,6 +390,7 @@ async function _rates(args: readonly string[], deps: CliDeps): Promise<number> {
   }
   const container = _required(values, "container");
   const file = _required(values, "file");
+  const mode = _multiline(values);
   const { detector, rates } = await _loadModels(deps, container);
   if (rates === undefined) {
     throw new Error(
@@ -368,8 +399,9 @@ async function _rates(args: readonly string[], deps: CliDeps): Promise<number> {
     );
   }
   const lines = await readTimedLines(readLines(await _open(deps, file)));
+  const events = await timedEvents(lines, mode);
   let out = "";
-  for (const row of renderRates(detector, rates, lines, values["anomalies-only"] === true)) {
+  for (const row of renderRates(detector, rates, events, values["anomalies-only"] === true)) {
     out += row;
     if (out.length >= 1 << 16) {
       await deps.stdout(out);
@@ -401,6 +433,30 @@ async function _loadModels(
   }
 }
 
+/**
+ * Group timestamped lines into events ({@linkcode readEventLines}); an
+ * event's time is its first line's.
+ *
+ * @param lines The timestamped lines, in order.
+ * @param mode How events start.
+ * @returns The events with their times.
+ */
+export async function timedEvents(
+  lines: readonly TimedLine[],
+  mode: MultilineMode,
+): Promise<TimedLine[]> {
+  async function* texts(): AsyncGenerator<string> {
+    for (const l of lines) yield l.line;
+  }
+  const out: TimedLine[] = [];
+  let n = 0;
+  for await (const e of readEventLines(texts(), mode)) {
+    out.push({ time: lines[n]!.time, line: e.length === 1 ? e[0]! : e.join("\n") });
+    n += e.length;
+  }
+  return out;
+}
+
 async function _open(deps: CliDeps, file: string): Promise<ReadableStream<Uint8Array>> {
   try {
     return await deps.openFile(file);
@@ -416,6 +472,59 @@ async function _open(deps: CliDeps, file: string): Promise<ReadableStream<Uint8A
     }
     throw err;
   }
+}
+
+function _multiline(values: Record<string, unknown>): MultilineMode {
+  const v = values.multiline;
+  if (v === undefined) return { kind: "auto" };
+  try {
+    return parseMultilineMode(String(v));
+  } catch (err) {
+    throw new UsageError(
+      `Cannot use --multiline ${JSON.stringify(v)}: expected auto, off or a regular expression ` +
+        `(${err instanceof Error ? err.message : String(err)})`,
+    );
+  }
+}
+
+/**
+ * Group lines into events as collect does (a stack trace is one event), with
+ * no flush timeout: a file is read to its end.
+ *
+ * @param lines The lines, in order.
+ * @param mode How events start.
+ * @default {mode} auto
+ * @returns Each event's lines, in order.
+ */
+export async function* readEventLines(
+  lines: AsyncIterable<string>,
+  mode: MultilineMode = { kind: "auto" },
+): AsyncGenerator<string[]> {
+  const ready: string[][] = [];
+  const grouper = new MultilineGrouper<number>((e) => ready.push(e.lines), { mode });
+  let n = 0;
+  for await (const line of lines) {
+    grouper.push(line, n++);
+    while (ready.length > 0) yield ready.shift()!;
+  }
+  grouper.flush();
+  while (ready.length > 0) yield ready.shift()!;
+}
+
+/**
+ * Group lines into events ({@linkcode readEventLines}) and join each event's
+ * lines with `\n`, as an event travels in the log stream.
+ *
+ * @param lines The lines, in order.
+ * @param mode How events start.
+ * @default {mode} auto
+ * @returns The events' texts.
+ */
+export async function* readEvents(
+  lines: AsyncIterable<string>,
+  mode: MultilineMode = { kind: "auto" },
+): AsyncGenerator<string> {
+  for await (const e of readEventLines(lines, mode)) yield e.length === 1 ? e[0]! : e.join("\n");
 }
 
 /**

@@ -46,6 +46,27 @@ export async function readTimedLines(lines: AsyncIterable<string>): Promise<Time
 }
 
 /**
+ * Strip the leading RFC 3339 timestamp of each line, recording its time
+ * (a line without one takes the time before it; `NaN` before the first).
+ *
+ * @param lines The raw lines.
+ * @param times Receives one time per line, in order.
+ * @returns The lines without their timestamps.
+ */
+export async function* stripTimestamps(
+  lines: AsyncIterable<string>,
+  times: number[],
+): AsyncGenerator<string> {
+  let last = NaN;
+  for await (const raw of lines) {
+    const s = splitTimestamp(raw);
+    if (s !== null) last = s.time;
+    times.push(last);
+    yield s === null ? raw : s.line;
+  }
+}
+
+/**
  * Load a container's line model and rate model from a registry blob.
  *
  * @param blob The registry blob.
