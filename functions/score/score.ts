@@ -97,7 +97,10 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
     const done: string[] = [];
     for (const [container, items] of groups) {
       const lines = items.map((i) => i.entry.line);
-      const scored = await scoreLines(container, lines, deps, { coldStart: options.coldStart });
+      const scored = await scoreLines(container, lines, deps, {
+        coldStart: options.coldStart,
+        formerKeys: _formerKeys(container, items),
+      });
       const at = now();
       for (let i = 0; i < items.length; i++) {
         const { msg, entry } = items[i]!;
@@ -147,4 +150,11 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
     }
     return { done, rejected };
   };
+}
+
+/** The container names behind a service key other than the key, in order of first appearance. */
+function _formerKeys(key: string, items: readonly { entry: LogEntry }[]): string[] {
+  const names = new Set<string>();
+  for (const { entry } of items) if (entry.containerName !== key) names.add(entry.containerName);
+  return [...names];
 }

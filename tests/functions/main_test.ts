@@ -3,9 +3,9 @@ import { EmbeddedLogStore } from "../../shared/adapters/embedded/embedded_log_st
 import { freePort, waitFor } from "../harness/services.ts";
 import { taskArgs } from "../harness/task.ts";
 
-function _start(dataDir: string, port: number, args: string[]) {
+async function _start(dataDir: string, port: number, args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...taskArgs("start"), ...args],
+    args: [...await taskArgs("start"), ...args],
     env: {
       TAILWISE_DATA_DIR: dataDir,
       API_PORT: String(port),
@@ -47,7 +47,7 @@ async function _get(port: number, token: string, path: string): Promise<Record<s
 Deno.test("deno task start --demo: a live anomaly within a minute, kept across a restart", async (t) => {
   const dataDir = await Deno.makeTempDir({ prefix: "tailwise-start-" });
   const port = freePort();
-  let run = _start(dataDir, port, ["--demo"]);
+  let run = await _start(dataDir, port, ["--demo"]);
   let token = "";
   let firstAnomaly: Record<string, unknown> | undefined;
   try {
@@ -85,7 +85,7 @@ Deno.test("deno task start --demo: a live anomaly within a minute, kept across a
         for await (const _ of store.history("demo-web")) n++;
         assert.ok(n >= 1500, `demo-web history has ${n} lines`);
       }
-      run = _start(dataDir, port, ["--no-docker"]);
+      run = await _start(dataDir, port, ["--no-docker"]);
       await waitFor(() => run.text().includes("tailwise is running"), {
         timeoutMs: 30_000,
         what: "restart",
@@ -114,7 +114,7 @@ Deno.test("deno task start --demo: a live anomaly within a minute, kept across a
 Deno.test("deno task start refuses a --file that does not exist, naming it", async () => {
   const dataDir = await Deno.makeTempDir();
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [...taskArgs("start"), "--file", "/nope/app.log"],
+    args: [...await taskArgs("start"), "--file", "/nope/app.log"],
     env: { TAILWISE_DATA_DIR: dataDir },
     stdin: "null",
   }).output();

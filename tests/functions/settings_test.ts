@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { Redis } from "ioredis";
 import { suiteEnv, waitFor } from "../harness/services.ts";
-import { passThrough, TaskProcess } from "../harness/task.ts";
+import { TaskProcess } from "../harness/task.ts";
 import { dropDatabase, testDatabase } from "../shared/adapters/influx/influx_helpers.ts";
 
 const FUNCTIONS = ["collect", "ingest", "score", "train", "api"] as const;
@@ -21,7 +21,6 @@ Deno.test("every function setting reaches the function under `deno task start` a
   const db = testDatabase();
   const dataDir = await Deno.makeTempDir({ prefix: "tailwise-settings-" });
   const base: Record<string, string> = {
-    ...passThrough(),
     REDIS_URL: env.redisUrl,
     INFLUX_URL: env.influxUrl,
     INFLUX_DATABASE: db,
@@ -70,9 +69,9 @@ Deno.test("every function setting reaches the function under `deno task start` a
   try {
     let start!: Map<string, Record<string, unknown>>;
     await t.step("deno task start logs the settings of all five functions", async () => {
-      await using p = new TaskProcess("start", base);
+      await using p = await TaskProcess.start("start", { env: base });
       start = await seen(p, FUNCTIONS);
-      assert.equal((await p.stop()).code, 0, p.text());
+      assert.equal((await p.stop()).code, 0, p.lines.join("\n"));
     });
     await t.step("the values of the environment arrive, not the defaults", () => {
       const ingest = start.get("ingest")!;
@@ -108,9 +107,9 @@ Deno.test("every function setting reaches the function under `deno task start` a
     });
     for (const name of FUNCTIONS) {
       await t.step(`deno task ${name} runs with the same settings`, async () => {
-        await using p = new TaskProcess(name, base);
+        await using p = await TaskProcess.start(name, { env: base });
         const own = (await seen(p, [name])).get(name)!;
-        assert.equal((await p.stop()).code, 0, p.text());
+        assert.equal((await p.stop()).code, 0, p.lines.join("\n"));
         const inStart = { ...start.get(name)! };
         if (name === "ingest" || name === "score") {
           // One process owns the embedded data dir: its consumer name stays

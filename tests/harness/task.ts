@@ -1,6 +1,8 @@
 /**
- * Runs a deno.json task's command as a child process with the task's own
- * permission flags (never -A for the code under test).
+ * Runs a deno.json task's entry point as a child process with exactly the
+ * Deno permission flags of that task (never `-A`), for tests that run a
+ * function as a user would. The flags are read from deno.json, so a test
+ * follows the task when its flags change.
  *
  * @module
  */
@@ -8,97 +10,121 @@
 const _ROOT = new URL("../../", import.meta.url);
 
 /**
- * The `deno` arguments of a task of deno.json (`deno run --allow-... file`),
- * with the file made absolute.
+ * The `deno` arguments of a task, e.g. `["run", "--allow-env", ..., "functions/api/main.ts"]`,
+ * with its entry point made absolute.
  *
- * @param name the task's name
+ * @param task the task name in deno.json (e.g. `api`)
  * @returns the arguments after `deno`
- * @throws {Error} when the task is not a plain `deno run` of one file
+ * @throws {TypeError} when the task is missing or is not a `deno run` of one file
  */
-export function taskArgs(name: string): string[] {
-  const json = JSON.parse(Deno.readTextFileSync(new URL("deno.json", _ROOT))) as {
-    tasks: Record<string, string>;
+export async function taskArgs(task: string): Promise<string[]> {
+  const json = JSON.parse(await Deno.readTextFile(new URL("deno.json", _ROOT))) as {
+    tasks?: Record<string, string | { command?: string }>;
   };
-  const command = json.tasks[name];
-  const words = command?.split(/\s+/) ?? [];
-  if (words[0] !== "deno" || words[1] !== "run" || words.some((w) => w === "-A")) {
-    throw new Error(
-      `Cannot run task ${name} ${JSON.stringify(command)}: expected deno run <flags> <file>`,
+  const raw = json.tasks?.[task];
+  const command = typeof raw === "string" ? raw : raw?.command;
+  const parts = command?.trim().split(/\s+/) ?? [];
+  if (parts[0] !== "deno" || parts[1] !== "run" || parts.length < 3) {
+    throw new TypeError(
+      `Cannot run task ${JSON.stringify(task)}: expected "deno run <flags> <file>", got ${
+        JSON.stringify(command)
+      }`,
     );
   }
-  const file = words.at(-1)!;
-  return [...words.slice(1, -1), new URL(file, _ROOT).pathname];
-}
-
-/**
- * The variables a child process needs from the test's environment to find
- * its tools and Deno's cache (`PATH`, `HOME`, `DENO_DIR`), and nothing else.
- *
- * @returns the variables that are set
- */
-export function passThrough(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
-    const v = Deno.env.get(name);
-    if (v !== undefined) out[name] = v;
+  if (parts.includes("-A") || parts.includes("--allow-all")) {
+    throw new TypeError(`Cannot run task ${JSON.stringify(task)} in a test: it grants -A`);
   }
-  return out;
+  const args = parts.slice(1);
+  const entry = args.pop()!;
+  return [...args, new URL(entry, _ROOT).pathname];
 }
 
-/** A task running as a child process, with its output captured. */
+/** A task running as a child process, with its stderr lines captured. */
 export class TaskProcess implements AsyncDisposable {
-  readonly child: Deno.ChildProcess;
-  #out: string[] = [];
-  #done: Promise<Deno.CommandStatus>;
+  readonly #child: Deno.ChildProcess;
+  readonly #lines: string[] = [];
+  readonly #stdout: string[] = [];
+  readonly #done: Promise<Deno.CommandStatus>;
 
   /**
-   * Starts a task.
+   * Spawns a task.
    *
-   * @param name the deno.json task
-   * @param env its whole environment
-   * @param args more arguments after the task's file
+   * @param task the task name in deno.json
+   * @param options its environment (replacing the parent's, PATH kept) and extra arguments
+   * @returns the running process
    */
-  constructor(name: string, env: Record<string, string>, args: string[] = []) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: [...taskArgs(name), ...args],
-      env,
+  static async start(
+    task: string,
+    options: { env?: Record<string, string>; args?: string[]; cwd?: string } = {},
+  ): Promise<TaskProcess> {
+    const args = [...await taskArgs(task), ...(options.args ?? [])];
+    return new TaskProcess(args, options.env ?? {}, options.cwd);
+  }
+
+  private constructor(args: string[], env: Record<string, string>, cwd?: string) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args,
+      env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", NO_COLOR: "1", ...env },
       clearEnv: true,
+      cwd: cwd ?? new URL(_ROOT).pathname,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    const read = async (s: ReadableStream<Uint8Array>) => {
-      for await (const chunk of s.pipeThrough(new TextDecoderStream())) this.#out.push(chunk);
+    this.#child = child;
+    const pump = async (stream: ReadableStream<Uint8Array>, into: string[]) => {
+      let rest = "";
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        rest += chunk;
+        const parts = rest.split("\n");
+        rest = parts.pop()!;
+        into.push(...parts);
+      }
+      if (rest) into.push(rest);
     };
-    this.#done = Promise.all([this.child.status, read(this.child.stdout), read(this.child.stderr)])
-      .then(([s]) => s);
+    this.#done = Promise.all([
+      child.status,
+      pump(child.stderr, this.#lines),
+      pump(child.stdout, this.#stdout),
+    ]).then(([s]) => s);
+  }
+
+  /** Its stderr lines so far. */
+  get lines(): readonly string[] {
+    return this.#lines;
+  }
+
+  /** Its stdout lines so far. */
+  get stdout(): readonly string[] {
+    return this.#stdout;
+  }
+
+  /** Its process id. */
+  get pid(): number {
+    return this.#child.pid;
   }
 
   /**
-   * Everything it wrote so far (stdout and stderr).
-   *
-   * @returns the text
-   */
-  text(): string {
-    return this.#out.join("");
-  }
-
-  /**
-   * Its JSON log lines so far (other lines skipped).
+   * Its stderr lines parsed as JSON log records (other lines skipped).
    *
    * @returns the records
    */
   records(): Record<string, unknown>[] {
     const out: Record<string, unknown>[] = [];
-    for (const line of this.text().split("\n")) {
-      if (!line.startsWith("{")) continue;
+    for (const l of this.#lines) {
       try {
-        out.push(JSON.parse(line));
+        const v = JSON.parse(l);
+        if (typeof v === "object" && v !== null) out.push(v);
       } catch {
-        // a line cut between two chunks, or not a record
+        // not a log record
       }
     }
     return out;
+  }
+
+  /** Resolves with the exit status. */
+  get status(): Promise<Deno.CommandStatus> {
+    return this.#done;
   }
 
   /**
@@ -109,14 +135,14 @@ export class TaskProcess implements AsyncDisposable {
    */
   async stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
     try {
-      this.child.kill(signal);
+      this.#child.kill(signal);
     } catch {
       // already gone
     }
     return await this.#done;
   }
 
-  /** Kills it if still running. */
+  /** Stops it with SIGKILL if it still runs. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop("SIGKILL");
   }

@@ -9,7 +9,8 @@ import {
   StreamReader,
   texts,
 } from "./helpers.ts";
-import { taskArgs } from "../../harness/task.ts";
+
+const MAIN = new URL("../../../functions/collect/main.ts", import.meta.url).pathname;
 
 /** Prints `batches` × `per` numbered lines, pausing 0.1 s between batches. */
 function slowSeq(batches: number, per: number): string[] {
@@ -22,7 +23,7 @@ function slowSeq(batches: number, per: number): string[] {
 
 function spawnCollector(env: Record<string, string>): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: taskArgs("collect"),
+    args: ["run", "-A", MAIN],
     env: { LOG_LEVEL: "warn", ...env },
     stdin: "null",
     stdout: "null",
