@@ -12,6 +12,10 @@
  * - loghub 2k, 15 systems: template grouping accuracy against the corrected
  *   ground truth, mining the message content (the parsing benchmark's
  *   protocol) and, beside it, the raw lines as the detector sees them.
+ * - Multi-line events (`events_eval.ts`): a generated, labelled set of four
+ *   services with stack traces; event-level precision, recall and F1, alerts
+ *   per caught exception and the share of known exceptions alerted, with
+ *   grouping on and off.
  *
  * @module
  */
@@ -22,6 +26,7 @@ import { trainDetector } from "../shared/detector/detector.ts";
 import { createMaskedLine, maskTokens } from "../shared/detector/mask.ts";
 import { TemplateMiner } from "../shared/detector/template_miner.ts";
 import { TRAIN_SIMILARITY } from "../shared/detector/feature_model.ts";
+import { evalEvents, type EventsEvalResult, printEvents } from "./events_eval.ts";
 
 /** Detection metrics at block level. */
 export interface BlockMetrics {
@@ -73,6 +78,8 @@ export interface EvalResult {
   meanGroupingAccuracy: number;
   /** Mean grouping accuracy (raw lines) over the systems. */
   meanRawGroupingAccuracy: number;
+  /** Multi-line events: event-level figures, grouping on and off. */
+  events: EventsEvalResult;
 }
 
 const SYSTEMS = [
@@ -115,11 +122,14 @@ export async function runEval(
   }
   const mean = (f: (g: GroupingResult) => number) =>
     grouping.reduce((s, g) => s + f(g), 0) / grouping.length;
+  log("multi-line events");
+  const events = await evalEvents();
   return {
     hdfs,
     grouping,
     meanGroupingAccuracy: mean((g) => g.accuracy),
     meanRawGroupingAccuracy: mean((g) => g.rawAccuracy),
+    events,
   };
 }
 
@@ -400,6 +410,7 @@ function _print(r: EvalResult): void {
       _fmt(r.meanRawGroupingAccuracy)
     }** | |`,
   );
+  printEvents(r.events);
 }
 
 if (import.meta.main) {

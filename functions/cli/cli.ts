@@ -13,6 +13,11 @@
 import { parseArgs } from "node:util";
 import { Detector, ModelFormatError, trainDetector } from "../../shared/detector/detector.ts";
 import { ModelNotFoundError, type ModelRegistry } from "../../shared/ports/model_registry.ts";
+import {
+  MultilineGrouper,
+  type MultilineMode,
+  parseMultilineMode,
+} from "../../shared/sources/multiline.ts";
 
 /** What the CLI needs from the outside world. */
 export interface CliDeps {
@@ -48,9 +53,10 @@ Run "deno task cli <command> --help" for a command's options.`;
 
 const TRAIN_USAGE = `Usage: deno task cli train --container NAME --file PATH [options]
 
-Trains a model from PATH (one log line per line; "-" reads stdin) and stores it
-as the container's new current version in the model registry (embedded under
-TAILWISE_DATA_DIR, default ./.tailwise, or Redis when REDIS_URL is set).
+Trains a model from PATH (log lines; "-" reads stdin) and stores it as the
+container's new current version in the model registry (embedded under
+TAILWISE_DATA_DIR, default ./.tailwise, or Redis when REDIS_URL is set). Lines
+are grouped into events first (a stack trace is one event), as collect does.
 
 Options:
   --container NAME    the container the model is for (required)
@@ -58,21 +64,29 @@ Options:
   --seed N            PRNG seed (default 1)
   --trees N           isolation trees (default 100)
   --sample-size N     lines per tree (default 256)
-  --alert-rate R      share of training lines above the threshold (default 0.005)
+  --alert-rate R      share of training events above the threshold (default 0.005)
+  --multiline MODE    "auto" (default: stack traces and indented lines join their
+                      first line), "off" (every line is an event), or a regular
+                      expression matching the first line of an event
   -h, --help          show this help`;
 
 const SCORE_USAGE = `Usage: deno task cli score --container NAME --file PATH [--jsonl]
 
-Scores every line of PATH ("-" reads stdin) against the container's current
-model and prints one JSON object per input line, in input order:
-{"line":1,"score":0.03,"anomaly":false,"threshold":0.52,"template":"...",
- "templateId":"...","reasons":[],"tokens":[]}
+Groups the lines of PATH ("-" reads stdin) into events (a stack trace is one
+event), scores every event against the container's current model and prints
+one JSON object per input line, in input order. "event" is the line number of
+the first line of the line's event; all lines of an event share its score and
+verdict:
+{"line":1,"event":1,"score":0.03,"anomaly":false,"threshold":0.52,
+ "template":"...","templateId":"...","reasons":[],"tokens":[]}
 
 Options:
   --container NAME    the container whose model to use (required)
   --file PATH         the lines to score (required)
   --jsonl             one compact JSON object per line (the default format)
   --anomalies-only    print only the lines flagged as anomalies
+  --multiline MODE    "auto" (default), "off" or a regular expression matching
+                      the first line of an event (as for train)
   -h, --help          show this help`;
 
 /**
@@ -152,6 +166,7 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
     trees: { type: "string" },
     "sample-size": { type: "string" },
     "alert-rate": { type: "string" },
+    multiline: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
@@ -171,6 +186,7 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
     (n) => n > 0 && n <= 0.5,
     "a number in (0, 0.5]",
   );
+  const mode = _multiline(values);
   const stream = await _open(deps, file);
   const started = performance.now();
   let lastDraw = 0;
@@ -179,14 +195,21 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
       const now = performance.now();
       if (now - lastDraw < 100) return;
       lastDraw = now;
-      deps.stderr(`\rtraining ${container}: ${done.toLocaleString("en-US")} lines read`).catch(
+      deps.stderr(`\rtraining ${container}: ${done.toLocaleString("en-US")} events read`).catch(
         () => {},
       );
     }
     : undefined;
   let detector: Detector;
+  let inputLines = 0;
+  async function* counted(): AsyncGenerator<string> {
+    for await (const line of readLines(stream)) {
+      inputLines++;
+      yield line;
+    }
+  }
   try {
-    detector = await trainDetector(readLines(stream), {
+    detector = await trainDetector(readEvents(counted(), mode), {
       seed,
       trees,
       sampleSize,
@@ -211,7 +234,8 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
       JSON.stringify({
         container,
         version: meta.version,
-        lines: detector.info.trainedLines,
+        lines: inputLines,
+        events: detector.info.trainedLines,
         templates: detector.info.templates,
         threshold: detector.info.threshold,
         bytes: blob.length,
@@ -230,6 +254,7 @@ async function _score(args: readonly string[], deps: CliDeps): Promise<number> {
     file: { type: "string" },
     jsonl: { type: "boolean" },
     "anomalies-only": { type: "boolean" },
+    multiline: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
@@ -239,6 +264,7 @@ async function _score(args: readonly string[], deps: CliDeps): Promise<number> {
   const container = _required(values, "container");
   const file = _required(values, "file");
   const anomaliesOnly = values["anomalies-only"] === true;
+  const mode = _multiline(values);
   const registry = await deps.openRegistry();
   let detector: Detector;
   try {
@@ -258,12 +284,12 @@ async function _score(args: readonly string[], deps: CliDeps): Promise<number> {
   const stream = await _open(deps, file);
   let out = "";
   let n = 0;
-  for await (const line of readLines(stream)) {
-    n++;
-    const s = detector.score(line);
+  for await (const lines of readEventLines(readLines(stream), mode)) {
+    const first = n + 1;
+    n += lines.length;
+    const s = detector.score(lines.length === 1 ? lines[0]! : lines.join("\n"));
     if (anomaliesOnly && !s.anomaly) continue;
-    out += JSON.stringify({
-      line: n,
+    const rest = JSON.stringify({
       score: s.score,
       anomaly: s.anomaly,
       threshold: s.threshold,
@@ -271,7 +297,10 @@ async function _score(args: readonly string[], deps: CliDeps): Promise<number> {
       templateId: s.templateId,
       reasons: s.reasons,
       tokens: s.tokens,
-    }) + "\n";
+    }).slice(1);
+    for (let k = 0; k < lines.length; k++) {
+      out += `{"line":${first + k},"event":${first},${rest}\n`;
+    }
     if (out.length >= 1 << 16) {
       await deps.stdout(out);
       out = "";
@@ -296,6 +325,59 @@ async function _open(deps: CliDeps, file: string): Promise<ReadableStream<Uint8A
     }
     throw err;
   }
+}
+
+function _multiline(values: Record<string, unknown>): MultilineMode {
+  const v = values.multiline;
+  if (v === undefined) return { kind: "auto" };
+  try {
+    return parseMultilineMode(String(v));
+  } catch (err) {
+    throw new UsageError(
+      `Cannot use --multiline ${JSON.stringify(v)}: expected auto, off or a regular expression ` +
+        `(${err instanceof Error ? err.message : String(err)})`,
+    );
+  }
+}
+
+/**
+ * Group lines into events as collect does (a stack trace is one event), with
+ * no flush timeout: a file is read to its end.
+ *
+ * @param lines The lines, in order.
+ * @param mode How events start.
+ * @default {mode} auto
+ * @returns Each event's lines, in order.
+ */
+export async function* readEventLines(
+  lines: AsyncIterable<string>,
+  mode: MultilineMode = { kind: "auto" },
+): AsyncGenerator<string[]> {
+  const ready: string[][] = [];
+  const grouper = new MultilineGrouper<number>((e) => ready.push(e.lines), { mode });
+  let n = 0;
+  for await (const line of lines) {
+    grouper.push(line, n++);
+    while (ready.length > 0) yield ready.shift()!;
+  }
+  grouper.flush();
+  while (ready.length > 0) yield ready.shift()!;
+}
+
+/**
+ * Group lines into events ({@linkcode readEventLines}) and join each event's
+ * lines with `\n`, as an event travels in the log stream.
+ *
+ * @param lines The lines, in order.
+ * @param mode How events start.
+ * @default {mode} auto
+ * @returns The events' texts.
+ */
+export async function* readEvents(
+  lines: AsyncIterable<string>,
+  mode: MultilineMode = { kind: "auto" },
+): AsyncGenerator<string> {
+  for await (const e of readEventLines(lines, mode)) yield e.length === 1 ? e[0]! : e.join("\n");
 }
 
 /**

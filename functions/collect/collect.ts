@@ -36,6 +36,7 @@ import {
   tsToNanos,
 } from "../../shared/ports/log_entry.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
+import { serviceKey, SWARM_SERVICE_LABEL } from "../../shared/ports/service_key.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
 import { AppendBatcher, type StoreLost } from "./append_batcher.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
@@ -129,6 +130,7 @@ interface _Position {
 interface _Meta {
   containerId: string;
   containerName: string;
+  key: string;
   image: string;
   service?: string;
   task?: string;
@@ -553,6 +555,7 @@ class _Tail {
         seq,
         line: "",
       };
+      if (meta.key !== meta.containerName) entry.key = meta.key;
       if (meta.service !== undefined) entry.service = meta.service;
       if (meta.task !== undefined) entry.task = meta.task;
       if (meta.node !== undefined) entry.node = meta.node;
@@ -645,12 +648,14 @@ async function _within(p: Promise<unknown>, ms: number): Promise<void> {
 
 function _meta(info: Docker.ContainerInspectInfo): _Meta {
   const labels = info.Config.Labels ?? {};
+  const containerName = info.Name.replace(/^\//, "");
   const meta: _Meta = {
     containerId: info.Id,
-    containerName: info.Name.replace(/^\//, ""),
+    containerName,
+    key: serviceKey(labels, containerName),
     image: info.Config.Image,
   };
-  const service = labels["com.docker.swarm.service.name"];
+  const service = labels[SWARM_SERVICE_LABEL];
   const task = labels["com.docker.swarm.task.id"];
   const node = labels["com.docker.swarm.node.id"];
   if (service) meta.service = service;
