@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { fieldsToEntry } from "../../shared/ports/log_entry.ts";
-const GROUP_LOST_MESSAGE = "consumer group was missing";
+import { GROUP_LOST_MESSAGE } from "../../shared/runtime/stream_consumer.ts";
 import { dockerCli, freePort, suiteEnv, waitFor } from "../harness/services.ts";
 import { TaskProcess } from "../harness/task.ts";
 import { dropDatabase, influxQuery } from "../shared/adapters/influx/influx_helpers.ts";
