@@ -18,7 +18,7 @@ import { INGEST_GROUP } from "../../shared/runtime/consumer_groups.ts";
 import type { LogStore } from "../../shared/ports/log_store.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
-import { StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
+import { GROUP_LOST_MESSAGE, StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
 import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import { ingestBatch } from "./ingest.ts";
 
@@ -127,6 +127,7 @@ export function buildIngest(
           onError: (error, { retryInMs }) => {
             log.error("batch not stored, nothing acked; retrying", { error, retryInMs });
           },
+          onGroupLost: (lost) => log.warn(GROUP_LOST_MESSAGE, { ...lost }),
         },
       );
       const report = setInterval(async () => {

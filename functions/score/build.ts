@@ -23,7 +23,7 @@ import { SCORE_GROUP } from "../../shared/runtime/consumer_groups.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
 import { createTailwiseMetrics, type TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
-import { StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
+import { GROUP_LOST_MESSAGE, StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
 import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import { createScoreHandler } from "./score.ts";
 
@@ -138,6 +138,7 @@ export function buildScore(
         ...settings,
         onError: (error, { retryInMs }) =>
           log.warn("scoring failed; retrying", { error, retryInMs }),
+        onGroupLost: (lost) => log.warn(GROUP_LOST_MESSAGE, { ...lost }),
       });
       log.info("scoring", { stream: settings.stream, group: settings.group });
       await consumer.run(signal);
