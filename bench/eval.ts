@@ -16,6 +16,10 @@
  *   services with stack traces; event-level precision, recall and F1, alerts
  *   per caught exception and the share of known exceptions alerted, with
  *   grouping on and off.
+ * - Rates (`rate_eval.ts`): synthetic 60-hour service logs, 48 h of history
+ *   then 12 h with four volume incidents (silence, a template flooding 20×,
+ *   a warning at 40/min, traffic at 15 %) and quiet ones; incidents caught,
+ *   false alarms, incident F1, detection delay.
  *
  * @module
  */
@@ -27,6 +31,7 @@ import { createMaskedLine, maskTokens } from "../shared/detector/mask.ts";
 import { TemplateMiner } from "../shared/detector/template_miner.ts";
 import { TRAIN_SIMILARITY } from "../shared/detector/feature_model.ts";
 import { evalEvents, type EventsEvalResult, printEvents } from "./events_eval.ts";
+import { printRateEval, type RateEvalResult, runRateEval } from "./rate_eval.ts";
 
 /** Detection metrics at block level. */
 export interface BlockMetrics {
@@ -80,6 +85,8 @@ export interface EvalResult {
   meanRawGroupingAccuracy: number;
   /** Multi-line events: event-level figures, grouping on and off. */
   events: EventsEvalResult;
+  /** Rates: one result per synthetic 60-hour scenario. */
+  rates: RateEvalResult[];
 }
 
 const SYSTEMS = [
@@ -124,12 +131,15 @@ export async function runEval(
     grouping.reduce((s, g) => s + f(g), 0) / grouping.length;
   log("multi-line events");
   const events = await evalEvents();
+  log("rates");
+  const rates = await runRateEval({ log: (msg) => log(`rates ${msg}`) });
   return {
     hdfs,
     grouping,
     meanGroupingAccuracy: mean((g) => g.accuracy),
     meanRawGroupingAccuracy: mean((g) => g.rawAccuracy),
     events,
+    rates,
   };
 }
 
@@ -411,6 +421,7 @@ function _print(r: EvalResult): void {
     }** | |`,
   );
   printEvents(r.events);
+  printRateEval(r.rates);
 }
 
 if (import.meta.main) {
