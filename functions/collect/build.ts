@@ -39,6 +39,14 @@ export interface CollectSettings {
   flushMs: number;
   /** Appends under way at once (`COLLECT_APPENDS_IN_FLIGHT`). */
   appendsInFlight: number;
+  /** Multi-line grouping (`COLLECT_MULTILINE`). */
+  multiline: Config["collect"]["multiline"];
+  /** Longest wait of an open event for more lines, in ms (`COLLECT_MULTILINE_FLUSH_MS`). */
+  multilineFlushMs: number;
+  /** Most lines in one event (`COLLECT_MULTILINE_MAX_LINES`). */
+  multilineMaxLines: number;
+  /** Most bytes in one event (`COLLECT_MULTILINE_MAX_BYTES`). */
+  multilineMaxBytes: number;
   /** The sources: `docker`, `file:<path>`, `demo`. */
   sources: string[];
   /** Containers not followed (e.g. the collector's own). */
@@ -147,6 +155,10 @@ export function buildCollect(
           bufferLines: settings.bufferLines,
           flushMs: settings.flushMs,
           appendsInFlight: settings.appendsInFlight,
+          multiline: settings.multiline,
+          multilineFlushMs: settings.multilineFlushMs,
+          multilineMaxLines: settings.multilineMaxLines,
+          multilineMaxBytes: settings.multilineMaxBytes,
           excludeContainers: settings.excludeContainers,
         }));
       }
@@ -156,6 +168,10 @@ export function buildCollect(
           maxLen: settings.maxLen,
           maxLineBytes: settings.maxLineBytes,
           batchLines: settings.batchLines,
+          multiline: settings.multiline,
+          multilineFlushMs: settings.multilineFlushMs,
+          multilineMaxLines: settings.multilineMaxLines,
+          multilineMaxBytes: settings.multilineMaxBytes,
           signal,
           log: log.child({ source: "file" }),
         }));

@@ -40,6 +40,10 @@ Deno.test("every function setting reaches the function under `deno task start` a
     COLLECT_BUFFER_LINES: "555",
     COLLECT_FLUSH_MS: "33ms",
     COLLECT_APPENDS_IN_FLIGHT: "3",
+    COLLECT_MULTILINE: "^\\d{4}-",
+    COLLECT_MULTILINE_FLUSH_MS: "2s",
+    COLLECT_MULTILINE_MAX_LINES: "50",
+    COLLECT_MULTILINE_MAX_BYTES: "64KiB",
     CONSUMER_BATCH: "77",
     CONSUMER_BLOCK_MS: "250ms",
     CONSUMER_CLAIM_IDLE_MS: "12s",
@@ -89,6 +93,15 @@ Deno.test("every function setting reaches the function under `deno task start` a
       assert.deepEqual(
         [collect.batchLines, collect.bufferLines, collect.flushMs, collect.appendsInFlight],
         [55, 555, 33, 3],
+      );
+      assert.deepEqual(
+        [
+          collect.multiline,
+          collect.multilineFlushMs,
+          collect.multilineMaxLines,
+          collect.multilineMaxBytes,
+        ],
+        ["^\\d{4}-", 2000, 50, 65536],
       );
       assert.equal(collect.maxLen, 4321);
       assert.equal(collect.maxLineBytes, 4096);
