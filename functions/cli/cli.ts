@@ -66,7 +66,9 @@ const SCORE_USAGE = `Usage: deno task cli score --container NAME --file PATH [--
 Scores every line of PATH ("-" reads stdin) against the container's current
 model and prints one JSON object per input line, in input order:
 {"line":1,"score":0.03,"anomaly":false,"threshold":0.52,"template":"...",
- "templateId":"...","reasons":[],"tokens":[]}
+ "templateId":"...","reasons":[],"tokens":[],"explanation":[]}
+("explanation" names the slots and values that drove an anomaly's score,
+e.g. "status=502: never seen here".)
 
 Options:
   --container NAME    the container whose model to use (required)
@@ -214,6 +216,7 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
         lines: detector.info.trainedLines,
         templates: detector.info.templates,
         threshold: detector.info.threshold,
+        trainAboveThreshold: detector.info.trainAboveThreshold,
         bytes: blob.length,
         seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
       }) + "\n",
@@ -271,6 +274,7 @@ async function _score(args: readonly string[], deps: CliDeps): Promise<number> {
       templateId: s.templateId,
       reasons: s.reasons,
       tokens: s.tokens,
+      explanation: s.explanation,
     }) + "\n";
     if (out.length >= 1 << 16) {
       await deps.stdout(out);
