@@ -8,9 +8,9 @@
  */
 
 import { join } from "node:path";
-import { EmbeddedLogStore } from "../shared/embedded_log_store.ts";
-import { EmbeddedLogStream } from "../shared/embedded_log_stream.ts";
-import { entryToFields, type LogEntry } from "../shared/log_entry.ts";
+import { EmbeddedLogStore } from "../shared/adapters/embedded/embedded_log_store.ts";
+import { EmbeddedLogStream } from "../shared/adapters/embedded/embedded_log_stream.ts";
+import { entryToFields, type LogEntry } from "../shared/ports/log_entry.ts";
 
 /** Options of {@linkcode benchEmbedded}. */
 export interface EmbeddedBenchOptions {

@@ -19,6 +19,14 @@
  *   recall per anomaly class. And a logfmt / plain-text service whose
  *   counters grew ten times past training: the share of its normal lines
  *   flagged.
+ * - Multi-line events (`events_eval.ts`): a generated, labelled set of four
+ *   services with stack traces; event-level precision, recall and F1, alerts
+ *   per caught exception and the share of known exceptions alerted, with
+ *   grouping on and off.
+ * - Rates (`rate_eval.ts`): synthetic 60-hour service logs, 48 h of history
+ *   then 12 h with four volume incidents (silence, a template flooding 20×,
+ *   a warning at 40/min, traffic at 15 %) and quiet ones; incidents caught,
+ *   false alarms, incident F1, detection delay.
  *
  * @module
  */
@@ -37,6 +45,8 @@ import {
   postgresSet,
   pythonWorkerSet,
 } from "./log_generators.ts";
+import { evalEvents, type EventsEvalResult, printEvents } from "./events_eval.ts";
+import { printRateEval, type RateEvalResult, runRateEval } from "./rate_eval.ts";
 
 /** Results on one generated container log. */
 export interface GeneratedResult {
@@ -122,6 +132,10 @@ export interface EvalResult {
   meanGeneratedF1: number;
   /** Normal lines with counters grown ten times past training: flagged / total. */
   counters: { flagged: number; lines: number; rate: number };
+  /** Multi-line events: event-level figures, grouping on and off. */
+  events: EventsEvalResult;
+  /** Rates: one result per synthetic 60-hour scenario. */
+  rates: RateEvalResult[];
 }
 
 const SYSTEMS = [
@@ -172,6 +186,10 @@ export async function runEval(
   }
   log("counters");
   const counters = await evalCounters();
+  log("multi-line events");
+  const events = await evalEvents();
+  log("rates");
+  const rates = await runRateEval({ log: (msg) => log(`rates ${msg}`) });
   return {
     hdfs,
     grouping,
@@ -180,6 +198,8 @@ export async function runEval(
     generated,
     meanGeneratedF1: generated.reduce((s, g) => s + g.f1, 0) / generated.length,
     counters,
+    events,
+    rates,
   };
 }
 
@@ -550,6 +570,8 @@ function _print(r: EvalResult): void {
       console.log(`- ${g.kind} / ${k}: ${ex.slice(0, 2).join("; ")}`);
     }
   }
+  printEvents(r.events);
+  printRateEval(r.rates);
 }
 
 if (import.meta.main) {

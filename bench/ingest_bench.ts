@@ -9,11 +9,11 @@
  */
 
 import { Point } from "@influxdata/influxdb-client";
-import { entryToFields, type LogEntry } from "../shared/log_entry.ts";
-import { InfluxLogStore } from "../shared/influx_log_store.ts";
-import { LineProtocolEncoder, tsToNanoText } from "../shared/line_protocol.ts";
-import { RedisLogStream } from "../shared/redis_log_stream.ts";
-import { StreamConsumer } from "../shared/stream_consumer.ts";
+import { entryToFields, type LogEntry } from "../shared/ports/log_entry.ts";
+import { InfluxLogStore } from "../shared/adapters/influx/influx_log_store.ts";
+import { LineProtocolEncoder, tsToNanoText } from "../shared/adapters/influx/line_protocol.ts";
+import { RedisLogStream } from "../shared/adapters/redis/redis_log_stream.ts";
+import { StreamConsumer } from "../shared/runtime/stream_consumer.ts";
 import { ingestBatch } from "../functions/ingest/ingest.ts";
 import { startInflux, startRedis, waitFor } from "../tests/harness/services.ts";
 

@@ -13,14 +13,14 @@
  * @module
  */
 
-import { fieldsToAnomaly } from "../shared/anomaly.ts";
+import { fieldsToAnomaly } from "../shared/ports/anomaly.ts";
 import { trainDetector } from "../shared/detector/detector.ts";
-import { entryToFields, type LogEntry } from "../shared/log_entry.ts";
-import { ModelCache } from "../shared/model_cache.ts";
-import { RedisFeedbackStore } from "../shared/redis_feedback_store.ts";
-import { createRedisClient, RedisLogStream } from "../shared/redis_log_stream.ts";
-import { RedisModelRegistry } from "../shared/redis_model_registry.ts";
-import { StreamConsumer } from "../shared/stream_consumer.ts";
+import { entryToFields, type LogEntry } from "../shared/ports/log_entry.ts";
+import { ModelCache } from "../shared/runtime/model_cache.ts";
+import { RedisFeedbackStore } from "../shared/adapters/redis/redis_feedback_store.ts";
+import { createRedisClient, RedisLogStream } from "../shared/adapters/redis/redis_log_stream.ts";
+import { RedisModelRegistry } from "../shared/adapters/redis/redis_model_registry.ts";
+import { StreamConsumer } from "../shared/runtime/stream_consumer.ts";
 import { createScoreHandler } from "../functions/score/score.ts";
 import { startDocker, startRedis, waitFor } from "../tests/harness/services.ts";
 

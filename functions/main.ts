@@ -11,17 +11,21 @@
  */
 
 import { parseArgs } from "node:util";
-import { openAdapters } from "../shared/adapters.ts";
-import { type Config, ConfigError, loadConfig, redactConfig } from "../shared/config.ts";
-import { runDemo } from "../shared/demo_log_source.ts";
-import { sleep } from "../shared/sleep.ts";
-import { followFile } from "../shared/file_log_source.ts";
-import { createLogger, type Logger } from "../shared/logger.ts";
-import { createTailwiseMetrics } from "../shared/metrics.ts";
-import { logBadVersions, ModelCache } from "../shared/model_cache.ts";
-import { openAlertSink } from "../shared/open_alert_sink.ts";
-import { type BatchHandler, StreamConsumer } from "../shared/stream_consumer.ts";
-import type { LogStream } from "../shared/log_stream.ts";
+import { openAdapters } from "../shared/adapters/open_adapters.ts";
+import { type Config, ConfigError, loadConfig, redactConfig } from "../shared/runtime/config.ts";
+import { runDemo } from "../shared/sources/demo/demo_log_source.ts";
+import { sleep } from "../shared/runtime/sleep.ts";
+import { followFile } from "../shared/sources/file/file_log_source.ts";
+import { createLogger, type Logger } from "../shared/runtime/logger.ts";
+import { createTailwiseMetrics } from "../shared/runtime/metrics.ts";
+import { logBadVersions, ModelCache } from "../shared/runtime/model_cache.ts";
+import { openAlertSink } from "../shared/adapters/open_alert_sink.ts";
+import {
+  type BatchHandler,
+  GROUP_LOST_MESSAGE,
+  StreamConsumer,
+} from "../shared/runtime/stream_consumer.ts";
+import type { LogStream } from "../shared/ports/log_stream.ts";
 import { apiToken, serveApi } from "./api/main.ts";
 import { dashboardLoginUrl } from "./api/dashboard.ts";
 import { collect } from "./collect/collect.ts";
@@ -238,6 +242,7 @@ async function _consume(
     claimIdleMs: config.consumer.claimIdleMs,
     maxDeliveries: config.consumer.maxDeliveries,
     onError: (error, { retryInMs }) => log.warn(`${group} failed; retrying`, { error, retryInMs }),
+    onGroupLost: (lost) => log.warn(GROUP_LOST_MESSAGE, { ...lost }),
   });
   await consumer.run(signal);
 }

@@ -13,14 +13,14 @@
  * @module
  */
 
-import { openAdapters } from "../../shared/adapters.ts";
-import { type Config, ConfigError, loadConfig, redactConfig } from "../../shared/config.ts";
-import type { FeedbackStore } from "../../shared/feedback_store.ts";
-import type { LogStream } from "../../shared/log_stream.ts";
-import { createLogger, type Logger } from "../../shared/logger.ts";
-import { createTailwiseMetrics, type TailwiseMetrics } from "../../shared/metrics.ts";
-import { logBadVersions, ModelCache } from "../../shared/model_cache.ts";
-import { ModelNotFoundError, type ModelRegistry } from "../../shared/model_registry.ts";
+import { openAdapters } from "../../shared/adapters/open_adapters.ts";
+import { type Config, ConfigError, loadConfig, redactConfig } from "../../shared/runtime/config.ts";
+import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
+import type { LogStream } from "../../shared/ports/log_stream.ts";
+import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
+import { createTailwiseMetrics, type TailwiseMetrics } from "../../shared/runtime/metrics.ts";
+import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
+import { ModelNotFoundError, type ModelRegistry } from "../../shared/ports/model_registry.ts";
 import { scoreLines } from "../score/score.ts";
 import { trainSettings } from "../train/main.ts";
 import { trainContainer, type TrainDeps } from "../train/train.ts";

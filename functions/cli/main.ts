@@ -5,8 +5,8 @@
  * @module
  */
 
-import { loadConfig } from "../../shared/config.ts";
-import { openModelRegistry } from "../../shared/open_model_registry.ts";
+import { loadConfig } from "../../shared/runtime/config.ts";
+import { openModelRegistry } from "../../shared/adapters/open_model_registry.ts";
 import { runCli } from "./cli.ts";
 
 const encoder = new TextEncoder();

@@ -10,11 +10,15 @@
  */
 
 import Docker from "dockerode";
-import { type DockerEndpoint, loadConfigOrExit, redactConfig } from "../../shared/config.ts";
-import { EmbeddedLogStream } from "../../shared/embedded_log_stream.ts";
-import type { LogStream } from "../../shared/log_stream.ts";
-import { createLogger } from "../../shared/logger.ts";
-import { RedisLogStream } from "../../shared/redis_log_stream.ts";
+import {
+  type DockerEndpoint,
+  loadConfigOrExit,
+  redactConfig,
+} from "../../shared/runtime/config.ts";
+import { EmbeddedLogStream } from "../../shared/adapters/embedded/embedded_log_stream.ts";
+import type { LogStream } from "../../shared/ports/log_stream.ts";
+import { createLogger } from "../../shared/runtime/logger.ts";
+import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
 import { collect } from "./collect.ts";
 
 /**

@@ -5,10 +5,10 @@
  * @module
  */
 
-import { fieldsToEntry, type LogEntry } from "../../shared/log_entry.ts";
-import type { StreamMessage } from "../../shared/log_stream.ts";
-import type { LogStore } from "../../shared/log_store.ts";
-import type { BatchContext, BatchOutcome } from "../../shared/stream_consumer.ts";
+import { fieldsToEntry, type LogEntry } from "../../shared/ports/log_entry.ts";
+import type { StreamMessage } from "../../shared/ports/log_stream.ts";
+import type { LogStore } from "../../shared/ports/log_store.ts";
+import type { BatchContext, BatchOutcome } from "../../shared/runtime/stream_consumer.ts";
 
 /** What {@linkcode ingestBatch} needs. */
 export interface IngestDeps {

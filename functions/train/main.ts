@@ -11,10 +11,10 @@
  */
 
 import { parseArgs } from "node:util";
-import { openAdapters } from "../../shared/adapters.ts";
-import { type Config, loadConfigOrExit, redactConfig } from "../../shared/config.ts";
-import { createLogger, type Logger } from "../../shared/logger.ts";
-import { ModelCache } from "../../shared/model_cache.ts";
+import { openAdapters } from "../../shared/adapters/open_adapters.ts";
+import { type Config, loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
+import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
+import { ModelCache } from "../../shared/runtime/model_cache.ts";
 import { trainContainer, type TrainDeps, trainDue, type TrainSettings } from "./train.ts";
 
 /**

@@ -19,12 +19,12 @@
  */
 
 import { trainDetector } from "../../shared/detector/detector.ts";
-import type { FeedbackStore } from "../../shared/feedback_store.ts";
-import type { Lock } from "../../shared/lock.ts";
-import type { LogStore } from "../../shared/log_store.ts";
-import type { Logger } from "../../shared/logger.ts";
-import type { ModelMeta, ModelRegistry } from "../../shared/model_registry.ts";
-import type { ModelCache } from "../../shared/model_cache.ts";
+import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
+import type { Lock } from "../../shared/ports/lock.ts";
+import type { LogStore } from "../../shared/ports/log_store.ts";
+import type { Logger } from "../../shared/runtime/logger.ts";
+import type { ModelMeta, ModelRegistry } from "../../shared/ports/model_registry.ts";
+import type { ModelCache } from "../../shared/runtime/model_cache.ts";
 
 /** What training needs. */
 export interface TrainDeps {

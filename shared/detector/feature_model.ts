@@ -15,6 +15,7 @@ import { createMaskedLine, type MaskedLine, maskTokens, MAX_TOKENS, WILDCARD } f
 import { ModelFormatError } from "./model_format_error.ts";
 import { severityOf } from "./severity.ts";
 import { CODE, COUNTER, IDENTIFIER, type SlotFinding, SlotModel } from "./slot_model.ts";
+import { eventLine } from "./stack_fingerprint.ts";
 import { TemplateMiner } from "./template_miner.ts";
 import { TokenSet } from "./token_set.ts";
 
@@ -110,7 +111,8 @@ export function createLineEvidence(): LineEvidence {
 }
 
 /**
- * Tokenise and mask a raw line into `out`. A line in a known container
+ * Tokenise and mask a raw line into `out`. A multi-line event becomes one
+ * line first ({@linkcode eventLine}). A line in a known container
  * format ({@linkcode extractFields}: access log, JSON, logfmt) becomes its
  * level and masked message followed by one `name=<*>` token per field, whose
  * value is kept in `out.source` at `out.start`/`out.end`; other lines are
@@ -122,7 +124,8 @@ export function createLineEvidence(): LineEvidence {
  * @returns Whether the line had fields.
  */
 export function prepareMasked(line: string, out: MaskedLine): boolean {
-  const text = _wellFormed(line);
+  // A multi-line event is seen as one line: fingerprint, first line, stack.
+  const text = _wellFormed(line.indexOf("\n") >= 0 ? eventLine(line) : line);
   const f = extractFields(text);
   if (f === undefined) {
     maskTokens(text, out);

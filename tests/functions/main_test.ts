@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EmbeddedLogStore } from "../../shared/embedded_log_store.ts";
+import { EmbeddedLogStore } from "../../shared/adapters/embedded/embedded_log_store.ts";
 import { freePort, waitFor } from "../harness/services.ts";
 
 function _start(dataDir: string, port: number, args: string[]) {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { fieldsToAnomaly } from "../../shared/anomaly.ts";
-import { RedisLogStream } from "../../shared/redis_log_stream.ts";
+import { fieldsToAnomaly } from "../../shared/ports/anomaly.ts";
+import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
 import { dockerCli, suiteEnv, waitFor } from "../harness/services.ts";
-import { dropDatabase } from "../shared/influx_helpers.ts";
+import { dropDatabase } from "../shared/adapters/influx/influx_helpers.ts";
 
 /**
  * The distributed mode end to end: collect, ingest and score as separate

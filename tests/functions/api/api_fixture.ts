@@ -8,10 +8,10 @@
 import type { Hono } from "hono";
 import { Redis } from "ioredis";
 import { type ApiDeps, type ApiOptions, createApi } from "../../../functions/api/api.ts";
-import { createTailwiseMetrics, type TailwiseMetrics } from "../../../shared/metrics.ts";
-import { RedisFeedbackStore } from "../../../shared/redis_feedback_store.ts";
-import { RedisLogStream } from "../../../shared/redis_log_stream.ts";
-import { RedisModelRegistry } from "../../../shared/redis_model_registry.ts";
+import { createTailwiseMetrics, type TailwiseMetrics } from "../../../shared/runtime/metrics.ts";
+import { RedisFeedbackStore } from "../../../shared/adapters/redis/redis_feedback_store.ts";
+import { RedisLogStream } from "../../../shared/adapters/redis/redis_log_stream.ts";
+import { RedisModelRegistry } from "../../../shared/adapters/redis/redis_model_registry.ts";
 import { suiteEnv } from "../../harness/services.ts";
 
 /** The token every fixture accepts. */

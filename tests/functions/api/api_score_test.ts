@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import type { ScoredLine } from "../../../functions/api/api.ts";
-import { anomalyToFields } from "../../../shared/anomaly.ts";
+import { anomalyToFields } from "../../../shared/ports/anomaly.ts";
 import { Detector, trainDetector } from "../../../shared/detector/detector.ts";
-import type { FeedbackStore } from "../../../shared/feedback_store.ts";
-import { ModelNotFoundError, type ModelRegistry } from "../../../shared/model_registry.ts";
+import type { FeedbackStore } from "../../../shared/ports/feedback_store.ts";
+import { ModelNotFoundError, type ModelRegistry } from "../../../shared/ports/model_registry.ts";
 import { apiFixture, jsonPost } from "./api_fixture.ts";
 
 /** On-demand scoring as the test wires it: the current model, and feedback suppressions. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { openApiDocument } from "../../../functions/api/openapi.ts";
-import { type Anomaly, anomalyToFields } from "../../../shared/anomaly.ts";
-import { ModelNotFoundError } from "../../../shared/model_registry.ts";
+import { type Anomaly, anomalyToFields } from "../../../shared/ports/anomaly.ts";
+import { ModelNotFoundError } from "../../../shared/ports/model_registry.ts";
 import { apiFixture, jsonPost, TOKEN } from "./api_fixture.ts";
 
 function _anomaly(partial: Partial<Anomaly>): Anomaly {

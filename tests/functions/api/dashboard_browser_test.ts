@@ -19,14 +19,14 @@ import { dashboardLoginUrl, SESSION_COOKIE } from "../../../functions/api/dashbo
 import { createScoreHandler } from "../../../functions/score/score.ts";
 import { trainSettings } from "../../../functions/train/main.ts";
 import { trainContainer } from "../../../functions/train/train.ts";
-import { openAdapters } from "../../../shared/adapters.ts";
-import { fieldsToAnomaly } from "../../../shared/anomaly.ts";
-import { loadConfig } from "../../../shared/config.ts";
+import { openAdapters } from "../../../shared/adapters/open_adapters.ts";
+import { fieldsToAnomaly } from "../../../shared/ports/anomaly.ts";
+import { loadConfig } from "../../../shared/runtime/config.ts";
 import { trainDetector } from "../../../shared/detector/detector.ts";
-import { entryToFields, type LogEntry } from "../../../shared/log_entry.ts";
-import { createTailwiseMetrics } from "../../../shared/metrics.ts";
-import { ModelCache } from "../../../shared/model_cache.ts";
-import { StreamConsumer } from "../../../shared/stream_consumer.ts";
+import { entryToFields, type LogEntry } from "../../../shared/ports/log_entry.ts";
+import { createTailwiseMetrics } from "../../../shared/runtime/metrics.ts";
+import { ModelCache } from "../../../shared/runtime/model_cache.ts";
+import { StreamConsumer } from "../../../shared/runtime/stream_consumer.ts";
 import { waitFor } from "../../harness/services.ts";
 
 const TOKEN = "dashboard-test-token-0123456789abcdef";

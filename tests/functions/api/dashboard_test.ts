@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { createSession, SESSION_COOKIE, verifySession } from "../../../functions/api/dashboard.ts";
 import { displayText } from "../../../functions/api/dashboard_view.ts";
-import { type Anomaly, anomalyToFields } from "../../../shared/anomaly.ts";
-import { entryToFields } from "../../../shared/log_entry.ts";
+import { type Anomaly, anomalyToFields } from "../../../shared/ports/anomaly.ts";
+import { entryToFields } from "../../../shared/ports/log_entry.ts";
 import { apiFixture, TOKEN } from "./api_fixture.ts";
 
 function _anomaly(partial: Partial<Anomaly>): Anomaly {

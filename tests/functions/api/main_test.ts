@@ -3,15 +3,15 @@ import { Redis } from "ioredis";
 import { apiToken, serveApi } from "../../../functions/api/main.ts";
 import { trainSettings } from "../../../functions/train/main.ts";
 import { trainContainer } from "../../../functions/train/train.ts";
-import { ConfigError, loadConfig } from "../../../shared/config.ts";
-import { EmbeddedLogStore } from "../../../shared/embedded_log_store.ts";
-import type { LogEntry } from "../../../shared/log_entry.ts";
-import { silentLogger } from "../../../shared/logger.ts";
-import { ModelCache } from "../../../shared/model_cache.ts";
-import { RedisFeedbackStore } from "../../../shared/redis_feedback_store.ts";
-import { RedisLock } from "../../../shared/redis_lock.ts";
-import { RedisLogStream } from "../../../shared/redis_log_stream.ts";
-import { RedisModelRegistry } from "../../../shared/redis_model_registry.ts";
+import { ConfigError, loadConfig } from "../../../shared/runtime/config.ts";
+import { EmbeddedLogStore } from "../../../shared/adapters/embedded/embedded_log_store.ts";
+import type { LogEntry } from "../../../shared/ports/log_entry.ts";
+import { silentLogger } from "../../../shared/runtime/logger.ts";
+import { ModelCache } from "../../../shared/runtime/model_cache.ts";
+import { RedisFeedbackStore } from "../../../shared/adapters/redis/redis_feedback_store.ts";
+import { RedisLock } from "../../../shared/adapters/redis/redis_lock.ts";
+import { RedisLogStream } from "../../../shared/adapters/redis/redis_log_stream.ts";
+import { RedisModelRegistry } from "../../../shared/adapters/redis/redis_model_registry.ts";
 import { suiteEnv } from "../../harness/services.ts";
 
 Deno.test("apiToken() uses API_TOKEN, else generates and keeps one in the data dir", async (t) => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { AppendBatcher } from "../../../functions/collect/append_batcher.ts";
-import { createLogger } from "../../../shared/logger.ts";
-import { RedisLogStream } from "../../../shared/redis_log_stream.ts";
+import { createLogger } from "../../../shared/runtime/logger.ts";
+import { RedisLogStream } from "../../../shared/adapters/redis/redis_log_stream.ts";
 import { suiteEnv } from "../../harness/services.ts";
 import { redisReader } from "./helpers.ts";
 

@@ -12,9 +12,9 @@ import {
   type CollectOptions,
   type CollectSummary,
 } from "../../../functions/collect/collect.ts";
-import { fieldsToEntry, lineBytes, type LogEntry } from "../../../shared/log_entry.ts";
-import { createLogger } from "../../../shared/logger.ts";
-import { RedisLogStream } from "../../../shared/redis_log_stream.ts";
+import { fieldsToEntry, lineBytes, type LogEntry } from "../../../shared/ports/log_entry.ts";
+import { createLogger } from "../../../shared/runtime/logger.ts";
+import { RedisLogStream } from "../../../shared/adapters/redis/redis_log_stream.ts";
 import { dockerCli } from "../../harness/services.ts";
 
 /** A collector running in this process. */

@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
-import { decodeLine, entryToFields, lineBytes, type LogEntry } from "../../../shared/log_entry.ts";
-import { tsToNanoText } from "../../../shared/line_protocol.ts";
-import { InfluxLogStore } from "../../../shared/influx_log_store.ts";
-import { RedisLogStream } from "../../../shared/redis_log_stream.ts";
-import { DEAD_LETTER_FIELDS, StreamConsumer } from "../../../shared/stream_consumer.ts";
+import {
+  decodeLine,
+  entryToFields,
+  lineBytes,
+  type LogEntry,
+} from "../../../shared/ports/log_entry.ts";
+import { tsToNanoText } from "../../../shared/adapters/influx/line_protocol.ts";
+import { InfluxLogStore } from "../../../shared/adapters/influx/influx_log_store.ts";
+import { RedisLogStream } from "../../../shared/adapters/redis/redis_log_stream.ts";
+import { DEAD_LETTER_FIELDS, StreamConsumer } from "../../../shared/runtime/stream_consumer.ts";
 import { ingestBatch } from "../../../functions/ingest/ingest.ts";
 import { startInflux, suiteEnv, waitFor } from "../../harness/services.ts";
 import {
@@ -13,7 +18,7 @@ import {
   dropDatabase,
   entry,
   testDatabase,
-} from "../../shared/influx_helpers.ts";
+} from "../../shared/adapters/influx/influx_helpers.ts";
 import { IngestProcess } from "./ingest_process.ts";
 
 interface _Setup extends AsyncDisposable {

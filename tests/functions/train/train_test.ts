@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import { InfluxLogStore } from "../../../shared/influx_log_store.ts";
-import type { LogEntry } from "../../../shared/log_entry.ts";
-import { ModelCache } from "../../../shared/model_cache.ts";
-import { RedisFeedbackStore } from "../../../shared/redis_feedback_store.ts";
-import { RedisLock } from "../../../shared/redis_lock.ts";
-import { createRedisClient } from "../../../shared/redis_log_stream.ts";
-import { RedisModelRegistry } from "../../../shared/redis_model_registry.ts";
+import { InfluxLogStore } from "../../../shared/adapters/influx/influx_log_store.ts";
+import type { LogEntry } from "../../../shared/ports/log_entry.ts";
+import { ModelCache } from "../../../shared/runtime/model_cache.ts";
+import { RedisFeedbackStore } from "../../../shared/adapters/redis/redis_feedback_store.ts";
+import { RedisLock } from "../../../shared/adapters/redis/redis_lock.ts";
+import { createRedisClient } from "../../../shared/adapters/redis/redis_log_stream.ts";
+import { RedisModelRegistry } from "../../../shared/adapters/redis/redis_model_registry.ts";
 import { trainContainer, type TrainDeps, trainDue } from "../../../functions/train/train.ts";
 import { suiteEnv } from "../../harness/services.ts";
-import { dropDatabase, testDatabase } from "../../shared/influx_helpers.ts";
+import { dropDatabase, testDatabase } from "../../shared/adapters/influx/influx_helpers.ts";
 
 const SETTINGS = {
   windowMs: 3_600_000,

@@ -1,0 +1,456 @@
+/**
+ * The Redis Streams adapter of the {@linkcode LogStream} port (ioredis).
+ *
+ * Two connections: one for blocking group reads, one for everything else, so
+ * a read that waits for new messages never holds up an ack or an append.
+ *
+ * @module
+ */
+
+import { Redis, type RedisOptions } from "ioredis";
+import {
+  type AppendOptions,
+  AppendOutOfOrderError,
+  checkSequence,
+  type Fields,
+  type GroupInfo,
+  type LogStream,
+  type ReadOptions,
+  type StreamMessage,
+} from "../../ports/log_stream.ts";
+
+/** Options of {@linkcode RedisLogStream.connect}. */
+export interface RedisConnectOptions {
+  /** Overrides the URL's user. */
+  username?: string | null;
+  /** Overrides the URL's password. */
+  password?: string | null;
+  /**
+   * Name shown by `CLIENT LIST`.
+   * @default "tailwise"
+   */
+  name?: string;
+}
+
+type _RawMessage = [string, string[] | null];
+
+// KEYS[1] the stream, then the sequence key when ARGV[3] > 0, then the state
+// keys. ARGV: maxLen, message count, sequence number (0: none), sequence ttl
+// in ms, per message its field count and fields, then the state values in
+// KEYS order. An already applied sequence number returns false; a gap, or a
+// number above 1 for an absent sequence key (the server lost it), is an
+// OUTOFORDER error and writes nothing.
+const _APPEND = `
+local maxlen = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local seq = tonumber(ARGV[3])
+local first = 2
+if seq > 0 then
+  first = 3
+  local last = tonumber(redis.call('GET', KEYS[2]) or '')
+  if last then
+    if seq <= last then return false end
+    if seq ~= last + 1 then
+      return redis.error_reply('OUTOFORDER append ' .. seq .. ' after ' .. last)
+    end
+  elseif seq > 1 then
+    return redis.error_reply('OUTOFORDER append ' .. seq .. ' after none')
+  end
+end
+local a = 5
+local ids = {}
+for i = 1, n do
+  local c = tonumber(ARGV[a])
+  a = a + 1
+  local f = {}
+  for j = 1, c * 2 do f[j] = ARGV[a + j - 1] end
+  a = a + c * 2
+  if maxlen > 0 then
+    ids[i] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', unpack(f))
+  else
+    ids[i] = redis.call('XADD', KEYS[1], '*', unpack(f))
+  end
+end
+for k = first, #KEYS do
+  redis.call('SET', KEYS[k], ARGV[a])
+  a = a + 1
+end
+if seq > 0 then redis.call('SET', KEYS[2], seq, 'PX', ARGV[4]) end
+return ids
+`;
+
+// KEYS[1] the stream, KEYS[2..] one key per message. ARGV: maxLen, ttlMs, then
+// per message its field count and fields. A message is added only when SET NX
+// of its key succeeds, in one atomic script.
+const _APPEND_ONCE = `
+local out = {}
+local a = 3
+for i = 2, #KEYS do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local fields = {}
+  for j = 1, n * 2 do fields[j] = ARGV[a + j - 1] end
+  a = a + n * 2
+  if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[2]) then
+    if tonumber(ARGV[1]) > 0 then
+      out[#out + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+    else
+      out[#out + 1] = redis.call('XADD', KEYS[1], '*', unpack(fields))
+    end
+  else
+    out[#out + 1] = ''
+  end
+end
+return out
+`;
+
+/** Redis Streams behind the {@linkcode LogStream} port. */
+export class RedisLogStream implements LogStream {
+  #client: Redis;
+  #blocking: Redis;
+  #claimCursor = new Map<string, string>();
+
+  /**
+   * Wraps two clients; prefer {@linkcode RedisLogStream.connect}.
+   *
+   * @param client for appends, acks and reads that do not block
+   * @param blocking for blocking group reads
+   */
+  constructor(client: Redis, blocking: Redis) {
+    // EVALSHA with a fallback to EVAL when the server does not know the script yet.
+    if (!("tailwiseAppend" in client)) client.defineCommand("tailwiseAppend", { lua: _APPEND });
+    this.#client = client;
+    this.#blocking = blocking;
+  }
+
+  /**
+   * Connects to Redis. Commands issued while Redis is down wait for the
+   * reconnect (ioredis' offline queue), so callers see slowness, not loss.
+   *
+   * @param url a redis:// or rediss:// URL
+   * @param options credentials and client name
+   * @returns the adapter
+   */
+  static connect(url: string, options: RedisConnectOptions = {}): RedisLogStream {
+    return new RedisLogStream(
+      createRedisClient(url, options),
+      createRedisClient(url, { ...options, name: `${options.name ?? "tailwise"}-blocking` }),
+    );
+  }
+
+  /** The non-blocking client, for adapters that share this connection. */
+  get client(): Redis {
+    return this.#client;
+  }
+
+  /** {@inheritDoc LogStream.append} */
+  async append(
+    stream: string,
+    messages: readonly Fields[],
+    options: AppendOptions = {},
+  ): Promise<string[]> {
+    const stateKeys = options.state ? Object.keys(options.state) : [];
+    if (messages.length === 0 && stateKeys.length === 0) return [];
+    const seq = options.sequence;
+    checkSequence(seq);
+    // One script call per batch: every XADD and the state keys in one atomic
+    // step, with one reply (a MULTI costs a QUEUED reply and a promise per line).
+    const keys = seq ? [stream, seq.key, ...stateKeys] : [stream, ...stateKeys];
+    const args: (string | number)[] = [
+      keys.length,
+      ...keys,
+      options.maxLen && options.maxLen > 0 ? options.maxLen : 0,
+      messages.length,
+      seq ? seq.n : 0,
+      seq?.ttlMs ?? 86_400_000,
+    ];
+    for (const fields of messages) {
+      const at = args.length;
+      args.push(0);
+      let n = 0;
+      for (const k in fields) {
+        args.push(k, fields[k]!);
+        n++;
+      }
+      args[at] = n;
+    }
+    for (const k of stateKeys) args.push(options.state![k]!);
+    let ids: string[] | null;
+    try {
+      // deno-lint-ignore no-explicit-any
+      ids = await (this.#client as any).tailwiseAppend(...args) as string[] | null;
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      if (message.startsWith("OUTOFORDER")) {
+        throw new AppendOutOfOrderError(
+          `Cannot append to ${stream} with sequence ${seq?.key}: ${message.slice(11)}`,
+        );
+      }
+      throw e;
+    }
+    return ids === null ? [] : ids.map(String);
+  }
+
+  /** {@inheritDoc LogStream.appendOnce} */
+  async appendOnce(
+    stream: string,
+    items: readonly { key: string; fields: Fields }[],
+    options: { maxLen?: number; ttlMs?: number } = {},
+  ): Promise<(string | null)[]> {
+    if (items.length === 0) return [];
+    const args: string[] = [String(options.maxLen ?? 0), String(options.ttlMs ?? 7 * 86_400_000)];
+    for (const { fields } of items) {
+      const keys = Object.keys(fields);
+      args.push(String(keys.length));
+      for (const k of keys) args.push(k, fields[k]!);
+    }
+    const ids = await this.#client.eval(
+      _APPEND_ONCE,
+      items.length + 1,
+      stream,
+      ...items.map((i) => i.key),
+      ...args,
+    ) as string[];
+    return ids.map((id) => (id === "" ? null : id));
+  }
+
+  /** {@inheritDoc LogStream.getState} */
+  getState(key: string): Promise<string | null> {
+    return this.#client.get(key);
+  }
+
+  /** {@inheritDoc LogStream.deleteState} */
+  async deleteState(keys: readonly string[]): Promise<void> {
+    if (keys.length > 0) await this.#client.del(...keys);
+  }
+
+  /** {@inheritDoc LogStream.createGroup} */
+  async createGroup(stream: string, group: string): Promise<void> {
+    try {
+      await this.#client.xgroup("CREATE", stream, group, "0", "MKSTREAM");
+    } catch (e) {
+      if (!(e instanceof Error && e.message.includes("BUSYGROUP"))) throw e;
+    }
+  }
+
+  /** {@inheritDoc LogStream.readNew} */
+  async readNew(
+    stream: string,
+    group: string,
+    consumer: string,
+    options: ReadOptions,
+  ): Promise<StreamMessage[]> {
+    const args: (string | number)[] = ["GROUP", group, consumer, "COUNT", options.count];
+    const client = options.blockMs ? this.#blocking : this.#client;
+    if (options.blockMs) args.push("BLOCK", options.blockMs);
+    args.push("STREAMS", stream, ">");
+    // deno-lint-ignore no-explicit-any
+    const reply = await (client as any).xreadgroup(...args) as
+      | [string, _RawMessage[]][]
+      | null;
+    const raw = reply?.[0]?.[1] ?? [];
+    return raw.map(([id, flat]) => ({ id, fields: _toFields(flat ?? []), deliveries: 1 }));
+  }
+
+  /** {@inheritDoc LogStream.readPending} */
+  async readPending(
+    stream: string,
+    group: string,
+    consumer: string,
+    options: ReadOptions,
+  ): Promise<StreamMessage[]> {
+    // deno-lint-ignore no-explicit-any
+    const reply = await (this.#client as any).xreadgroup(
+      "GROUP",
+      group,
+      consumer,
+      "COUNT",
+      options.count,
+      "STREAMS",
+      stream,
+      "0",
+    ) as [string, _RawMessage[]][] | null;
+    const raw = reply?.[0]?.[1] ?? [];
+    return await this.#withDeliveries(stream, group, raw, consumer);
+  }
+
+  /** {@inheritDoc LogStream.claimIdle} */
+  async claimIdle(
+    stream: string,
+    group: string,
+    consumer: string,
+    options: { minIdleMs: number; count: number },
+  ): Promise<StreamMessage[]> {
+    const key = `${stream}\u0000${group}`;
+    const cursor = this.#claimCursor.get(key) ?? "0-0";
+    const reply = await this.#client.xautoclaim(
+      stream,
+      group,
+      consumer,
+      options.minIdleMs,
+      cursor,
+      "COUNT",
+      options.count,
+    ) as [string, _RawMessage[], string[]?];
+    this.#claimCursor.set(key, reply[0]);
+    return await this.#withDeliveries(stream, group, reply[1] ?? [], consumer);
+  }
+
+  async #withDeliveries(
+    stream: string,
+    group: string,
+    raw: _RawMessage[],
+    consumer: string,
+  ): Promise<StreamMessage[]> {
+    if (raw.length === 0) return [];
+    const counts = new Map<string, number>();
+    const pending = await this.#client.xpending(
+      stream,
+      group,
+      raw[0]![0],
+      raw[raw.length - 1]![0],
+      raw.length,
+      consumer,
+    ) as [string, string, number, number][];
+    for (const [id, , , n] of pending) counts.set(id, Number(n));
+    const out: StreamMessage[] = [];
+    const gone: string[] = [];
+    for (const [id, flat] of raw) {
+      // A message trimmed away while pending comes back without fields.
+      if (flat === null) gone.push(id);
+      else out.push({ id, fields: _toFields(flat), deliveries: counts.get(id) ?? 1 });
+    }
+    if (gone.length > 0) await this.#client.xack(stream, group, ...gone);
+    return out;
+  }
+
+  /** {@inheritDoc LogStream.ack} */
+  async ack(stream: string, group: string, ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return await this.#client.xack(stream, group, ...ids);
+  }
+
+  /** {@inheritDoc LogStream.groupInfo} */
+  async groupInfo(stream: string, group: string): Promise<GroupInfo> {
+    let groups: unknown[][];
+    try {
+      groups = await this.#client.xinfo("GROUPS", stream) as unknown[][];
+    } catch (e) {
+      if (e instanceof Error && e.message.includes("no such key")) {
+        return { pending: 0, lag: 0, consumers: 0 };
+      }
+      throw e;
+    }
+    for (const flat of groups) {
+      const info = new Map<string, unknown>();
+      for (let i = 0; i + 1 < flat.length; i += 2) info.set(String(flat[i]), flat[i + 1]);
+      if (info.get("name") !== group) continue;
+      const lag = info.get("lag");
+      return {
+        pending: Number(info.get("pending") ?? 0),
+        lag: lag === null || lag === undefined ? null : Number(lag),
+        consumers: Number(info.get("consumers") ?? 0),
+      };
+    }
+    return { pending: 0, lag: null, consumers: 0 };
+  }
+
+  /** {@inheritDoc LogStream.range} */
+  async range(
+    stream: string,
+    options: { start?: string; end?: string; count?: number; reverse?: boolean } = {},
+  ): Promise<StreamMessage[]> {
+    const start = options.start ?? "-";
+    const end = options.end ?? "+";
+    const raw = options.reverse
+      ? options.count !== undefined
+        ? await this.#client.xrevrange(stream, end, start, "COUNT", options.count)
+        : await this.#client.xrevrange(stream, end, start)
+      : options.count !== undefined
+      ? await this.#client.xrange(stream, start, end, "COUNT", options.count)
+      : await this.#client.xrange(stream, start, end);
+    return (raw as [string, string[]][]).map(([id, flat]) => ({
+      id,
+      fields: _toFields(flat),
+      deliveries: 0,
+    }));
+  }
+
+  /** {@inheritDoc LogStream.length} */
+  length(stream: string): Promise<number> {
+    return this.#client.xlen(stream);
+  }
+
+  /** {@inheritDoc LogStream.ping} */
+  ping(): Promise<boolean> {
+    return pingRedis(this.#client);
+  }
+
+  /** Closes both connections. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.allSettled([_quit(this.#client), _quit(this.#blocking)]);
+  }
+}
+
+/**
+ * Creates an ioredis client that retries forever with capped backoff and
+ * keeps commands queued while disconnected.
+ *
+ * @param url a redis:// or rediss:// URL
+ * @param options credentials and client name
+ * @returns the client (connecting)
+ */
+export function createRedisClient(url: string, options: RedisConnectOptions = {}): Redis {
+  const extra: RedisOptions = {
+    connectionName: options.name ?? "tailwise",
+    maxRetriesPerRequest: null,
+    enableOfflineQueue: true,
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    lazyConnect: false,
+  };
+  if (options.username) extra.username = options.username;
+  if (options.password) extra.password = options.password;
+  const client = new Redis(url, extra);
+  // Connection errors surface through the commands that wait on them; an
+  // unhandled "error" event would crash the process.
+  client.on("error", () => {});
+  return client;
+}
+
+function _toFields(flat: string[]): Fields {
+  const f: Fields = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+  return f;
+}
+
+async function _quit(client: Redis): Promise<void> {
+  try {
+    await _withTimeout(client.quit(), 500);
+  } catch {
+    client.disconnect();
+  }
+}
+
+/**
+ * Whether a Redis answers PING within `timeoutMs`; never throws.
+ *
+ * @param client the client
+ * @param timeoutMs the longest wait
+ * @default timeoutMs 1000
+ * @returns true when it answered PONG in time
+ */
+export async function pingRedis(client: Redis, timeoutMs = 1000): Promise<boolean> {
+  try {
+    return (await _withTimeout(client.ping(), timeoutMs)) === "PONG";
+  } catch {
+    return false;
+  }
+}
+
+function _withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,89 @@
+/**
+ * The log store port: the history of every container's lines, written in
+ * batches by ingest and read back per container by train. Adapters:
+ * {@linkcode InfluxLogStore} (InfluxDB over its v1 HTTP API) and the embedded
+ * one.
+ *
+ * Writes are idempotent: writing an entry again (a replay after a crash)
+ * leaves one copy, and distinct entries (container, stream, ts, seq) never
+ * replace one another.
+ *
+ * @module
+ */
+
+import type { LogEntry } from "./log_entry.ts";
+
+/** Options of {@linkcode LogStore.write}. */
+export interface WriteOptions {
+  /** Stops retrying; the write then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** What became of a {@linkcode LogStore.write}. */
+export interface WriteResult {
+  /** Entries stored. */
+  written: number;
+  /**
+   * Entries the store refused for good (e.g. a field the server cannot
+   * parse), by index into the written array, with why. The others are stored.
+   */
+  rejected: Map<number, Error>;
+}
+
+/** Options of {@linkcode LogStore.history}. */
+export interface HistoryOptions {
+  /**
+   * Earliest time, inclusive.
+   * @default the beginning
+   */
+  from?: Date;
+  /**
+   * Latest time, exclusive.
+   * @default now
+   */
+  to?: Date;
+  /**
+   * Most entries returned, the oldest first.
+   * @default 100000
+   */
+  limit?: number;
+  /** Stops the iteration; it then throws the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** A model key seen in the store, with its line count and the containers behind it. */
+export interface ContainerCount {
+  /** The model key (service key, or container name; see `modelKey`). */
+  container: string;
+  /** Entries since the time asked for. */
+  count: number;
+  /** Names of the containers whose entries those are, sorted. */
+  containers?: string[];
+}
+
+/** Where the history of log lines is kept. */
+export interface LogStore extends AsyncDisposable {
+  /**
+   * Makes the store ready (creates the database and retention policy when
+   * missing, if allowed).
+   */
+  prepare(options?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Stores entries; retries transient failures until done or aborted.
+   * @returns how many were stored and which were refused for good
+   */
+  write(entries: readonly LogEntry[], options?: WriteOptions): Promise<WriteResult>;
+  /**
+   * One model key's entries in a time window (those of every container
+   * behind the key, and the older entries stored under a container of that
+   * name), oldest first, fetched page by
+   * page as the caller iterates (never loaded whole). Lines come back
+   * byte-exact: `raw` set when they are not valid UTF-8, `truncated` when they
+   * were cut.
+   */
+  history(container: string, options?: HistoryOptions): AsyncIterable<LogEntry>;
+  /** Model keys with entries since a time, with their counts and containers, by key. */
+  containers(options: { since: Date; signal?: AbortSignal }): Promise<ContainerCount[]>;
+  /** True when the backing service answers. */
+  ping(): Promise<boolean>;
+}

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { followFile } from "../../../../shared/sources/file/file_log_source.ts";
+import { fieldsToEntry, lineBytes } from "../../../../shared/ports/log_entry.ts";
+import { RedisLogStream } from "../../../../shared/adapters/redis/redis_log_stream.ts";
+import { suiteEnv, waitFor } from "../../../harness/services.ts";
+
+async function _lines(stream: RedisLogStream, name: string): Promise<string[]> {
+  return (await stream.range(name)).map((m) => fieldsToEntry(m.fields).line);
+}
+
+Deno.test("followFile() follows a file like tail -F into the log stream", async (t) => {
+  await using stream = RedisLogStream.connect(suiteEnv().redisUrl);
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/app.log`;
+  const name = `test:file:${crypto.randomUUID()}`;
+  const containerName = `file:${crypto.randomUUID().slice(0, 8)}`;
+  const follow = (signal: AbortSignal) =>
+    followFile(path, stream, {
+      stream: name,
+      containerName,
+      pollMs: 10,
+      signal,
+      maxLineBytes: 1024,
+    });
+  await Deno.writeTextFile(path, "one\ntwo\r\nthree");
+  let stop = new AbortController();
+  let run = follow(stop.signal);
+  try {
+    await t.step("complete lines only, CRLF stripped", async () => {
+      await waitFor(async () => (await stream.length(name)) === 2, { what: "two lines" });
+      assert.deepEqual(await _lines(stream, name), ["one", "two"]);
+    });
+    await t.step("the rest of a line when it ends; new lines as they come", async () => {
+      await Deno.writeTextFile(path, "-end\nfour\n", { append: true });
+      await waitFor(async () => (await stream.length(name)) === 4, { what: "four lines" });
+      assert.deepEqual((await _lines(stream, name)).slice(2), ["three-end", "four"]);
+    });
+    await t.step("a restart resumes at its checkpoint: nothing lost, nothing twice", async () => {
+      stop.abort();
+      await run;
+      await Deno.writeTextFile(path, "five\n", { append: true });
+      stop = new AbortController();
+      run = follow(stop.signal);
+      await waitFor(async () => (await stream.length(name)) === 5, { what: "five lines" });
+      assert.deepEqual((await _lines(stream, name)).slice(4), ["five"]);
+    });
+    await t.step("rotation (a new file under the name) is read from its start", async () => {
+      await Deno.rename(path, `${path}.1`);
+      await Deno.writeTextFile(path, "rotated-1\nrotated-2\n");
+      await waitFor(async () => (await stream.length(name)) === 7, { what: "rotated lines" });
+      assert.deepEqual((await _lines(stream, name)).slice(5), ["rotated-1", "rotated-2"]);
+    });
+    await t.step("truncation in place is read from the start", async () => {
+      await Deno.writeTextFile(path, "t\n");
+      await waitFor(async () => (await stream.length(name)) === 8, { what: "truncated file" });
+      assert.deepEqual((await _lines(stream, name)).slice(7), ["t"]);
+    });
+    await t.step("huge lines are cut and marked; invalid UTF-8 kept byte-exact", async () => {
+      const bad = new Uint8Array([0x66, 0xff, 0xfe, 0x00, 0x67, 0x0a]);
+      const f = await Deno.open(path, { append: true });
+      await f.write(new TextEncoder().encode("x".repeat(5000) + "\n"));
+      await f.write(bad);
+      await f.write(new TextEncoder().encode("y".repeat(3000)));
+      f.close();
+      await waitFor(async () => (await stream.length(name)) === 11, { what: "huge and bad lines" });
+      const entries = (await stream.range(name)).slice(8).map((m) => fieldsToEntry(m.fields));
+      assert.equal(entries[0]!.line.length, 1024);
+      assert.equal(entries[0]!.truncated, true);
+      assert.deepEqual(lineBytes(entries[1]!), bad.subarray(0, 5));
+      assert.equal(entries[2]!.line, "y".repeat(1024));
+      assert.equal(entries[2]!.truncated, true);
+      await Deno.writeTextFile(path, "y".repeat(100) + "\nafter\n", { append: true });
+      await waitFor(async () => (await stream.length(name)) === 12, { what: "line after" });
+      assert.equal(fieldsToEntry((await stream.range(name)).at(-1)!.fields).line, "after");
+    });
+  } finally {
+    stop.abort();
+    await run;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
