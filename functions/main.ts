@@ -22,7 +22,11 @@ import { createLogger, type Logger } from "../shared/runtime/logger.ts";
 import { createTailwiseMetrics } from "../shared/runtime/metrics.ts";
 import { logBadVersions, ModelCache } from "../shared/runtime/model_cache.ts";
 import { openAlertSink } from "../shared/adapters/open_alert_sink.ts";
-import { type BatchHandler, StreamConsumer } from "../shared/runtime/stream_consumer.ts";
+import {
+  type BatchHandler,
+  GROUP_LOST_MESSAGE,
+  StreamConsumer,
+} from "../shared/runtime/stream_consumer.ts";
 import type { LogStream } from "../shared/ports/log_stream.ts";
 import { apiToken, serveApi } from "./api/main.ts";
 import { dashboardLoginUrl } from "./api/dashboard.ts";
@@ -247,6 +251,7 @@ async function _consume(
     claimIdleMs: config.consumer.claimIdleMs,
     maxDeliveries: config.consumer.maxDeliveries,
     onError: (error, { retryInMs }) => log.warn(`${group} failed; retrying`, { error, retryInMs }),
+    onGroupLost: (lost) => log.warn(GROUP_LOST_MESSAGE, { ...lost }),
   });
   await consumer.run(signal);
 }

@@ -14,7 +14,7 @@
 import { ConfigError, loadConfig, redactConfig } from "../../shared/runtime/config.ts";
 import { openLogStore } from "../../shared/adapters/open_adapters.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
-import { StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
+import { GROUP_LOST_MESSAGE, StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
 import { ingestBatch } from "./ingest.ts";
 
 /** The consumer group of ingest. */
@@ -97,6 +97,9 @@ async function _main(): Promise<number> {
           error: _message(e),
           retryInMs,
         });
+      },
+      onGroupLost: (lost) => {
+        _log("warn", GROUP_LOST_MESSAGE, { ...lost });
       },
     },
   );

@@ -14,7 +14,7 @@ import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
-import { StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
+import { GROUP_LOST_MESSAGE, StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
 import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
 import { createScoreHandler } from "./score.ts";
 
@@ -50,6 +50,7 @@ if (import.meta.main) {
     claimIdleMs: config.consumer.claimIdleMs,
     maxDeliveries: config.consumer.maxDeliveries,
     onError: (error, { retryInMs }) => log.warn("scoring failed; retrying", { error, retryInMs }),
+    onGroupLost: (lost) => log.warn(GROUP_LOST_MESSAGE, { ...lost }),
   });
   const stop = new AbortController();
   for (const sig of ["SIGTERM", "SIGINT"] as const) {

@@ -22,6 +22,12 @@ export interface LogEntry {
   containerId: string;
   /** Container name without the leading slash. */
   containerName: string;
+  /**
+   * The service key its model and history belong to (see `serviceKey`),
+   * when it differs from the container name. Entries without it (older ones
+   * too) belong to their container name; read it through {@linkcode modelKey}.
+   */
+  key?: string;
   /** Image the container runs. */
   image: string;
   /** Swarm service name, when the container is a Swarm task. */
@@ -90,6 +96,7 @@ export function entryToFields(entry: LogEntry): Fields {
     q: String(entry.seq),
     l: entry.line,
   };
+  if (entry.key && entry.key !== entry.containerName) f.k = entry.key;
   if (entry.service) f.sv = entry.service;
   if (entry.task) f.tk = entry.task;
   if (entry.node) f.nd = entry.node;
@@ -137,6 +144,7 @@ export function fieldsToEntry(fields: Fields): LogEntry {
     seq,
     line: fields.l!,
   };
+  if (fields.k) entry.key = fields.k;
   if (fields.sv) entry.service = fields.sv;
   if (fields.tk) entry.task = fields.tk;
   if (fields.nd) entry.node = fields.nd;
@@ -167,13 +175,21 @@ export function tsToNanos(ts: string): bigint {
 }
 
 /**
- * The key one model is learned for: the container's name, which the log
- * store's history and the registry are keyed by too. (A Swarm task's name
- * changes with every task; see the README on per-service models.)
+ * The key one model is learned for: the entry's service key (Swarm service,
+ * Compose project and service, `tailwise.model` label; see `serviceKey`),
+ * else its container name. History, registry, feedback and thresholds are
+ * keyed by it. An entry written before service keys existed has none and
+ * keeps its container name.
+ *
+ * @example
+ * ```ts
+ * modelKey({ containerName: "shop_web.1.x0a", key: "shop_web" }); // "shop_web"
+ * modelKey({ containerName: "redis" }); // "redis"
+ * ```
  *
  * @param entry a log entry
  * @returns the model key
  */
-export function modelKey(entry: Pick<LogEntry, "containerName">): string {
-  return entry.containerName;
+export function modelKey(entry: Pick<LogEntry, "containerName" | "key">): string {
+  return entry.key || entry.containerName;
 }

@@ -408,13 +408,15 @@ function _importHistory(dir: string, store: SqliteLogStore, report: MigrationRep
         if (m) meta = m;
         const entry: LogEntry = {
           containerId: meta[0] ?? "",
-          containerName: container,
+          // The dir is the model key; a container behind a service key is named in meta.
+          containerName: meta[5] || container,
           image: meta[1] ?? "",
           stream,
           ts,
           seq,
           line,
         };
+        if (entry.containerName !== container) entry.key = container;
         if (meta[2]) entry.service = meta[2];
         if (meta[3]) entry.task = meta[3];
         if (meta[4]) entry.node = meta[4];

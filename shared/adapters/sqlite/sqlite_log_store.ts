@@ -1,14 +1,17 @@
 /**
- * The embedded adapter of the {@linkcode LogStore} port: every container's
- * history in the SQLite database of the data dir ({@linkcode SqliteDatabase}),
- * indexed by container and time.
+ * The embedded adapter of the {@linkcode LogStore} port: the history of
+ * every model key (`modelKey`: the service key, else the container name) in
+ * the SQLite database of the data dir ({@linkcode SqliteDatabase}), indexed by
+ * key and time.
  *
- * Tables (`history_*`): container names (a name is a column value, never a
- * file name, so any name up to 1,024 bytes is stored as is); the per-entry
- * metadata (container id, image, Swarm service, task, node), stored once per
- * distinct value; the entries, keyed by (container, time in ns, stream, seq),
- * so a replayed write leaves one copy; and a count per container and hour, so
- * that {@linkcode SqliteLogStore.containers} does not count rows.
+ * Tables (`history_*`): names (model keys and container names are column
+ * values, never file names, so any name up to 1,024 bytes is stored as is);
+ * the per-entry metadata (container id, image, Swarm service, task, node),
+ * stored once per distinct value; the entries, keyed by (key, time in ns,
+ * stream, seq, container), so a replayed write leaves one copy and two
+ * replicas' lines at one nanosecond are both kept; and a count per key,
+ * container and hour, so that {@linkcode SqliteLogStore.containers} does not
+ * count rows.
  *
  * An entry keeps its timestamp text, its line and, when the line is not
  * valid UTF-8, its bytes: it comes back exactly as written. Entries older than
@@ -21,7 +24,7 @@
  * @module
  */
 
-import { type LogEntry, type StreamName, tsToNanos } from "../../ports/log_entry.ts";
+import { type LogEntry, modelKey, type StreamName, tsToNanos } from "../../ports/log_entry.ts";
 import type {
   ContainerCount,
   HistoryOptions,
@@ -70,18 +73,20 @@ CREATE TABLE IF NOT EXISTS history_entries (
   ns INTEGER NOT NULL,
   stream INTEGER NOT NULL,
   seq INTEGER NOT NULL,
+  nid INTEGER NOT NULL,
   ts TEXT NOT NULL,
   line TEXT NOT NULL,
   raw BLOB,
   flags INTEGER NOT NULL,
   mid INTEGER NOT NULL,
-  PRIMARY KEY (cid, ns, stream, seq)
+  PRIMARY KEY (cid, ns, stream, seq, nid)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS history_hours (
   cid INTEGER NOT NULL,
   hour INTEGER NOT NULL,
+  nid INTEGER NOT NULL,
   count INTEGER NOT NULL,
-  PRIMARY KEY (cid, hour)
+  PRIMARY KEY (cid, hour, nid)
 ) WITHOUT ROWID;
 `;
 
@@ -100,6 +105,7 @@ export class SqliteLogStore implements LogStore {
   #pageSize: number;
   #ownsDb: boolean;
   #cids = new Map<string, number>();
+  #names = new Map<number, string>();
   #mids = new Map<string, number>();
   #metas = new Map<number, _Meta>();
   #lastSweep = 0;
@@ -200,11 +206,16 @@ export class SqliteLogStore implements LogStore {
     const to = BigInt((options.to ?? new Date()).getTime()) * 1_000_000n;
     const page = this.#db.prepareArrays(
       "SELECT CAST(ns AS TEXT), stream, seq, ts, " +
-        "CASE WHEN flags & 2 THEN CAST(line AS BLOB) ELSE line END, raw, flags, mid " +
-        "FROM history_entries WHERE cid = ? AND (ns, stream, seq) > (?, ?, ?) AND ns < ? " +
-        "ORDER BY ns, stream, seq LIMIT ?",
+        "CASE WHEN flags & 2 THEN CAST(line AS BLOB) ELSE line END, raw, flags, mid, nid " +
+        "FROM history_entries WHERE cid = ? AND (ns, stream, seq, nid) > (?, ?, ?, ?) AND ns < ? " +
+        "ORDER BY ns, stream, seq, nid LIMIT ?",
     );
-    let after: [bigint, number, number] = [from - 1n, 1, Number.MAX_SAFE_INTEGER];
+    let after: [bigint, number, number, number] = [
+      from - 1n,
+      1,
+      Number.MAX_SAFE_INTEGER,
+      Number.MAX_SAFE_INTEGER,
+    ];
     let left = limit;
     while (left > 0) {
       options.signal?.throwIfAborted();
@@ -212,12 +223,17 @@ export class SqliteLogStore implements LogStore {
       const rows = page.all(cid, ...after, to, Math.min(left, this.#pageSize)) as unknown as _Row[];
       for (const r of rows) {
         options.signal?.throwIfAborted();
-        yield _toEntry(container, r, this.#meta(r[7]));
+        const entry = _toEntry(container, r, this.#meta(r[7]));
+        if (r[8] !== cid) {
+          entry.containerName = this.#name(r[8]);
+          entry.key = container;
+        }
+        yield entry;
       }
       left -= rows.length;
       if (rows.length < Math.min(left + rows.length, this.#pageSize)) return;
       const last = rows[rows.length - 1]!;
-      after = [BigInt(last[0]), last[1], last[2]];
+      after = [BigInt(last[0]), last[1], last[2], last[8]];
     }
   }
 
@@ -231,15 +247,35 @@ export class SqliteLogStore implements LogStore {
       const sinceNs = BigInt(since) * 1_000_000n;
       const endNs = BigInt(hour + _HOUR_MS) * 1_000_000n;
       // Whole hours from the counts; the first, partial hour by its rows.
+      const found = new Map<number, { count: number; names: Set<number> }>();
+      const add = (cid: number, nid: number, n: number) => {
+        if (n <= 0) return;
+        let f = found.get(cid);
+        if (!f) found.set(cid, f = { count: 0, names: new Set() });
+        f.count += n;
+        f.names.add(nid);
+      };
+      const whole = this.#db.prepareArrays(
+        "SELECT cid, nid, sum(count) FROM history_hours WHERE hour > ? GROUP BY cid, nid",
+      ).all(hour) as unknown as [number, number, number][];
+      for (const [cid, nid, n] of whole) add(cid, nid, n);
+      const partial = this.#db.prepareArrays(
+        "SELECT DISTINCT cid FROM history_hours WHERE hour = ?",
+      ).all(hour) as unknown as [number][];
       const rows = this.#db.prepareArrays(
-        "SELECT CAST(c.name AS BLOB), " +
-          "(SELECT coalesce(sum(h.count), 0) FROM history_hours h WHERE h.cid = c.cid AND h.hour > ?) + " +
-          "(SELECT count(*) FROM history_entries e WHERE e.cid = c.cid AND e.ns >= ? AND e.ns < ?) AS n " +
-          "FROM history_containers c ORDER BY c.name",
-      ).all(hour, sinceNs, endNs) as unknown as [Uint8Array, number][];
-      const out = rows.filter(([, n]) => n > 0).map(([container, count]) => ({
-        container: textOf(container),
-        count: Number(count),
+        "SELECT nid, count(*) FROM history_entries WHERE cid = ? AND ns >= ? AND ns < ? " +
+          "GROUP BY nid",
+      );
+      for (const [cid] of partial) {
+        options.signal?.throwIfAborted();
+        for (const [nid, n] of rows.all(cid, sinceNs, endNs) as unknown as [number, number][]) {
+          add(cid, nid, n);
+        }
+      }
+      const out: ContainerCount[] = [...found].map(([cid, f]) => ({
+        container: this.#name(cid),
+        count: f.count,
+        containers: [...f.names].map((nid) => this.#name(nid)).sort(),
       }));
       // By code point, as the other adapters sort.
       return Promise.resolve(
@@ -281,21 +317,25 @@ export class SqliteLogStore implements LogStore {
 
   #write(entries: readonly LogEntry[]): WriteResult {
     const rejected = new Map<number, Error>();
-    const groups = new Map<string, { cid: number; hour: number; rows: _Insert[]; at: number[] }>();
+    const groups = new Map<string, { cid: number; nid: number; hour: number; rows: _Insert[] }>();
     this.#db.write(() => {
       entries.forEach((entry, index) => {
         let row: _Insert;
         let cid: number;
+        let nid: number;
         let hour: number;
         try {
           const ns = _check(entry);
-          cid = this.#cid(entry.containerName, true)!;
+          const key = modelKey(entry);
+          cid = this.#cid(key, true)!;
+          nid = key === entry.containerName ? cid : this.#cid(entry.containerName, true)!;
           hour = Number(ns / _HOUR_NS) * _HOUR_MS;
           row = [
             cid,
             ns,
             entry.stream === "stderr" ? 0 : 1,
             entry.seq,
+            nid,
             entry.ts,
             entry.line,
             entry.raw ?? null,
@@ -306,19 +346,18 @@ export class SqliteLogStore implements LogStore {
           rejected.set(index, e instanceof Error ? e : new Error(String(e)));
           return;
         }
-        const key = `${cid}:${hour}`;
-        let g = groups.get(key);
-        if (!g) groups.set(key, g = { cid, hour, rows: [], at: [] });
+        const group = `${cid}:${nid}:${hour}`;
+        let g = groups.get(group);
+        if (!g) groups.set(group, g = { cid, nid, hour, rows: [] });
         g.rows.push(row);
-        g.at.push(index);
       });
       const count = this.#db.prepare(
-        "INSERT INTO history_hours (cid, hour, count) VALUES (?, ?, ?) " +
-          "ON CONFLICT (cid, hour) DO UPDATE SET count = count + excluded.count",
+        "INSERT INTO history_hours (cid, hour, nid, count) VALUES (?, ?, ?, ?) " +
+          "ON CONFLICT (cid, hour, nid) DO UPDATE SET count = count + excluded.count",
       );
       for (const g of groups.values()) {
         const added = this.#insert(g.rows);
-        if (added > 0) count.run(g.cid, g.hour, added);
+        if (added > 0) count.run(g.cid, g.hour, g.nid, added);
       }
     });
     // A replayed entry is stored (once): it counts as written.
@@ -331,8 +370,8 @@ export class SqliteLogStore implements LogStore {
     for (let i = 0; i < rows.length; i += _ROWS_PER_INSERT) {
       const part = rows.slice(i, i + _ROWS_PER_INSERT);
       const sql = "INSERT OR IGNORE INTO history_entries " +
-        "(cid, ns, stream, seq, ts, line, raw, flags, mid) VALUES " +
-        Array(part.length).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ");
+        "(cid, ns, stream, seq, nid, ts, line, raw, flags, mid) VALUES " +
+        Array(part.length).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ");
       added += Number(this.#db.prepare(sql).run(...part.flat()).changes);
     }
     return added;
@@ -349,7 +388,21 @@ export class SqliteLogStore implements LogStore {
     }
     if (!row) return null;
     this.#cids.set(name, row.cid);
+    this.#names.set(row.cid, name);
     return row.cid;
+  }
+
+  /** The name of a cid (cached). */
+  #name(cid: number): string {
+    let name = this.#names.get(cid);
+    if (name === undefined) {
+      const row = this.#db.prepareArrays(
+        "SELECT CAST(name AS BLOB) FROM history_containers WHERE cid = ?",
+      ).get(cid) as unknown as [Uint8Array] | undefined;
+      name = row ? textOf(row[0]) : "";
+      this.#names.set(cid, name);
+    }
+    return name;
   }
 
   /** The metadata of a mid (cached: there are few distinct ones). */
@@ -406,25 +459,28 @@ export class SqliteLogStore implements LogStore {
           .run(cid, _HOUR_MS, cutoff);
         // The hour the cutoff falls in lost some rows: count it again.
         const hour = Math.floor(cutoff / _HOUR_MS) * _HOUR_MS;
-        const n = Number(
-          (this.#db.prepare(
-            "SELECT count(*) AS n FROM history_entries WHERE cid = ? AND ns >= ? AND ns < ?",
-          ).get(cid, BigInt(hour) * 1_000_000n, BigInt(hour + _HOUR_MS) * 1_000_000n) as {
-            n: number;
-          }).n,
-        );
-        if (n === 0) {
-          this.#db.prepare("DELETE FROM history_hours WHERE cid = ? AND hour = ?").run(cid, hour);
-        } else {
-          this.#db.prepare("UPDATE history_hours SET count = ? WHERE cid = ? AND hour = ?")
-            .run(n, cid, hour);
-        }
+        this.#db.prepare("DELETE FROM history_hours WHERE cid = ? AND hour = ?").run(cid, hour);
+        this.#db.prepare(
+          "INSERT INTO history_hours (cid, hour, nid, count) SELECT cid, ?, nid, count(*) " +
+            "FROM history_entries WHERE cid = ? AND ns >= ? AND ns < ? GROUP BY cid, nid",
+        ).run(hour, cid, BigInt(hour) * 1_000_000n, BigInt(hour + _HOUR_MS) * 1_000_000n);
       });
     }
   }
 }
 
-type _Insert = [number, bigint, number, number, string, string, Uint8Array | null, number, number];
+type _Insert = [
+  number,
+  bigint,
+  number,
+  number,
+  number,
+  string,
+  string,
+  Uint8Array | null,
+  number,
+  number,
+];
 type _Row = [
   string,
   number,
@@ -432,6 +488,7 @@ type _Row = [
   string,
   string | Uint8Array,
   Uint8Array | null,
+  number,
   number,
   number,
 ];
@@ -457,22 +514,8 @@ function _toEntry(container: string, r: _Row, meta: _Meta): LogEntry {
 
 /** Validates an entry for storage and returns its time in ns. */
 function _check(entry: LogEntry): bigint {
-  const name = entry.containerName;
-  if (typeof name !== "string" || name === "" || !name.isWellFormed()) {
-    throw new TypeError(
-      `Cannot store log entry: containerName ${
-        JSON.stringify(typeof name === "string" ? name.slice(0, 120) : name)
-      }; expected a non-empty, well-formed string`,
-    );
-  }
-  const bytes = _encoder.encode(name).length;
-  if (bytes > MAX_CONTAINER_NAME_BYTES) {
-    throw new RangeError(
-      `Cannot store log entry: containerName ${
-        JSON.stringify(name.slice(0, 60) + "…")
-      } has ${bytes} bytes; expected at most ${MAX_CONTAINER_NAME_BYTES}`,
-    );
-  }
+  _checkName(entry.containerName, "containerName");
+  if (entry.key !== undefined && entry.key !== "") _checkName(entry.key, "key");
   if (entry.stream !== "stdout" && entry.stream !== "stderr") {
     throw new TypeError(
       `Cannot store log entry: stream ${JSON.stringify(entry.stream)}; expected stdout or stderr`,
@@ -493,4 +536,23 @@ function _check(entry: LogEntry): bigint {
     );
   }
   return ns;
+}
+
+/** Checks a container name or key for storage. */
+function _checkName(name: string, what: string): void {
+  if (typeof name !== "string" || name === "" || !name.isWellFormed()) {
+    throw new TypeError(
+      `Cannot store log entry: ${what} ${
+        JSON.stringify(typeof name === "string" ? name.slice(0, 120) : name)
+      }; expected a non-empty, well-formed string`,
+    );
+  }
+  const bytes = _encoder.encode(name).length;
+  if (bytes > MAX_CONTAINER_NAME_BYTES) {
+    throw new RangeError(
+      `Cannot store log entry: ${what} ${
+        JSON.stringify(name.slice(0, 60) + "…")
+      } has ${bytes} bytes; expected at most ${MAX_CONTAINER_NAME_BYTES}`,
+    );
+  }
 }

@@ -188,6 +188,10 @@ export class SqliteLogStream implements LogStream {
                 `Cannot append to ${stream} with sequence ${sequence.key}: append ${sequence.n} after ${last}`,
               );
             }
+          } else if (sequence.n > 1) {
+            throw new AppendOutOfOrderError(
+              `Cannot append to ${stream} with sequence ${sequence.key}: append ${sequence.n} after none`,
+            );
           }
         }
         const ids = messages.length > 0 ? this.#insert(stream, messages, maxLen, now) : [];

@@ -66,6 +66,19 @@ async function _writeOldDataDir(dir: string): Promise<void> {
     JSON.stringify([`${HOUR}:30:00Z`, 0, "stdout", "from a file", 0, 0, ["f", "", "", "", ""]]) +
       "\n",
   );
+  // A service key's history, with the replica's container name in the metadata.
+  await Deno.mkdir(join(dir, "history", "shop_web"), { recursive: true });
+  await Deno.writeTextFile(
+    join(dir, "history", "shop_web", `${HOUR}.jsonl`),
+    JSON.stringify([`${HOUR}:40:00Z`, 0, "stdout", "replica", 0, 0, [
+      "r1",
+      "shop:2",
+      "shop_web",
+      "aaa",
+      "n1",
+      "shop_web.1.aaa",
+    ]]) + "\n",
+  );
   await Deno.mkdir(join(dir, "models", "abc"), { recursive: true });
   const blobs = [new Uint8Array([1, 2, 3]), new Uint8Array([4, 5, 6, 7])];
   await Deno.writeFile(join(dir, "models", "abc", "2.bin"), blobs[0]!);
@@ -136,7 +149,7 @@ Deno.test("an old-format data dir is migrated at its owner's first open, nothing
       await using db = await SqliteDatabase.open(dir, { owner: true, log: (m) => told.push(m) });
       assert.equal(told.length, 1);
       assert.match(told[0]!, /migrated data dir .*logs: 3, tailwise:anomalies: 1.*1 pending/);
-      assert.match(told[0]!, /3 history entries, 2 model versions, 1 feedback/);
+      assert.match(told[0]!, /4 history entries, 2 model versions, 1 feedback/);
       const stream = new SqliteLogStream(db);
       assert.deepEqual((await stream.range("logs")).map((m) => [m.id, m.fields.l]), [
         ["1000-0", "one"],
@@ -175,6 +188,10 @@ Deno.test("an old-format data dir is migrated at its owner's first open, nothing
       assert.deepEqual(web[1]!.raw, new Uint8Array([0x61, 0xff]));
       const file = await _history(store, "file:日本語.log");
       assert.deepEqual(file.map((e) => e.line), ["from a file"]);
+      const shop = await _history(store, "shop_web");
+      assert.deepEqual(shop.map((e) => [e.containerName, e.key, e.task, e.line]), [
+        ["shop_web.1.aaa", "shop_web", "aaa", "replica"],
+      ]);
 
       const registry = new SqliteModelRegistry(db);
       assert.equal(await registry.currentVersion("web-1"), 2);

@@ -63,7 +63,7 @@ Deno.test("SqliteLogStore.write() after a reopen still drops replayed entries", 
     await store.write([_entry(t + 1, "b"), _entry(t + 2, "c")]);
     assert.deepEqual(await _lines(store), ["a", "b", "c"]);
     const [count] = await store.containers({ since: new Date(t - 3_600_000) });
-    assert.deepEqual(count, { container: "web-1", count: 3 });
+    assert.deepEqual(count, { container: "web-1", count: 3, containers: ["web-1"] });
   });
 });
 
@@ -79,7 +79,7 @@ Deno.test("SqliteLogStore.prepare() deletes entries past the retention, and thei
     await store.prepare();
     assert.deepEqual(await _lines(store), ["new"]);
     const counts = await store.containers({ since: new Date(0) });
-    assert.deepEqual(counts, [{ container: "web-1", count: 1 }]);
+    assert.deepEqual(counts, [{ container: "web-1", count: 1, containers: ["web-1"] }]);
   });
 });
 
