@@ -13,6 +13,8 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { openAdapters } from "../shared/adapters/open_adapters.ts";
+import { DataDirLockedError } from "../shared/adapters/sqlite/data_dir_lock.ts";
+import { DataDirError } from "../shared/adapters/sqlite/sqlite_database.ts";
 import { type Config, ConfigError, loadConfig, redactConfig } from "../shared/runtime/config.ts";
 import { createLogger } from "../shared/runtime/logger.ts";
 import { createTailwiseMetrics } from "../shared/runtime/metrics.ts";
@@ -92,10 +94,17 @@ export async function main(args: string[]): Promise<number> {
   }
   const log = createLogger("tailwise", { level: config.logLevel });
   log.info("starting", { config: redactConfig(config), token: `from ${token.source}` });
-  await using adapters = await openAdapters(config, {
-    name: `tailwise-${config.instance}`,
-    logStore: true,
-  });
+  let opened;
+  try {
+    opened = await openAdapters(config, { name: `tailwise-${config.instance}`, logStore: true });
+  } catch (e) {
+    if (e instanceof DataDirLockedError || e instanceof DataDirError) {
+      console.error(`tailwise: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  await using adapters = opened;
   const logStore = adapters.logStore!;
   const metrics = createTailwiseMetrics();
   const stop = new AbortController();
