@@ -23,6 +23,9 @@ import { RedisModelRegistry } from "./redis/redis_model_registry.ts";
 import { EmbeddedLogStore } from "./embedded/embedded_log_store.ts";
 import { InfluxLogStore, type InfluxLogStoreOptions } from "./influx/influx_log_store.ts";
 import type { LogStore } from "../ports/log_store.ts";
+import type { RateStore } from "../ports/rate_store.ts";
+import { RedisRateStore } from "./redis/redis_rate_store.ts";
+import { EmbeddedRateStore } from "./embedded/embedded_rate_store.ts";
 
 /** The ports' adapters for one process. */
 export interface Adapters extends AsyncDisposable {
@@ -38,6 +41,8 @@ export interface Adapters extends AsyncDisposable {
   lock: Lock;
   /** The history of lines; null unless asked for with `logStore: true`. */
   logStore: LogStore | null;
+  /** Lines counted per service, window and template (the live rate models). */
+  rates: RateStore;
 }
 
 /**
@@ -106,6 +111,7 @@ export async function openAdapters(
       feedback,
       lock: new RedisLock(client),
       logStore,
+      rates: new RedisRateStore(client),
       [Symbol.asyncDispose]: () => _closeAll(stream, [logStore, registry, feedback]),
     };
   }
@@ -116,6 +122,7 @@ export async function openAdapters(
   const feedback = await EmbeddedFeedbackStore.open(config.dataDir, {
     suppressMs: config.api.suppressMs,
   });
+  const rates = await EmbeddedRateStore.open(config.dataDir);
   return {
     mode: "embedded",
     stream,
@@ -123,7 +130,8 @@ export async function openAdapters(
     feedback,
     lock: new MemoryLock(),
     logStore,
-    [Symbol.asyncDispose]: () => _closeAll(stream, [logStore, registry, feedback]),
+    rates,
+    [Symbol.asyncDispose]: () => _closeAll(stream, [logStore, registry, feedback, rates]),
   };
 }
 
