@@ -136,6 +136,10 @@ export async function main(args: string[]): Promise<number> {
         bufferLines: config.collect.bufferLines,
         flushMs: config.collect.flushMs,
         appendsInFlight: config.collect.appendsInFlight,
+        multiline: config.collect.multiline,
+        multilineFlushMs: config.collect.multilineFlushMs,
+        multilineMaxLines: config.collect.multilineMaxLines,
+        multilineMaxBytes: config.collect.multilineMaxBytes,
       }));
     } else {
       const where = config.docker.kind === "socket"
@@ -153,6 +157,10 @@ export async function main(args: string[]): Promise<number> {
       stream: config.streams.logs,
       maxLen: config.streams.maxLen,
       maxLineBytes: config.collect.maxLineBytes,
+      multiline: config.collect.multiline,
+      multilineFlushMs: config.collect.multilineFlushMs,
+      multilineMaxLines: config.collect.multilineMaxLines,
+      multilineMaxBytes: config.collect.multilineMaxBytes,
       signal,
       log: log.child({ fn: "file" }),
     }));
