@@ -12,6 +12,8 @@
 
 import { parseArgs } from "node:util";
 import { openAdapters } from "../shared/adapters/open_adapters.ts";
+import { DataDirLockedError } from "../shared/adapters/sqlite/data_dir_lock.ts";
+import { DataDirError } from "../shared/adapters/sqlite/sqlite_database.ts";
 import { type Config, ConfigError, loadConfig, redactConfig } from "../shared/runtime/config.ts";
 import { runDemo } from "../shared/sources/demo/demo_log_source.ts";
 import { sleep } from "../shared/runtime/sleep.ts";
@@ -108,10 +110,17 @@ export async function main(args: string[]): Promise<number> {
   }
   const log = createLogger("tailwise", { level: config.logLevel });
   log.info("starting", { config: redactConfig(config), token: `from ${token.source}` });
-  await using adapters = await openAdapters(config, {
-    name: `tailwise-${config.instance}`,
-    logStore: true,
-  });
+  let opened;
+  try {
+    opened = await openAdapters(config, { name: `tailwise-${config.instance}`, logStore: true });
+  } catch (e) {
+    if (e instanceof DataDirLockedError || e instanceof DataDirError) {
+      console.error(`tailwise: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  await using adapters = opened;
   const logStore = adapters.logStore!;
   await logStore.prepare();
   const metrics = createTailwiseMetrics();
