@@ -18,6 +18,7 @@ import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
 import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import type { ModelRegistry } from "../../shared/ports/model_registry.ts";
+import type { RateStore } from "../../shared/ports/rate_store.ts";
 import type { Config } from "../../shared/runtime/config.ts";
 import { SCORE_GROUP } from "../../shared/runtime/consumer_groups.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
@@ -25,6 +26,7 @@ import { createTailwiseMetrics, type TailwiseMetrics } from "../../shared/runtim
 import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
 import { GROUP_LOST_MESSAGE, StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
 import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
+import { RateTracker } from "./rate_tracker.ts";
 import { createScoreHandler } from "./score.ts";
 
 /** The effective settings of score. */
@@ -61,6 +63,8 @@ export interface ScoreAdapters {
   registry: ModelRegistry;
   /** Suppressed templates. */
   feedback: FeedbackStore;
+  /** Lines counted per service, window and template (the live rate models). */
+  rates: RateStore;
 }
 
 /** Options of {@linkcode buildScore}. */
@@ -107,8 +111,8 @@ export function scoreSettings(config: Config, options: BuildScoreOptions = {}): 
 
 /**
  * Builds score: consumes the log stream, scores each container's lines with
- * its current model and appends anomalies (then alerts), until the signal
- * aborts. Opens the alert sink the config asks for; `close()` closes it.
+ * its current model and appends anomalies (then alerts), and closes the rate
+ * windows of the live rate models, until the signal aborts. Opens the alert sink the config asks for; `close()` closes it.
  *
  * @param config the settings
  * @param adapters the streams, the model registry and the feedback store
@@ -125,8 +129,13 @@ export function buildScore(
   const { stream, registry, feedback } = adapters;
   const alerts = openAlertSink(config, stream, log.child({ part: "alerts" }));
   const models = new ModelCache(registry, { onBadVersion: logBadVersions(log) });
+  const rates = new RateTracker(
+    { store: adapters.rates, models, stream, alerts, log: log.child({ part: "rates" }) },
+    { anomalyStream: settings.anomalyStream },
+  );
+  const metrics = options.metrics ?? createTailwiseMetrics();
   const handler = createScoreHandler(
-    { models, stream, feedback, alerts, metrics: options.metrics ?? createTailwiseMetrics(), log },
+    { models, stream, feedback, alerts, metrics, log, rates },
     { anomalyStream: settings.anomalyStream, coldStart: settings.coldStart },
   );
   return {
@@ -141,7 +150,7 @@ export function buildScore(
         onGroupLost: (lost) => log.warn(GROUP_LOST_MESSAGE, { ...lost }),
       });
       log.info("scoring", { stream: settings.stream, group: settings.group });
-      await consumer.run(signal);
+      await Promise.all([consumer.run(signal), rates.run(signal)]);
       log.info("stopped", { ...consumer.counters });
     },
     close: async () => {

@@ -20,6 +20,8 @@
  */
 
 import { trainDetector } from "../detector/detector.ts";
+import { bundleModel } from "../detector/model_bundle.ts";
+import { learnRates, type TimedLine } from "../detector/rate_windows.ts";
 import type { FeedbackStore } from "../ports/feedback_store.ts";
 import type { Lock } from "../ports/lock.ts";
 import type { LogStore } from "../ports/log_store.ts";
@@ -135,6 +137,7 @@ export async function trainContainer(
   ]);
   const excluded = new Set(confirmed.map((f) => f.line));
   const history: string[] = [];
+  const times: number[] = [];
   let skipped = 0;
   for await (
     const entry of deps.logStore.history(container, {
@@ -147,6 +150,7 @@ export async function trainContainer(
       continue;
     }
     history.push(entry.line);
+    times.push(Date.parse(entry.ts));
   }
   // The newest lines count most: keep the cap's worth of the most recent.
   const recent = history.length > settings.maxLines
@@ -191,7 +195,12 @@ export async function trainContainer(
       _pct(currentAlertRate ?? 0)
     })`
     : `promoted: first model, shadow alert rate ${_pct(shadowAlertRate)}`;
-  const meta: ModelMeta = await deps.registry.put(container, detector.toBytes(), {
+  // The rate model learns from the whole window (not only the capped lines):
+  // its baseline needs every window's count.
+  const rates = learnRates(detector, _timed(history, times));
+  evaluation.rateTemplates = rates.templates.size;
+  const blob = bundleModel(detector.toBytes(), rates.toBytes());
+  const meta: ModelMeta = await deps.registry.put(container, blob, {
     trainedAt: new Date(now).toISOString(),
     lines: training.length,
     threshold: detector.info.threshold,
@@ -258,4 +267,8 @@ function _alertRate(scores: readonly { anomaly: boolean }[]): number {
 
 function _pct(x: number): string {
   return `${(x * 100).toFixed(2)}%`;
+}
+
+function* _timed(lines: readonly string[], times: readonly number[]): Generator<TimedLine> {
+  for (let i = 0; i < lines.length; i++) yield { time: times[i]!, line: lines[i]! };
 }
