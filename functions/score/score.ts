@@ -27,6 +27,7 @@ import type { Logger } from "../../shared/runtime/logger.ts";
 import type { TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import type { ModelCache } from "../../shared/runtime/model_cache.ts";
 import type { BatchHandler, BatchOutcome } from "../../shared/runtime/stream_consumer.ts";
+import type { RateTracker } from "./rate_tracker.ts";
 
 /** What the score handler needs. */
 export interface ScoreDeps {
@@ -42,6 +43,8 @@ export interface ScoreDeps {
   metrics?: TailwiseMetrics;
   /** Where problems are reported. */
   log?: Logger;
+  /** Counts lines per window for the rate models, if rates are tracked. */
+  rates?: RateTracker | null;
 }
 
 /** Options of {@linkcode createScoreHandler}. */
@@ -145,6 +148,13 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
         coldStart: options.coldStart,
         formerKeys: _formerKeys(container, items),
       });
+      if (deps.rates) {
+        await deps.rates.count(
+          container,
+          items.map((it, i) => ({ ts: it.entry.ts, templateId: scored[i]!.templateId })),
+          `${batch[0]!.id}+${batch.length}`,
+        );
+      }
       const at = now();
       for (let i = 0; i < items.length; i++) {
         const { msg, entry } = items[i]!;

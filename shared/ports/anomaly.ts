@@ -46,6 +46,35 @@ export interface Anomaly {
   modelVersion: number;
   /** When it was scored (ms since the epoch). */
   scoredAt: number;
+  /**
+   * What kind of anomaly: `line` (one line or event scored) or `rate` (a
+   * window's volume, see `rate`).
+   * @default "line"
+   */
+  kind?: "line" | "rate";
+  /** For a rate anomaly: the window, its counts and the reasons with expected and observed counts. */
+  rate?: RateAnomalyDetails;
+}
+
+/** The window behind a rate anomaly. */
+export interface RateAnomalyDetails {
+  /** Window start (RFC 3339). */
+  start: string;
+  /** Window end (RFC 3339). */
+  end: string;
+  /** Lines in the window. */
+  lines: number;
+  /** Lines expected; null where the history is too thin. */
+  expected: number | null;
+  /** The reasons, each with its expected and observed counts. */
+  reasons: {
+    code: string;
+    expected: number;
+    observed: number;
+    templateId?: string;
+    template?: string;
+    windows: number;
+  }[];
 }
 
 /**
@@ -71,6 +100,8 @@ export function anomalyToFields(a: Anomaly): Fields {
     ...(a.explanation === undefined ? {} : { explanation: JSON.stringify(a.explanation) }),
     modelVersion: String(a.modelVersion),
     scoredAt: String(a.scoredAt),
+    ...(a.kind && a.kind !== "line" ? { kind: a.kind } : {}),
+    ...(a.rate ? { rate: JSON.stringify(a.rate) } : {}),
   };
 }
 
@@ -116,5 +147,16 @@ export function fieldsToAnomaly(id: string, f: Fields): Anomaly {
     ...(explanation === undefined ? {} : { explanation }),
     modelVersion: Number(f.modelVersion ?? 0),
     scoredAt: Number(f.scoredAt ?? 0),
+    ...(f.kind === "rate" ? { kind: "rate" as const } : {}),
+    ...(f.rate ? { rate: _parseRate(f.rate) } : {}),
   };
+}
+
+function _parseRate(text: string): RateAnomalyDetails | undefined {
+  try {
+    const v = JSON.parse(text);
+    return v && typeof v === "object" ? v as RateAnomalyDetails : undefined;
+  } catch {
+    return undefined;
+  }
 }
