@@ -132,6 +132,7 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
           template: s.template,
           templateId: s.templateId,
           tokens: s.tokens,
+          ...(s.explanation === undefined ? {} : { explanation: s.explanation }),
           modelVersion: s.modelVersion,
           scoredAt: at,
         });
