@@ -12,6 +12,8 @@
 
 import { parseArgs } from "node:util";
 import { openAdapters } from "../shared/adapters/open_adapters.ts";
+import { DataDirLockedError } from "../shared/adapters/sqlite/data_dir_lock.ts";
+import { DataDirError } from "../shared/adapters/sqlite/sqlite_database.ts";
 import { type Config, ConfigError, loadConfig, redactConfig } from "../shared/runtime/config.ts";
 import { runDemo } from "../shared/sources/demo/demo_log_source.ts";
 import { sleep } from "../shared/runtime/sleep.ts";
@@ -32,6 +34,7 @@ import { collect } from "./collect/collect.ts";
 import { dockerClient } from "./collect/main.ts";
 import { ingestBatch } from "./ingest/ingest.ts";
 import { createScoreHandler } from "./score/score.ts";
+import { RateTracker } from "./score/rate_tracker.ts";
 import { SCORE_GROUP } from "./score/main.ts";
 import { scheduleTraining, trainSettings } from "./train/main.ts";
 import { trainContainer, type TrainDeps } from "./train/train.ts";
@@ -107,10 +110,17 @@ export async function main(args: string[]): Promise<number> {
   }
   const log = createLogger("tailwise", { level: config.logLevel });
   log.info("starting", { config: redactConfig(config), token: `from ${token.source}` });
-  await using adapters = await openAdapters(config, {
-    name: `tailwise-${config.instance}`,
-    logStore: true,
-  });
+  let opened;
+  try {
+    opened = await openAdapters(config, { name: `tailwise-${config.instance}`, logStore: true });
+  } catch (e) {
+    if (e instanceof DataDirLockedError || e instanceof DataDirError) {
+      console.error(`tailwise: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  await using adapters = opened;
   const logStore = adapters.logStore!;
   await logStore.prepare();
   const metrics = createTailwiseMetrics();
@@ -178,10 +188,15 @@ export async function main(args: string[]): Promise<number> {
   const models = new ModelCache(adapters.registry, {
     onBadVersion: logBadVersions(log),
   });
+  const rates = new RateTracker(
+    { store: adapters.rates, models, stream, alerts, log: log.child({ fn: "rates" }) },
+    { anomalyStream: config.streams.anomalies },
+  );
+  tasks.push(rates.run(signal));
   tasks.push(consumer(
     SCORE_GROUP,
     createScoreHandler(
-      { models, stream, feedback: adapters.feedback, alerts, metrics, log },
+      { models, stream, feedback: adapters.feedback, alerts, metrics, log, rates },
       { anomalyStream: config.streams.anomalies, coldStart: config.score.coldStart },
     ),
   ));
