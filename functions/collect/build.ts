@@ -145,38 +145,26 @@ export function buildCollect(
     name: "collect",
     settings,
     async run(signal) {
+      // The one source pipeline's settings, the same for every source.
+      const { sources: _, excludeContainers, ...pipeline } = settings;
       const tasks: Promise<unknown>[] = [];
       if (options.docker) {
         tasks.push(collect({ docker: options.docker, log: stream, logger: log, signal }, {
-          stream: settings.stream,
-          maxLen: settings.maxLen,
-          maxLineBytes: settings.maxLineBytes,
-          batchLines: settings.batchLines,
-          bufferLines: settings.bufferLines,
-          flushMs: settings.flushMs,
-          appendsInFlight: settings.appendsInFlight,
-          multiline: settings.multiline,
-          multilineFlushMs: settings.multilineFlushMs,
-          multilineMaxLines: settings.multilineMaxLines,
-          multilineMaxBytes: settings.multilineMaxBytes,
-          excludeContainers: settings.excludeContainers,
+          ...pipeline,
+          excludeContainers,
         }));
       }
       for (const path of options.files ?? []) {
         tasks.push(followFile(path, stream, {
-          stream: settings.stream,
-          maxLen: settings.maxLen,
-          maxLineBytes: settings.maxLineBytes,
-          batchLines: settings.batchLines,
-          multiline: settings.multiline,
-          multilineFlushMs: settings.multilineFlushMs,
-          multilineMaxLines: settings.multilineMaxLines,
-          multilineMaxBytes: settings.multilineMaxBytes,
+          ...pipeline,
           signal,
           log: log.child({ source: "file" }),
         }));
       }
-      if (options.demo) tasks.push(runDemo(stream, { stream: settings.stream, signal }));
+      if (options.demo) {
+        const { stream: name, multiline: _off, ...append } = pipeline;
+        tasks.push(runDemo(stream, { stream: name, signal, pipeline: append }));
+      }
       const results = await Promise.allSettled(tasks);
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw failed.reason;

@@ -4,12 +4,16 @@
  * stream.
  *
  * Trigger: Docker events (`start`, `die`, `destroy`) and one followed log
- * stream per container (`follow`, `timestamps`). Each line becomes a
- * {@linkcode LogEntry}; entries go to the stream in pipelined batches, each
- * written atomically with the checkpoint of its containers (`<ts> <count>`:
- * the newest Docker timestamp sent and how many lines with that timestamp
- * were sent). A (re)attach asks Docker for the lines `since` that timestamp
- * and skips the ones the checkpoint counts: no line lost, none sent twice.
+ * stream per container (`follow`, `timestamps`). This file is the Docker
+ * source: it reads (frames, the checkpoint's skip, positions) and hands each
+ * container's lines to a channel of the one source pipeline
+ * (`shared/sources/pipeline.ts`), which assembles them (16 KiB records
+ * joined, lines cut at the cap), groups multi-line events, builds the
+ * entries and appends them in pipelined batches, each written atomically
+ * with the checkpoint of its containers (`<ts> <count>`: the newest Docker
+ * timestamp sent and how many lines with that timestamp were sent). A
+ * (re)attach asks Docker for the lines `since` that timestamp and skips the
+ * ones the checkpoint counts: no line lost, none sent twice.
  *
  * When the stream refuses an append as out of order, Redis lost what it had
  * confirmed (it restarted empty, or from an older snapshot): the collector
@@ -28,24 +32,17 @@ import {
   dockerDial,
   DockerLogReader,
 } from "../../shared/sources/docker/docker_log_reader.ts";
-import { LineAssembler } from "../../shared/sources/line_assembler.ts";
 import {
   MULTILINE_LABEL,
-  type MultilineEvent,
-  MultilineGrouper,
   type MultilineMode,
   parseMultilineMode,
 } from "../../shared/sources/multiline.ts";
-import {
-  decodeLine,
-  entryToFields,
-  type LogEntry,
-  tsToNanos,
-} from "../../shared/ports/log_entry.ts";
+import { tsToNanos } from "../../shared/ports/log_entry.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { serviceKey, SWARM_SERVICE_LABEL } from "../../shared/ports/service_key.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
-import { AppendBatcher, type StoreLost } from "./append_batcher.ts";
+import type { StoreLost } from "../../shared/sources/append_batcher.ts";
+import { SourcePipeline, type SourcePipelineOptions } from "../../shared/sources/pipeline.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
 
 /** What {@linkcode collect} works with. */
@@ -60,65 +57,22 @@ export interface CollectDeps {
   signal: AbortSignal;
 }
 
-/** Settings of {@linkcode collect} (the `collect` and `streams` parts of the config). */
-export interface CollectOptions {
-  /**
-   * The log stream's name.
-   * @default "tailwise:logs"
-   */
-  stream?: string;
-  /**
-   * Approximate MAXLEN of the log stream; 0 keeps all.
-   * @default 0
-   */
-  maxLen?: number;
-  /**
-   * Longest line; longer ones are cut and marked truncated.
-   * @default 1048576
-   */
-  maxLineBytes?: number;
-  /**
-   * Entries per append.
-   * @default 1000
-   */
-  batchLines?: number;
-  /**
-   * Entries held in memory before reading from Docker pauses.
-   * @default 20000
-   */
-  bufferLines?: number;
-  /**
-   * Longest time an entry waits for its batch, in ms.
-   * @default 50
-   */
-  flushMs?: number;
-  /**
-   * Appends to the stream under way at once (pipelined, applied in order).
-   * @default 2
-   */
-  appendsInFlight?: number;
+/**
+ * Settings of {@linkcode collect} (the `collect` and `streams` parts of the
+ * config): the source pipeline's (stream, MAXLEN, line cap, batch and buffer
+ * sizes, appends in flight, multi-line grouping for a container without the
+ * `tailwise.multiline.start` label) and the Docker source's own.
+ */
+export interface CollectOptions extends
+  Partial<
+    Omit<SourcePipelineOptions, "sequenceKey" | "onStoreLost" | "multiline" | "maxBackoffMs">
+  > {
   /**
    * How lines join into events for a container without the
-   * `tailwise.multiline.start` label: `auto` (stack traces and indented
-   * lines), `off`, or a regular expression matching an event's first line.
+   * `tailwise.multiline.start` label: `auto`, `off`, or a regular expression.
    * @default "auto"
    */
   multiline?: string;
-  /**
-   * Longest wait of an event for more lines after its first line, in ms.
-   * @default 1000
-   */
-  multilineFlushMs?: number;
-  /**
-   * Most lines in one event.
-   * @default 500
-   */
-  multilineMaxLines?: number;
-  /**
-   * Most bytes in one event.
-   * @default 131072
-   */
-  multilineMaxBytes?: number;
   /**
    * Prefix of the per-container checkpoint keys.
    * @default "tailwise:collect:ckpt:"
@@ -184,16 +138,12 @@ export async function collect(
 
 class _Collector {
   readonly deps: CollectDeps;
-  readonly batcher: AppendBatcher;
-  readonly maxLineBytes: number;
+  readonly pipeline: SourcePipeline;
   readonly maxBackoffMs: number;
   readonly positions = new Map<string, _Position>();
   readonly tails = new Map<string, _Tail>();
   readonly dial: DockerDial;
   readonly multiline: MultilineMode;
-  readonly multilineFlushMs: number;
-  readonly multilineMaxLines: number;
-  readonly multilineMaxBytes: number;
   readonly #badLabels = new Set<string>();
   readonly #prefix: string;
   readonly #exclude: readonly string[];
@@ -206,27 +156,28 @@ class _Collector {
   constructor(deps: CollectDeps, options: CollectOptions) {
     this.deps = deps;
     this.dial = dockerDial(deps.docker);
-    this.maxLineBytes = options.maxLineBytes ?? 1024 * 1024;
     this.maxBackoffMs = options.maxBackoffMs ?? 5000;
     this.multiline = parseMultilineMode(options.multiline);
-    this.multilineFlushMs = options.multilineFlushMs ?? 1000;
-    this.multilineMaxLines = options.multilineMaxLines ?? 500;
-    this.multilineMaxBytes = options.multilineMaxBytes ?? 128 * 1024;
     this.#prefix = options.checkpointPrefix ?? "tailwise:collect:ckpt:";
     this.#exclude = options.excludeContainers ?? [];
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
-    this.batcher = new AppendBatcher(deps.log, deps.logger, {
+    this.pipeline = new SourcePipeline(deps.log, deps.logger, {
       stream: options.stream ?? "tailwise:logs",
       maxLen: options.maxLen ?? 0,
-      batchLines: options.batchLines ?? 1000,
-      bufferLines: options.bufferLines ?? 20_000,
-      flushMs: options.flushMs ?? 50,
+      maxLineBytes: options.maxLineBytes,
+      batchLines: options.batchLines,
+      bufferLines: options.bufferLines,
+      flushMs: options.flushMs,
       maxBackoffMs: this.maxBackoffMs,
       // One sequence per process: its appends are pipelined, and applied
       // once and in order even when a reply is lost and ioredis resends.
       sequenceKey: `${this.#prefix}seq:${crypto.randomUUID()}`,
-      inFlight: options.appendsInFlight ?? 2,
+      appendsInFlight: options.appendsInFlight,
       onStoreLost: (lost) => this.#storeLost(lost),
+      multiline: this.multiline,
+      multilineFlushMs: options.multilineFlushMs,
+      multilineMaxLines: options.multilineMaxLines,
+      multilineMaxBytes: options.multilineMaxBytes,
     });
   }
 
@@ -288,10 +239,10 @@ class _Collector {
       Promise.allSettled([...this.tails.values()].map((t) => t.done)),
       deadline - Date.now(),
     );
-    const complete = await this.batcher.close(Math.max(0, deadline - Date.now()));
+    const complete = await this.pipeline.close(Math.max(0, deadline - Date.now()));
     const summary = {
-      written: this.batcher.written,
-      dropped: this.batcher.pushed - this.batcher.written - this.batcher.discarded,
+      written: this.pipeline.written,
+      dropped: this.pipeline.pushed - this.pipeline.written - this.pipeline.discarded,
       recoveries: this.epoch,
     };
     if (!complete) logger.warn("stopped before every entry was written", summary);
@@ -411,8 +362,8 @@ class _Collector {
     }
     this.#unreadable.delete(id);
     this.positions.delete(id);
-    const upTo = this.batcher.pushed;
-    this.batcher.whenWritten(upTo).then(async () => {
+    const upTo = this.pipeline.pushed;
+    this.pipeline.whenWritten(upTo).then(async () => {
       if (this.tails.has(id) || this.signal.aborted) return;
       await this.deps.log.deleteState([this.checkpointKey(id)]);
     }).catch(() => {
@@ -557,7 +508,7 @@ class _Tail {
   ): Promise<"ended" | "cut" | "unreadable"> {
     const c = this.#c;
     const { logger } = c.deps;
-    const batcher = c.batcher;
+    const pipeline = c.pipeline;
     const key = c.checkpointKey(this.id);
     const tty = info.Config.Tty === true;
     const since = position.ts === "" ? undefined : _since(position.ts);
@@ -583,49 +534,27 @@ class _Tail {
     let skipLeft = position.count;
 
     // Lines read: `cur` counts them (the position after the last line read);
-    // `position` moves only when an event is handed to the batcher, so the
+    // `position` moves only when an event is handed to the append, so the
     // lines of an event still open are read again after a cut or a restart.
     const cur: _Position = { ts: position.ts, count: position.count };
-    const emit = (e: MultilineEvent<_Line>) => {
-      const lines = e.positions;
-      const first = lines[0]!;
-      const last = lines[lines.length - 1]!;
-      const entry: LogEntry = {
+    const sink = pipeline.channel<_Position>({
+      checkpointKey: key,
+      meta: {
         containerId: meta.containerId,
         containerName: meta.containerName,
         image: meta.image,
-        stream: first.stream,
-        ts: first.ts,
-        seq: first.seq,
-        line: e.text,
-      };
-      if (meta.key !== meta.containerName) entry.key = meta.key;
-      if (meta.service !== undefined) entry.service = meta.service;
-      if (meta.task !== undefined) entry.task = meta.task;
-      if (meta.node !== undefined) entry.node = meta.node;
-      const raw = _joinRaw(e);
-      if (raw !== undefined) entry.raw = raw;
-      if (lines.some((l) => l.truncated)) entry.truncated = true;
-      position.ts = last.afterTs;
-      position.count = last.afterCount;
-      batcher.push(entryToFields(entry), key, `${last.afterTs} ${last.afterCount}`);
-    };
-    const grouper = new MultilineGrouper<_Line>(emit, {
-      mode: meta.multiline,
-      flushMs: c.multilineFlushMs,
-      maxLines: c.multilineMaxLines,
-      maxBytes: c.multilineMaxBytes,
+        key: meta.key,
+        ...(meta.service !== undefined ? { service: meta.service } : {}),
+        ...(meta.task !== undefined ? { task: meta.task } : {}),
+        ...(meta.node !== undefined ? { node: meta.node } : {}),
+      },
+      multiline: meta.multiline,
+      checkpoint: (p) => `${p.ts} ${p.count}`,
+      onEvent: (p) => {
+        position.ts = p.ts;
+        position.count = p.count;
+      },
     });
-    let now = Date.now();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = () => {
-      if (timer !== undefined || !grouper.pending) return;
-      timer = setTimeout(() => {
-        timer = undefined;
-        grouper.flushDue(Date.now());
-        arm();
-      }, Math.max(0, grouper.deadline! - Date.now()));
-    };
 
     const onLine = (
       streamName: "stdout" | "stderr",
@@ -652,24 +581,17 @@ class _Tail {
       } else if (cmp === 0) {
         seq = cur.count++;
       }
-      const decoded = decodeLine(bytes);
-      const line: _Line = {
+      sink.line({
         stream: streamName,
         ts,
         seq,
-        afterTs: cur.ts,
-        afterCount: cur.count,
+        bytes,
         truncated,
-        raw: decoded.raw,
-      };
-      grouper.push(decoded.line, line, { stream: streamName, bytes: bytes.length, now });
+        position: { ts: cur.ts, count: cur.count },
+      });
     };
-    const maxLineBytes = c.maxLineBytes;
-    const out = new LineAssembler((ts, b, t) => onLine("stdout", ts, b, t), {
-      maxLineBytes,
-      framed: !tty,
-    });
-    const err = new LineAssembler((ts, b, t) => onLine("stderr", ts, b, t), { maxLineBytes });
+    const out = pipeline.assembler((ts, b, t) => onLine("stdout", ts, b, t), { framed: !tty });
+    const err = pipeline.assembler((ts, b, t) => onLine("stderr", ts, b, t));
     const demux = new DockerFrameDemuxer((s: FrameStream, bytes, end) => {
       if (s === 1) out.push(bytes, end);
       else if (s === 2) err.push(bytes, end);
@@ -681,26 +603,18 @@ class _Tail {
       }
     });
     const onData = tty
-      ? (chunk: Uint8Array) => {
-        now = Date.now();
-        out.push(chunk);
-        arm();
-      }
-      : (chunk: Uint8Array) => {
-        now = Date.now();
-        demux.push(chunk);
-        arm();
-      };
+      ? (chunk: Uint8Array) => out.push(chunk)
+      : (chunk: Uint8Array) => demux.push(chunk);
 
     const startedAt = info.State.StartedAt;
     let failure: unknown = null;
     try {
       while (await reader.read(onData)) {
-        if (batcher.full && !this.#stopped) {
+        if (pipeline.full && !this.#stopped) {
           logger.debug("reading paused: the append buffer is full", {
             container: meta.containerName,
           });
-          await Promise.race([batcher.whenRoom(), this.#whenStopped]);
+          await Promise.race([pipeline.whenRoom(), this.#whenStopped]);
         }
       }
     } catch (e) {
@@ -733,52 +647,20 @@ class _Tail {
         if (gone) {
           out.end();
           err.end();
-          grouper.flush();
+          sink.end();
         } else {
           out.discard();
           err.discard();
-          grouper.discard();
+          sink.discard();
         }
-        clearTimeout(timer);
         return "ended";
       }
     }
     out.discard();
     err.discard();
-    grouper.discard();
-    clearTimeout(timer);
+    sink.discard();
     return "cut";
   }
-}
-
-/** One line read, held in its event until the event is handed on. */
-interface _Line {
-  stream: "stdout" | "stderr";
-  ts: string;
-  seq: number;
-  /** The position after this line (the checkpoint once its event is written). */
-  afterTs: string;
-  afterCount: number;
-  truncated: boolean;
-  /** The line's bytes when they are not valid UTF-8. */
-  raw: Uint8Array | undefined;
-}
-
-/** The bytes of an event whose lines are not all valid UTF-8, else undefined. */
-function _joinRaw(e: MultilineEvent<_Line>): Uint8Array | undefined {
-  const lines = e.positions;
-  if (lines.length === 1) return lines[0]!.raw;
-  if (!lines.some((l) => l.raw !== undefined)) return undefined;
-  const encoder = new TextEncoder();
-  const parts = lines.map((l, i) => l.raw ?? encoder.encode(e.lines[i]!));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0) + parts.length - 1);
-  let at = 0;
-  parts.forEach((p, i) => {
-    if (i > 0) out[at++] = 10;
-    out.set(p, at);
-    at += p.length;
-  });
-  return out;
 }
 
 /** Waits for `p`, at most `ms`. */

@@ -23,8 +23,8 @@ import {
   AppendOutOfOrderError,
   type Fields,
   type LogStream,
-} from "../../shared/ports/log_stream.ts";
-import type { Logger } from "../../shared/runtime/logger.ts";
+} from "../ports/log_stream.ts";
+import type { Logger } from "../runtime/logger.ts";
 
 /** Options of {@linkcode AppendBatcher}. */
 export interface AppendBatcherOptions {
@@ -97,7 +97,7 @@ interface _Waiter {
 
 interface _Batch {
   fields: Fields[];
-  keys: string[];
+  keys: (string | null)[];
   positions: string[];
   /** Its number in the sequence, given when sealed. */
   n: number;
@@ -213,10 +213,11 @@ export class AppendBatcher {
    * Queues an entry.
    *
    * @param fields the stream message
-   * @param checkpointKey the state key of the entry's container
-   * @param position the checkpoint written with it (`<ts> <count>`)
+   * @param checkpointKey the state key of the entry's source (container,
+   *   file); null writes no checkpoint with it
+   * @param position the checkpoint written with it (e.g. `<ts> <count>`)
    */
-  push(fields: Fields, checkpointKey: string, position: string): void {
+  push(fields: Fields, checkpointKey: string | null, position: string): void {
     const b = this.#current;
     b.fields.push(fields);
     b.keys.push(checkpointKey);
@@ -413,8 +414,8 @@ export class AppendBatcher {
   #send(batch: _Batch): Promise<unknown> {
     const state: Record<string, string> = {};
     for (let i = batch.keys.length - 1; i >= 0; i--) {
-      const key = batch.keys[i]!;
-      if (!(key in state)) state[key] = batch.positions[i]!;
+      const key = batch.keys[i] as string | null;
+      if (key !== null && !(key in state)) state[key] = batch.positions[i]!;
     }
     const options: AppendOptions = { maxLen: this.#maxLen, state };
     if (this.#sequenceKey !== undefined) {

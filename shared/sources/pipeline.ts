@@ -1,0 +1,456 @@
+/**
+ * The one source pipeline: every log source (Docker, file, demo) hands its
+ * raw lines here, and the pipeline does the rest the same way for all:
+ *
+ * 1. line assembly ({@linkcode SourcePipeline.assembler}: records into
+ *    lines, Docker's 16 KiB partial records joined, lines cut at
+ *    `maxLineBytes` and marked truncated);
+ * 2. a {@linkcode SourceChannel} per followed thing (a container, a file):
+ *    the multi-line stage ({@linkcode MultilineGrouper}: lines into events,
+ *    between line assembly and entry building), then the entry
+ *    ({@linkcode LogEntry}: the thing's fields, the event's first timestamp,
+ *    its text, its raw bytes when not UTF-8, truncated);
+ * 3. the checkpoint: an event goes out with the position after its last
+ *    line, so a checkpoint never passes a line of an event still open (that
+ *    one is read again after a restart);
+ * 4. the batched append ({@linkcode AppendBatcher}): pipelined appends, each
+ *    written atomically with the checkpoints of the events it carries, with
+ *    back-pressure ({@linkcode SourcePipeline.full}).
+ *
+ * Sources keep only what is theirs: reading, their positions, where they
+ * resume ({@linkcode LogStream.getState} of their checkpoint key).
+ *
+ * @example
+ * ```ts
+ * import { SourcePipeline } from "./pipeline.ts";
+ * // const pipeline = new SourcePipeline(stream, logger, { stream: "tailwise:logs" });
+ * // const sink = pipeline.channel({ checkpointKey: "ckpt:a", meta, checkpoint: String });
+ * // sink.line({ stream: "stdout", ts, seq: 0, bytes, truncated: false, position: 42 });
+ * // await pipeline.close(10_000);
+ * ```
+ *
+ * @module
+ */
+
+import { decodeLine, entryToFields, type LogEntry } from "../ports/log_entry.ts";
+import type { LineSink, SourceLine, SourceMeta } from "../ports/log_source.ts";
+import type { LogStream } from "../ports/log_stream.ts";
+import type { Logger } from "../runtime/logger.ts";
+import { AppendBatcher, type StoreLost } from "./append_batcher.ts";
+import { LineAssembler, type LineAssemblerOptions, type LineHandler } from "./line_assembler.ts";
+import {
+  MULTILINE_FLUSH_MS,
+  MULTILINE_MAX_BYTES,
+  MULTILINE_MAX_LINES,
+  type MultilineEvent,
+  MultilineGrouper,
+  type MultilineMode,
+  parseMultilineMode,
+} from "./multiline.ts";
+
+/** Options of {@linkcode SourcePipeline}. */
+export interface SourcePipelineOptions {
+  /** The log stream's name. */
+  stream: string;
+  /**
+   * Approximate MAXLEN of the stream; 0 keeps all.
+   * @default 0
+   */
+  maxLen?: number;
+  /**
+   * Longest line; longer ones are cut and marked truncated.
+   * @default 1048576
+   */
+  maxLineBytes?: number;
+  /**
+   * Entries per append.
+   * @default 1000
+   */
+  batchLines?: number;
+  /**
+   * Entries held before {@linkcode SourcePipeline.full} turns true.
+   * @default 20000
+   */
+  bufferLines?: number;
+  /**
+   * Longest time an entry waits for its batch, in ms.
+   * @default 50
+   */
+  flushMs?: number;
+  /**
+   * Appends under way at once (pipelined, applied in order).
+   * @default 2
+   */
+  appendsInFlight?: number;
+  /**
+   * Longest wait between retries of a failed append, in ms.
+   * @default 5000
+   */
+  maxBackoffMs?: number;
+  /**
+   * The state key of this pipeline's append sequence (one per writer);
+   * null appends one batch at a time without a sequence.
+   * @default a fresh key under `tailwise:collect:ckpt:seq:`
+   */
+  sequenceKey?: string | null;
+  /**
+   * Called when the stream lost appends it had confirmed (Redis restarted
+   * empty or from an older snapshot), after what the pipeline held was
+   * dropped: the source re-reads from its checkpoints.
+   * @default ignore
+   */
+  onStoreLost?: (lost: StoreLost) => void;
+  /**
+   * How lines join into events, unless a channel says otherwise: `auto`,
+   * `off` or a regular expression matching an event's first line.
+   * @default "auto"
+   */
+  multiline?: string | MultilineMode;
+  /**
+   * Longest wait of an event for more lines after its first, in ms.
+   * @default 1000
+   */
+  multilineFlushMs?: number;
+  /**
+   * Most lines in one event.
+   * @default 500
+   */
+  multilineMaxLines?: number;
+  /**
+   * Most bytes in one event.
+   * @default 131072
+   */
+  multilineMaxBytes?: number;
+}
+
+/** Options of {@linkcode SourcePipeline.channel}. */
+export interface ChannelOptions<P> {
+  /** The state key of the thing's checkpoint; null writes none. */
+  checkpointKey: string | null;
+  /** The fields of every entry. */
+  meta: SourceMeta;
+  /**
+   * The checkpoint text of a position (what the source parses back).
+   *
+   * @param position a line's position
+   * @returns the text stored under `checkpointKey`
+   */
+  checkpoint(position: P): string;
+  /**
+   * How lines join into events here.
+   * @default the pipeline's `multiline`
+   */
+  multiline?: MultilineMode;
+  /**
+   * Told the position after an event's last line when the event is handed
+   * to the append (the position the checkpoint moves to once written).
+   * @default ignore
+   */
+  onEvent?: (position: P) => void;
+}
+
+/** The pipeline of every log source: multi-line events, entries, checkpoints, batched appends. */
+export class SourcePipeline {
+  readonly #batcher: AppendBatcher;
+  readonly #maxLineBytes: number;
+  readonly #multiline: MultilineMode;
+  readonly #flushMs: number;
+  readonly #maxLines: number;
+  readonly #maxBytes: number;
+
+  /**
+   * Starts the append loop.
+   *
+   * @param stream the log stream port
+   * @param logger where append failures are reported
+   * @param options stream name, line cap, batch sizes, multi-line defaults
+   * @throws {RangeError} when a size is not a positive integer
+   * @throws {TypeError} when `multiline` is not `auto`, `off` or a regular expression
+   */
+  constructor(stream: LogStream, logger: Logger, options: SourcePipelineOptions) {
+    this.#maxLineBytes = options.maxLineBytes ?? 1024 * 1024;
+    this.#multiline = typeof options.multiline === "object"
+      ? options.multiline
+      : parseMultilineMode(options.multiline);
+    this.#flushMs = options.multilineFlushMs ?? MULTILINE_FLUSH_MS;
+    this.#maxLines = options.multilineMaxLines ?? MULTILINE_MAX_LINES;
+    this.#maxBytes = options.multilineMaxBytes ?? MULTILINE_MAX_BYTES;
+    const sequenceKey = options.sequenceKey === undefined
+      ? `tailwise:collect:ckpt:seq:${crypto.randomUUID()}`
+      : options.sequenceKey;
+    this.#batcher = new AppendBatcher(stream, logger, {
+      stream: options.stream,
+      maxLen: options.maxLen ?? 0,
+      batchLines: options.batchLines ?? 1000,
+      bufferLines: options.bufferLines ?? 20_000,
+      flushMs: options.flushMs ?? 50,
+      maxBackoffMs: options.maxBackoffMs ?? 5000,
+      ...(sequenceKey === null ? {} : { sequenceKey }),
+      inFlight: options.appendsInFlight ?? 2,
+      ...(options.onStoreLost ? { onStoreLost: options.onStoreLost } : {}),
+    });
+  }
+
+  /**
+   * A line assembler with the pipeline's line cap: records (Docker's, or
+   * plain bytes) into lines.
+   *
+   * @param onLine receives each line
+   * @param options timestamps, framing, CR handling
+   * @returns the assembler
+   */
+  assembler(
+    onLine: LineHandler,
+    options: Omit<LineAssemblerOptions, "maxLineBytes"> = {},
+  ): LineAssembler {
+    return new LineAssembler(onLine, { ...options, maxLineBytes: this.#maxLineBytes });
+  }
+
+  /**
+   * Opens the sink of one followed thing (a container, a file).
+   *
+   * @param options its checkpoint key, entry fields, checkpoint text, multi-line mode
+   * @returns where its lines go
+   */
+  channel<P>(options: ChannelOptions<P>): SourceChannel<P> {
+    return new SourceChannel(this.#batcher, options, {
+      mode: options.multiline ?? this.#multiline,
+      flushMs: this.#flushMs,
+      maxLines: this.#maxLines,
+      maxBytes: this.#maxBytes,
+    });
+  }
+
+  /**
+   * True when the pipeline holds `bufferLines` entries or more: sources
+   * should stop reading until {@linkcode SourcePipeline.whenRoom} resolves.
+   *
+   * @returns whether it is full
+   */
+  get full(): boolean {
+    return this.#batcher.full;
+  }
+
+  /**
+   * Resolves when there is room again.
+   *
+   * @returns a promise of room
+   */
+  whenRoom(): Promise<void> {
+    return this.#batcher.whenRoom();
+  }
+
+  /**
+   * Entries handed to the append so far.
+   *
+   * @returns the count
+   */
+  get pushed(): number {
+    return this.#batcher.pushed;
+  }
+
+  /**
+   * Entries written so far.
+   *
+   * @returns the count
+   */
+  get written(): number {
+    return this.#batcher.written;
+  }
+
+  /**
+   * Entries dropped because the stream lost state (read again by the source).
+   *
+   * @returns the count
+   */
+  get discarded(): number {
+    return this.#batcher.discarded;
+  }
+
+  /**
+   * Resolves when the first `count` entries pushed are written.
+   *
+   * @param count a value of {@linkcode SourcePipeline.pushed}
+   * @returns a promise of the write
+   */
+  whenWritten(count: number): Promise<void> {
+    return this.#batcher.whenWritten(count);
+  }
+
+  /**
+   * Writes what it holds, waiting at most `timeoutMs`, and stops.
+   *
+   * @param timeoutMs the longest wait
+   * @returns true when everything was written
+   */
+  close(timeoutMs: number): Promise<boolean> {
+    return this.#batcher.close(timeoutMs);
+  }
+}
+
+interface _Held<P> {
+  stream: "stdout" | "stderr";
+  ts: string;
+  seq: number;
+  truncated: boolean;
+  raw: Uint8Array | undefined;
+  position: P;
+}
+
+/**
+ * The sink of one followed thing: the multi-line stage, then the entry and
+ * its checkpoint into the append. Events wait at most `multilineFlushMs` for
+ * more lines (a timer hands them on).
+ */
+export class SourceChannel<P> implements LineSink<P> {
+  readonly #batcher: AppendBatcher;
+  readonly #options: ChannelOptions<P>;
+  readonly #grouper: MultilineGrouper<_Held<P>>;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * @param batcher the pipeline's append
+   * @param options the thing's checkpoint key, fields and checkpoint text
+   * @param grouping the multi-line mode and caps
+   */
+  constructor(
+    batcher: AppendBatcher,
+    options: ChannelOptions<P>,
+    grouping: { mode: MultilineMode; flushMs: number; maxLines: number; maxBytes: number },
+  ) {
+    this.#batcher = batcher;
+    this.#options = options;
+    this.#grouper = new MultilineGrouper<_Held<P>>((e) => this.#emit(e), grouping);
+  }
+
+  /**
+   * True while an event is open (its lines not yet handed to the append).
+   *
+   * @returns whether one is
+   */
+  get pending(): boolean {
+    return this.#grouper.pending;
+  }
+
+  /**
+   * The time the open event is due, in ms since the epoch.
+   *
+   * @returns the deadline, or undefined without an open event
+   */
+  get deadline(): number | undefined {
+    return this.#grouper.deadline;
+  }
+
+  /**
+   * Hands on a line.
+   *
+   * @param line the line and its position
+   */
+  line(line: SourceLine<P>): void {
+    const decoded = decodeLine(line.bytes);
+    this.#grouper.push(decoded.line, {
+      stream: line.stream,
+      ts: line.ts,
+      seq: line.seq,
+      truncated: line.truncated,
+      raw: decoded.raw,
+      position: line.position,
+    }, { stream: line.stream, bytes: line.bytes.length, now: Date.now() });
+    this.#arm();
+  }
+
+  /** Hands on the open event now (the source ended). */
+  end(): void {
+    this.#grouper.flush();
+    this.#disarm();
+  }
+
+  /** Drops the open event (it is read again from the checkpoint). */
+  discard(): void {
+    this.#grouper.discard();
+    this.#disarm();
+  }
+
+  #arm(): void {
+    if (this.#timer !== undefined || !this.#grouper.pending) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#grouper.flushDue(Date.now());
+      this.#arm();
+    }, Math.max(0, this.#grouper.deadline! - Date.now()));
+  }
+
+  #disarm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #emit(e: MultilineEvent<_Held<P>>): void {
+    const lines = e.positions;
+    const first = lines[0]!;
+    const last = lines[lines.length - 1]!;
+    const { meta } = this.#options;
+    const entry: LogEntry = {
+      containerId: meta.containerId,
+      containerName: meta.containerName,
+      image: meta.image,
+      stream: first.stream,
+      ts: first.ts,
+      seq: first.seq,
+      line: e.text,
+    };
+    if (meta.key !== undefined && meta.key !== meta.containerName) entry.key = meta.key;
+    if (meta.service !== undefined) entry.service = meta.service;
+    if (meta.task !== undefined) entry.task = meta.task;
+    if (meta.node !== undefined) entry.node = meta.node;
+    const raw = _joinRaw(e);
+    if (raw !== undefined) entry.raw = raw;
+    if (lines.some((l) => l.truncated)) entry.truncated = true;
+    this.#options.onEvent?.(last.position);
+    this.#batcher.push(
+      entryToFields(entry),
+      this.#options.checkpointKey,
+      this.#options.checkpoint(last.position),
+    );
+  }
+}
+
+/**
+ * Timestamps for sources without their own (a file, the demo): the time a
+ * line was read, and its order among lines read in the same millisecond.
+ */
+export class LineClock {
+  #lastTs = "";
+  #seq = 0;
+
+  /**
+   * The timestamp and order of a line read at `ms`.
+   *
+   * @param ms the time, in ms since the epoch
+   * @default {ms} Date.now()
+   * @returns its RFC 3339 timestamp and order
+   */
+  stamp(ms: number = Date.now()): { ts: string; seq: number } {
+    const ts = new Date(ms).toISOString();
+    this.#seq = ts === this.#lastTs ? this.#seq + 1 : 0;
+    this.#lastTs = ts;
+    return { ts, seq: this.#seq };
+  }
+}
+
+/** The bytes of an event whose lines are not all valid UTF-8, else undefined. */
+function _joinRaw<P>(e: MultilineEvent<_Held<P>>): Uint8Array | undefined {
+  const lines = e.positions;
+  if (lines.length === 1) return lines[0]!.raw;
+  if (!lines.some((l) => l.raw !== undefined)) return undefined;
+  const encoder = new TextEncoder();
+  const parts = lines.map((l, i) => l.raw ?? encoder.encode(e.lines[i]!));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0) + parts.length - 1);
+  let at = 0;
+  parts.forEach((p, i) => {
+    if (i > 0) out[at++] = 10;
+    out.set(p, at);
+    at += p.length;
+  });
+  return out;
+}
