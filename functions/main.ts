@@ -10,6 +10,7 @@
  * @module
  */
 
+import { messagesForLines } from "../shared/ports/log_entry.ts";
 import { parseArgs } from "node:util";
 import { openAdapters } from "../shared/adapters/open_adapters.ts";
 import { type Config, ConfigError, loadConfig, redactConfig } from "../shared/runtime/config.ts";
@@ -233,7 +234,7 @@ async function _consume(
     group,
     consumer: `${group}-${config.instance.replace(/-\d+$/, "")}`,
     deadLetterStream: config.streams.deadLetter,
-    batch: config.consumer.batch,
+    batch: messagesForLines(config.consumer.batch),
     blockMs: config.consumer.blockMs,
     claimIdleMs: config.consumer.claimIdleMs,
     maxDeliveries: config.consumer.maxDeliveries,

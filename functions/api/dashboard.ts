@@ -25,6 +25,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { HTTPException } from "hono/http-exception";
 import { streamSSE } from "hono/streaming";
 import { fieldsToAnomaly } from "../../shared/ports/anomaly.ts";
+import { messageLineCount } from "../../shared/ports/log_entry.ts";
 import { DEFAULT_SUPPRESS_MS } from "../../shared/ports/feedback_store.ts";
 import type { ModelMeta } from "../../shared/ports/model_registry.ts";
 import type { ApiDeps } from "./api.ts";
@@ -439,7 +440,10 @@ class _ContainerStates {
     const counts = new Map<string, number>();
     for (const m of recent) {
       const name = m.fields.n;
-      if (name !== undefined) counts.set(name, (counts.get(name) ?? 0) + 1);
+      // A packed message carries many lines of one container.
+      if (name !== undefined) {
+        counts.set(name, (counts.get(name) ?? 0) + messageLineCount(m.fields));
+      }
     }
     // A full scan did not reach back a minute: scale by the time it covered.
     const oldest = recent.at(-1);

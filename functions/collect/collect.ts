@@ -22,12 +22,7 @@ import {
   DockerLogReader,
 } from "../../shared/sources/docker/docker_log_reader.ts";
 import { LineAssembler } from "../../shared/sources/line_assembler.ts";
-import {
-  decodeLine,
-  entryToFields,
-  type LogEntry,
-  tsToNanos,
-} from "../../shared/ports/log_entry.ts";
+import { decodeLine, type LogEntry, tsToNanos } from "../../shared/ports/log_entry.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
 import { AppendBatcher } from "./append_batcher.ts";
@@ -487,7 +482,7 @@ class _Tail {
       entry.line = decoded.line;
       if (decoded.raw !== undefined) entry.raw = decoded.raw;
       if (truncated) entry.truncated = true;
-      batcher.push(entryToFields(entry), key, `${position.ts} ${position.count}`);
+      batcher.push(entry, key, `${position.ts} ${position.count}`);
     };
     const maxLineBytes = c.maxLineBytes;
     const out = new LineAssembler((ts, b, t) => onLine("stdout", ts, b, t), {

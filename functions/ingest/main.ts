@@ -11,6 +11,7 @@
  * @module
  */
 
+import { messagesForLines } from "../../shared/ports/log_entry.ts";
 import { ConfigError, loadConfig, redactConfig } from "../../shared/runtime/config.ts";
 import { openLogStore } from "../../shared/adapters/open_adapters.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
@@ -87,7 +88,7 @@ async function _main(): Promise<number> {
       group: INGEST_GROUP,
       consumer: config.instance,
       deadLetterStream: config.streams.deadLetter,
-      batch: config.ingest.batchLines,
+      batch: messagesForLines(config.ingest.batchLines),
       concurrency: config.ingest.concurrency,
       blockMs: config.consumer.blockMs,
       claimIdleMs: config.consumer.claimIdleMs,

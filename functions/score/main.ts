@@ -9,6 +9,7 @@
  * @module
  */
 
+import { messagesForLines } from "../../shared/ports/log_entry.ts";
 import { openAdapters } from "../../shared/adapters/open_adapters.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
@@ -45,7 +46,7 @@ if (import.meta.main) {
     group: SCORE_GROUP,
     consumer: config.instance,
     deadLetterStream: config.streams.deadLetter,
-    batch: config.consumer.batch,
+    batch: messagesForLines(config.consumer.batch),
     blockMs: config.consumer.blockMs,
     claimIdleMs: config.consumer.claimIdleMs,
     maxDeliveries: config.consumer.maxDeliveries,

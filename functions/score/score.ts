@@ -4,7 +4,8 @@
  * them by model key, asks the model cache for each container's current model
  * (one cheap version read; the blob only when the version changed), scores
  * the lines, and appends the anomalies to the anomalies stream keyed by the
- * source entry id, so a replay of the batch adds no duplicate. Then it hands
+ * source line's id (`<message id>#<n>` for a packed message, see
+ * {@linkcode lineId}), so a replay of the batch adds no duplicate. Then it hands
  * the new anomalies to the alert sink (which never blocks) and reports every
  * entry done, so the consumer acks them.
  *
@@ -21,7 +22,12 @@ import { contentHash64 } from "../../shared/detector/hash.ts";
 import { createMaskedLine, maskTokens, templateText } from "../../shared/detector/mask.ts";
 import { severityOf } from "../../shared/detector/severity.ts";
 import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
-import { fieldsToEntry, type LogEntry, modelKey } from "../../shared/ports/log_entry.ts";
+import {
+  type LogEntry,
+  type MessageLine,
+  modelKey,
+  unpackMessage,
+} from "../../shared/ports/log_entry.ts";
 import type { LogStream, StreamMessage } from "../../shared/ports/log_stream.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
 import type { TailwiseMetrics } from "../../shared/runtime/metrics.ts";
@@ -108,28 +114,33 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
   const ttlMs = options.replayKeyTtlMs ?? 7 * 86_400_000;
   return async (batch: readonly StreamMessage[]): Promise<BatchOutcome> => {
     const rejected = new Map<string, Error>();
-    const groups = new Map<string, { msg: StreamMessage; entry: LogEntry }[]>();
+    const groups = new Map<string, { id: string; entry: LogEntry }[]>();
+    const done: string[] = [];
     for (const msg of batch) {
+      let lines: MessageLine[];
       try {
-        const entry = fieldsToEntry(msg.fields);
-        const key = modelKey(entry);
-        let group = groups.get(key);
-        if (!group) groups.set(key, group = []);
-        group.push({ msg, entry });
+        lines = unpackMessage(msg.id, msg.fields);
       } catch (e) {
         rejected.set(msg.id, e instanceof Error ? e : new Error(String(e)));
+        continue;
+      }
+      // Every line of a message is scored in this call, or the call throws.
+      done.push(msg.id);
+      for (const line of lines) {
+        const key = modelKey(line.entry);
+        let group = groups.get(key);
+        if (!group) groups.set(key, group = []);
+        group.push(line);
       }
     }
     const found: Anomaly[] = [];
-    const done: string[] = [];
     for (const [container, items] of groups) {
       const lines = items.map((i) => i.entry.line);
       const scored = await scoreLines(container, lines, deps, { coldStart: options.coldStart });
       const at = now();
       for (let i = 0; i < items.length; i++) {
-        const { msg, entry } = items[i]!;
+        const { id, entry } = items[i]!;
         const s = scored[i]!;
-        done.push(msg.id);
         deps.metrics?.scoreLatency.observe(Math.max(0, at - Date.parse(entry.ts)) / 1000);
         if (!s.anomaly) continue;
         found.push({
@@ -137,7 +148,7 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
           container,
           containerId: entry.containerId,
           containerName: entry.containerName,
-          entryId: msg.id,
+          entryId: id,
           ts: entry.ts,
           line: entry.line,
           score: s.score,

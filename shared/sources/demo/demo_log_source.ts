@@ -9,7 +9,7 @@
  * @module
  */
 
-import { entryToFields, type LogEntry } from "../../ports/log_entry.ts";
+import { type LogEntry, packEntries } from "../../ports/log_entry.ts";
 import type { LogStream } from "../../ports/log_stream.ts";
 import { createPrng, type Prng } from "../../detector/prng.ts";
 import { sleep } from "../../runtime/sleep.ts";
@@ -151,7 +151,7 @@ export async function runDemo(stream: LogStream, options: DemoOptions): Promise<
       for (let i = 0; i < historyLines; i++) {
         batch.push(entry(c, _NORMAL[c](r), start + Math.floor((i * 3_500_000) / historyLines)));
       }
-      await stream.append(options.stream, batch.map(entryToFields));
+      await stream.append(options.stream, packEntries(batch));
       written += batch.length;
     }
     await stream.append(options.stream, [], { state: { "tailwise:demo:seeded": "1" } });
@@ -172,7 +172,7 @@ export async function runDemo(stream: LogStream, options: DemoOptions): Promise<
       batch.push(entry(c, gen(r), now));
     }
     if (batch.length > 0) {
-      await stream.append(options.stream, batch.map(entryToFields));
+      await stream.append(options.stream, packEntries(batch));
       written += batch.length;
     }
     await sleep(tickMs, options.signal);

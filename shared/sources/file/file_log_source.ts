@@ -9,7 +9,7 @@
  */
 
 import { basename } from "node:path";
-import { decodeLine, entryToFields, type LogEntry } from "../../ports/log_entry.ts";
+import { decodeLine, type LogEntry, packEntries } from "../../ports/log_entry.ts";
 import type { LogStream } from "../../ports/log_stream.ts";
 import type { Logger } from "../../runtime/logger.ts";
 import { sleep } from "../../runtime/sleep.ts";
@@ -114,7 +114,7 @@ export async function followFile(
     let entries: LogEntry[] = [];
     let start = 0;
     const flush = async (upTo: number) => {
-      await stream.append(options.stream, entries.map(entryToFields), {
+      await stream.append(options.stream, packEntries(entries), {
         maxLen: options.maxLen ?? 0,
         state: { [ckptKey]: `${inode} ${offset + upTo}` },
       });
