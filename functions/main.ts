@@ -21,7 +21,9 @@ import { createLogger, type Logger } from "../shared/runtime/logger.ts";
 import { createTailwiseMetrics } from "../shared/runtime/metrics.ts";
 import { logBadVersions, ModelCache } from "../shared/runtime/model_cache.ts";
 import { openAlertSink } from "../shared/adapters/open_alert_sink.ts";
-import { type BatchHandler, StreamConsumer } from "../shared/runtime/stream_consumer.ts";
+import type { BatchHandler } from "../shared/runtime/stream_consumer.ts";
+import { ShardedConsumer } from "../shared/runtime/sharded_consumer.ts";
+import { configuredLogShards } from "../shared/ports/log_shards.ts";
 import type { LogStream } from "../shared/ports/log_stream.ts";
 import { apiToken, serveApi } from "./api/main.ts";
 import { dashboardLoginUrl } from "./api/dashboard.ts";
@@ -126,6 +128,7 @@ export async function main(args: string[]): Promise<number> {
       sources++;
       tasks.push(collect({ docker, log: stream, logger: log.child({ fn: "collect" }), signal }, {
         stream: config.streams.logs,
+        streams: configuredLogShards(config),
         maxLen: config.streams.maxLen,
         maxLineBytes: config.collect.maxLineBytes,
         batchLines: config.collect.batchLines,
@@ -146,7 +149,8 @@ export async function main(args: string[]): Promise<number> {
   for (const path of values.file) {
     sources++;
     tasks.push(followFile(path, stream, {
-      stream: config.streams.logs,
+      // The first shard (consumers read every shard).
+      stream: configuredLogShards(config)[0]!,
       maxLen: config.streams.maxLen,
       maxLineBytes: config.collect.maxLineBytes,
       signal,
@@ -155,7 +159,7 @@ export async function main(args: string[]): Promise<number> {
   }
   if (values.demo) {
     sources++;
-    tasks.push(runDemo(stream, { stream: config.streams.logs, signal }));
+    tasks.push(runDemo(stream, { stream: configuredLogShards(config)[0]!, signal }));
   }
   if (sources === 0) log.warn("no log source: the api serves, but nothing new comes in");
 
@@ -228,9 +232,7 @@ async function _consume(
   log: Logger,
   signal: AbortSignal,
 ): Promise<void> {
-  await stream.createGroup(config.streams.logs, group);
-  const consumer = new StreamConsumer(stream, handler, {
-    stream: config.streams.logs,
+  const consumer = new ShardedConsumer(stream, handler, configuredLogShards(config), {
     group,
     consumer: `${group}-${config.instance.replace(/-\d+$/, "")}`,
     deadLetterStream: config.streams.deadLetter,

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import { openAdapters } from "../../shared/adapters/open_adapters.ts";
 import { type Config, ConfigError, loadConfig, redactConfig } from "../../shared/runtime/config.ts";
 import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
@@ -95,14 +96,17 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
       return await scoreLines(container, lines, { models, feedback });
     },
     requestTraining: options.requestTraining,
-    consumerGroups: REPORTED_GROUPS.map((group) => ({ stream: config.streams.logs, group })),
+    consumerGroups: configuredLogShards(config).flatMap((stream) =>
+      REPORTED_GROUPS.map((group) => ({ stream, group }))
+    ),
     ...(options.lineCounts ? { lineCounts: options.lineCounts } : {}),
   }, {
     token: options.token,
     anomaliesStream: config.streams.anomalies,
     bodyLimit: config.api.bodyLimit,
     dashboard: {
-      logsStream: config.streams.logs,
+      // The dashboard's log rates read the first shard only (see docs/deploy.md).
+      logsStream: configuredLogShards(config)[0]!,
       minLines: config.train.minLines,
       trainWindowMs: config.train.windowMs,
       suppressMs: config.api.suppressMs,

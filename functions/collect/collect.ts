@@ -22,10 +22,11 @@ import {
   DockerLogReader,
 } from "../../shared/sources/docker/docker_log_reader.ts";
 import { LineAssembler } from "../../shared/sources/line_assembler.ts";
-import { decodeLine, type LogEntry, tsToNanos } from "../../shared/ports/log_entry.ts";
+import { decodeLine, type LogEntry, modelKey, tsToNanos } from "../../shared/ports/log_entry.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
 import { AppendBatcher } from "./append_batcher.ts";
+import { keyBeside, shardOf } from "../../shared/ports/log_shards.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
 
 /** What {@linkcode collect} works with. */
@@ -47,6 +48,13 @@ export interface CollectOptions {
    * @default "tailwise:logs"
    */
   stream?: string;
+  /**
+   * The log stream's shards (see shared/ports/log_shards.ts); overrides
+   * `stream`. Each container goes to the shard of its model key, with its
+   * checkpoint in the shard's slot.
+   * @default [stream]
+   */
+  streams?: readonly string[];
   /**
    * Approximate MAXLEN of the log stream; 0 keeps all.
    * @default 0
@@ -136,9 +144,15 @@ export async function collect(
   return await collector.run();
 }
 
+/** One shard of the log stream: its name and its batcher. */
+interface _Shard {
+  stream: string;
+  batcher: AppendBatcher;
+}
+
 class _Collector {
   readonly deps: CollectDeps;
-  readonly batcher: AppendBatcher;
+  readonly shards: _Shard[];
   readonly maxLineBytes: number;
   readonly maxBackoffMs: number;
   readonly positions = new Map<string, _Position>();
@@ -158,26 +172,60 @@ class _Collector {
     this.#prefix = options.checkpointPrefix ?? "tailwise:collect:ckpt:";
     this.#exclude = options.excludeContainers ?? [];
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
-    this.batcher = new AppendBatcher(deps.log, deps.logger, {
-      stream: options.stream ?? "tailwise:logs",
-      maxLen: options.maxLen ?? 0,
-      batchLines: options.batchLines ?? 1000,
-      bufferLines: options.bufferLines ?? 20_000,
-      flushMs: options.flushMs ?? 50,
-      maxBackoffMs: this.maxBackoffMs,
-      // One sequence per process: its appends are pipelined, and applied
-      // once and in order even when a reply is lost and ioredis resends.
-      sequenceKey: `${this.#prefix}seq:${crypto.randomUUID()}`,
-      inFlight: options.appendsInFlight ?? 2,
-    });
+    const streams = options.streams?.length ? options.streams : [options.stream ?? "tailwise:logs"];
+    const uuid = crypto.randomUUID();
+    this.shards = streams.map((stream) => ({
+      stream,
+      batcher: new AppendBatcher(deps.log, deps.logger, {
+        stream,
+        maxLen: options.maxLen ?? 0,
+        batchLines: options.batchLines ?? 1000,
+        bufferLines: options.bufferLines ?? 20_000,
+        flushMs: options.flushMs ?? 50,
+        maxBackoffMs: this.maxBackoffMs,
+        // One sequence per process and shard: its appends are pipelined, and
+        // applied once and in order even when a reply is lost and ioredis resends.
+        sequenceKey: keyBeside(stream, this.#prefix, `seq:${uuid}`),
+        inFlight: options.appendsInFlight ?? 2,
+      }),
+    }));
+  }
+
+  /** The shard of a container (by its model key). */
+  shardOf(meta: _Meta): number {
+    return shardOf(modelKey(meta), this.shards.length);
+  }
+
+  /** Every key a container's checkpoint may be under: its shard's first, then the others. */
+  #checkpointKeys(id: string, shard = 0): string[] {
+    const keys = [this.checkpointKey(id, shard)];
+    for (let i = 0; i < this.shards.length; i++) {
+      if (i !== shard) keys.push(this.checkpointKey(id, i));
+    }
+    // The name before sharding.
+    if (!keys.includes(this.#prefix + id)) keys.push(this.#prefix + id);
+    return keys;
+  }
+
+  /**
+   * A container's saved checkpoint: under its shard's key, else under
+   * another shard's or the unsharded name (the shard count or the model key
+   * changed), so a reshard does not read a container again from the start.
+   */
+  async savedPosition(id: string, shard: number): Promise<string | null> {
+    for (const key of this.#checkpointKeys(id, shard)) {
+      const saved = await this.deps.log.getState(key);
+      if (saved !== null) return saved;
+    }
+    return null;
   }
 
   get signal(): AbortSignal {
     return this.deps.signal;
   }
 
-  checkpointKey(id: string): string {
-    return this.#prefix + id;
+  checkpointKey(id: string, shard: number): string {
+    return keyBeside(this.shards[shard]!.stream, this.#prefix, id);
   }
 
   async run(): Promise<CollectSummary> {
@@ -195,11 +243,17 @@ class _Collector {
       onAbort();
     }
     await Promise.allSettled([...this.tails.values()].map((t) => t.done));
-    const complete = await this.batcher.close(this.#drainTimeoutMs);
-    const summary = {
-      written: this.batcher.written,
-      dropped: this.batcher.pushed - this.batcher.written,
-    };
+    const closed = await Promise.all(
+      this.shards.map((s) => s.batcher.close(this.#drainTimeoutMs)),
+    );
+    const complete = closed.every((c) => c);
+    let written = 0;
+    let pushed = 0;
+    for (const { batcher } of this.shards) {
+      written += batcher.written;
+      pushed += batcher.pushed;
+    }
+    const summary = { written, dropped: pushed - written };
     if (!complete) logger.warn("stopped before every entry was written", summary);
     logger.info("collector stopped", summary);
     return summary;
@@ -246,7 +300,7 @@ class _Collector {
       } else if (!this.tails.has(c.Id) && !this.#unreadable.has(c.Id)) {
         // A container that stopped while no collector ran: read what it
         // wrote after its checkpoint.
-        if (this.positions.has(c.Id) || await this.deps.log.getState(this.checkpointKey(c.Id))) {
+        if (this.positions.has(c.Id) || await this.savedPosition(c.Id, 0) !== null) {
           this.attach(c.Id);
         }
       }
@@ -300,11 +354,12 @@ class _Collector {
     }
     this.#unreadable.delete(id);
     this.positions.delete(id);
-    const upTo = this.batcher.pushed;
-    this.batcher.whenWritten(upTo).then(async () => {
-      if (this.tails.has(id) || this.signal.aborted) return;
-      await this.deps.log.deleteState([this.checkpointKey(id)]);
-    }).catch(() => {
+    Promise.all(this.shards.map(({ batcher }) => batcher.whenWritten(batcher.pushed))).then(
+      async () => {
+        if (this.tails.has(id) || this.signal.aborted) return;
+        await this.deps.log.deleteState(this.#checkpointKeys(id));
+      },
+    ).catch(() => {
       // Best effort: a stale checkpoint of a removed container is harmless.
     });
   }
@@ -360,7 +415,7 @@ class _Tail {
       const meta = _meta(info);
       let position = c.positions.get(this.id);
       if (!position) {
-        const saved = await c.deps.log.getState(c.checkpointKey(this.id));
+        const saved = await c.savedPosition(this.id, c.shardOf(meta));
         position = _parsePosition(saved);
         c.positions.set(this.id, position);
       }
@@ -418,8 +473,9 @@ class _Tail {
   ): Promise<"ended" | "cut" | "unreadable"> {
     const c = this.#c;
     const { logger } = c.deps;
-    const batcher = c.batcher;
-    const key = c.checkpointKey(this.id);
+    const shard = c.shardOf(meta);
+    const batcher = c.shards[shard]!.batcher;
+    const key = c.checkpointKey(this.id, shard);
     const tty = info.Config.Tty === true;
     const since = position.ts === "" ? undefined : _since(position.ts);
     let reader: DockerLogReader;

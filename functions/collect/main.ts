@@ -20,6 +20,7 @@ import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
 import { collect } from "./collect.ts";
+import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 
 /**
  * A dockerode client for an endpoint of the config.
@@ -60,6 +61,7 @@ if (import.meta.main) {
       username: config.redis.username,
       password: config.redis.password,
       name: `collect-${config.instance}`,
+      cluster: config.redis.cluster,
     })
     : await EmbeddedLogStream.open(config.dataDir);
   const stop = new AbortController();
@@ -69,6 +71,7 @@ if (import.meta.main) {
   try {
     await collect({ docker: dockerClient(config.docker), log, logger, signal: stop.signal }, {
       stream: config.streams.logs,
+      streams: configuredLogShards(config),
       maxLen: config.streams.maxLen,
       ...config.collect,
       excludeContainers: self ? [self] : [],

@@ -15,7 +15,8 @@ import { messagesForLines } from "../../shared/ports/log_entry.ts";
 import { ConfigError, loadConfig, redactConfig } from "../../shared/runtime/config.ts";
 import { openLogStore } from "../../shared/adapters/open_adapters.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
-import { StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
+import { ShardedConsumer } from "../../shared/runtime/sharded_consumer.ts";
+import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import { ingestBatch } from "./ingest.ts";
 
 /** The consumer group of ingest. */
@@ -64,6 +65,7 @@ async function _main(): Promise<number> {
     username: config.redis.username,
     password: config.redis.password,
     name: `tailwise-ingest-${config.instance}`,
+    cluster: config.redis.cluster,
   });
   await using store = await openLogStore(config, {
     onRetry: (e, { attempt, delayMs }) => {
@@ -80,11 +82,12 @@ async function _main(): Promise<number> {
     return 1;
   }
 
-  const consumer = new StreamConsumer(
+  const streams = configuredLogShards(config);
+  const consumer = new ShardedConsumer(
     stream,
     (batch, context) => ingestBatch(batch, { store }, context),
+    streams,
     {
-      stream: config.streams.logs,
       group: INGEST_GROUP,
       consumer: config.instance,
       deadLetterStream: config.streams.deadLetter,
@@ -110,7 +113,7 @@ async function _main(): Promise<number> {
   }, 30_000);
   try {
     _log("info", "consuming", {
-      stream: config.streams.logs,
+      streams,
       group: INGEST_GROUP,
       consumer: config.instance,
     });

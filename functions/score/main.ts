@@ -15,7 +15,8 @@ import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
-import { StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
+import { ShardedConsumer } from "../../shared/runtime/sharded_consumer.ts";
+import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
 import { createScoreHandler } from "./score.ts";
 
@@ -40,9 +41,8 @@ if (import.meta.main) {
     { models, stream: adapters.stream, feedback: adapters.feedback, alerts, metrics, log },
     { anomalyStream: config.streams.anomalies, coldStart: config.score.coldStart },
   );
-  await adapters.stream.createGroup(config.streams.logs, SCORE_GROUP);
-  const consumer = new StreamConsumer(adapters.stream, handler, {
-    stream: config.streams.logs,
+  const streams = configuredLogShards(config);
+  const consumer = new ShardedConsumer(adapters.stream, handler, streams, {
     group: SCORE_GROUP,
     consumer: config.instance,
     deadLetterStream: config.streams.deadLetter,
@@ -56,7 +56,7 @@ if (import.meta.main) {
   for (const sig of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(sig, () => stop.abort());
   }
-  log.info("scoring", { stream: config.streams.logs, group: SCORE_GROUP });
+  log.info("scoring", { streams, group: SCORE_GROUP });
   await consumer.run(stop.signal);
   log.info("stopped", { ...consumer.counters });
 }

@@ -4,8 +4,9 @@
  * them by model key, asks the model cache for each container's current model
  * (one cheap version read; the blob only when the version changed), scores
  * the lines, and appends the anomalies to the anomalies stream keyed by the
- * source line's id (`<message id>#<n>` for a packed message, see
- * {@linkcode lineId}), so a replay of the batch adds no duplicate. Then it hands
+ * source line's id (`<message id>#<n>` for a packed message, see `lineId` in
+ * shared/ports/log_entry.ts; key `{<anomaly stream>}:seen:<line id>`), so a
+ * replay of the batch adds no duplicate. Then it hands
  * the new anomalies to the alert sink (which never blocks) and reports every
  * entry done, so the consumer acks them.
  *
@@ -29,6 +30,7 @@ import {
   unpackMessage,
 } from "../../shared/ports/log_entry.ts";
 import type { LogStream, StreamMessage } from "../../shared/ports/log_stream.ts";
+import { keyOfStream } from "../../shared/ports/log_shards.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
 import type { TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import type { ModelCache } from "../../shared/runtime/model_cache.ts";
@@ -167,7 +169,8 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
       const ids = await deps.stream.appendOnce(
         options.anomalyStream,
         found.map((a) => ({
-          key: `${options.anomalyStream}:seen:${a.entryId}`,
+          // In the anomaly stream's slot, so the script runs on Redis Cluster too.
+          key: keyOfStream(options.anomalyStream, `seen:${a.entryId}`),
           fields: anomalyToFields(a),
         })),
         { maxLen, ttlMs },

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { taskArgs } from "../../harness/task_process.ts";
+
 /** A running ingest process. */
 export class IngestProcess implements AsyncDisposable {
   #child: Deno.ChildProcess;
@@ -17,9 +19,9 @@ export class IngestProcess implements AsyncDisposable {
    * @param env its environment (REDIS_URL, INFLUX_URL, ...)
    */
   constructor(env: Record<string, string>) {
-    const main = new URL("../../../functions/ingest/main.ts", import.meta.url).pathname;
+    // Under the flags of `deno task ingest`, not -A.
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", main],
+      args: taskArgs("ingest"),
       env,
       clearEnv: true,
       stdin: "null",
