@@ -21,7 +21,7 @@ import { createLogger, type Logger } from "../shared/runtime/logger.ts";
 import { createTailwiseMetrics } from "../shared/runtime/metrics.ts";
 import { logBadVersions, ModelCache } from "../shared/runtime/model_cache.ts";
 import { openAlertSink } from "../shared/adapters/open_alert_sink.ts";
-import type { BatchHandler } from "../shared/runtime/stream_consumer.ts";
+import { type BatchHandler, GROUP_LOST_MESSAGE } from "../shared/runtime/stream_consumer.ts";
 import { ShardedConsumer } from "../shared/runtime/sharded_consumer.ts";
 import { configuredLogShards } from "../shared/ports/log_shards.ts";
 import type { LogStream } from "../shared/ports/log_stream.ts";
@@ -241,6 +241,7 @@ async function _consume(
     claimIdleMs: config.consumer.claimIdleMs,
     maxDeliveries: config.consumer.maxDeliveries,
     onError: (error, { retryInMs }) => log.warn(`${group} failed; retrying`, { error, retryInMs }),
+    onGroupLost: (lost) => log.warn(GROUP_LOST_MESSAGE, { ...lost }),
   });
   await consumer.run(signal);
 }

@@ -122,11 +122,14 @@ export interface ApiDeps {
   /** Consumer groups whose lag and pending counts `/metrics` reports. */
   consumerGroups: readonly ConsumerGroupRef[];
   /**
-   * Lines per container since a time (the log store's `containers`), for the
-   * dashboard's "N lines until the first model"; without it a learning
-   * container shows no count.
+   * Lines per model key since a time, with the containers behind each key
+   * (the log store's `containers`), for the dashboard's "N lines until the
+   * first model" and the `containers` of `GET /models`; without it a learning
+   * container shows no count and models list no containers.
    */
-  lineCounts?: (since: Date) => Promise<{ container: string; count: number }[]>;
+  lineCounts?: (
+    since: Date,
+  ) => Promise<{ container: string; count: number; containers?: string[] }[]>;
 }
 
 /** Options of {@linkcode createApi}. */
@@ -180,6 +183,17 @@ export interface ApiOptions {
   dashboard?: Partial<Omit<DashboardOptions, "token" | "anomaliesStream">>;
 }
 
+/** The methods `/metrics` labels by name; any other is counted as `other`. */
+export const HTTP_METHODS: ReadonlySet<string> = new Set([
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "PATCH",
+  "DELETE",
+  "OPTIONS",
+]);
+
 /** Most anomalies per page of `GET /anomalies`. */
 export const MAX_PAGE = 1000;
 
@@ -210,12 +224,32 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
 
   const app = new Hono();
 
+  /** The containers behind each model key in the training window (best effort). */
+  const containersBehind = async (): Promise<Map<string, string[]>> => {
+    if (!deps.lineCounts) return new Map();
+    try {
+      const since = new Date(now() - (options.dashboard?.trainWindowMs ?? 86_400_000));
+      const list = await deps.lineCounts(since);
+      return new Map(list.map((c) => [c.container, c.containers ?? []]));
+    } catch (e) {
+      logError("api: cannot list the containers behind the models", e);
+      return new Map();
+    }
+  };
+
   app.use("*", async (c, next) => {
     const started = performance.now();
     await next();
+    // Every label is bounded: a request chooses its method and path, so only
+    // known methods and matched route patterns become label values, and
+    // unauthenticated requests are one unlabelled counter.
+    if (c.res.status === 401) {
+      metrics.httpUnauthenticated.inc();
+      return;
+    }
     let route = routePath(c, -1);
     if (route === "*" || route === "/*" || route === "") route = "unmatched";
-    const method = c.req.method;
+    const method = HTTP_METHODS.has(c.req.method) ? c.req.method : "other";
     metrics.httpRequests.inc({ method, route, status: String(c.res.status) });
     metrics.httpDuration.observe({ method, route }, (performance.now() - started) / 1000);
   });
@@ -393,8 +427,10 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
       list.push(m);
       byContainer.set(m.container, list);
     }
+    const behind = await containersBehind();
     const models = [...byContainer].map(([container, versions]) => ({
       container,
+      containers: behind.get(container) ?? [],
       current: versions.find((v) => v.status === "current") ?? null,
       versions: versions.map((v) => v.version),
     }));
@@ -410,7 +446,8 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
       });
     }
     const current = versions.find((v) => v.status === "current") ?? null;
-    return c.json({ container, current, versions });
+    const containers = (await containersBehind()).get(container) ?? [];
+    return c.json({ container, containers, current, versions });
   });
 
   app.post("/models/:container/rollback", async (c) => {

@@ -370,6 +370,10 @@ class _ContainerStates {
   #cached: { at: number; value: Promise<ContainerView[]> } | null = null;
   #counts: { at: number; value: Map<string, number> } | null = null;
   #seen = new Map<string, number>();
+  /** Container names seen behind each key (service replicas, tasks). */
+  #behind = new Map<string, Set<string>>();
+  #ratesBehind = new Map<string, Set<string>>();
+  #countsBehind = new Map<string, string[]>();
 
   constructor(
     deps: DashboardDeps,
@@ -397,9 +401,19 @@ class _ContainerStates {
       byContainer.set(m.container, list);
     }
     for (const name of rates.keys()) this.#seen.set(name, at);
+    for (const [key, names] of this.#ratesBehind) {
+      let known = this.#behind.get(key);
+      if (!known) this.#behind.set(key, known = new Set());
+      for (const n of names) known.add(n);
+      // Tasks replaced long ago leave the list.
+      while (known.size > 20) known.delete(known.values().next().value!);
+    }
     // Containers quiet for an hour and without a model leave the table.
     for (const [name, seenAt] of this.#seen) {
-      if (at - seenAt > 3_600_000 || this.#seen.size > 2000) this.#seen.delete(name);
+      if (at - seenAt > 3_600_000 || this.#seen.size > 2000) {
+        this.#seen.delete(name);
+        this.#behind.delete(name);
+      }
     }
     const names = new Set([...byContainer.keys(), ...this.#seen.keys()]);
     const learning = [...names].some((n) =>
@@ -407,6 +421,10 @@ class _ContainerStates {
     );
     const counts = learning ? await this.#lineCounts(at) : null;
     for (const name of counts?.keys() ?? []) names.add(name);
+    for (const [key, behind] of this.#countsBehind) {
+      if (this.#behind.has(key)) continue;
+      this.#behind.set(key, new Set(behind));
+    }
     return [...names].sort().map((name): ContainerView => {
       const versions = byContainer.get(name) ?? [];
       const current = versions.find((v) => v.status === "current") ?? null;
@@ -425,6 +443,7 @@ class _ContainerStates {
             v.version < current.version && v.promotedAt !== undefined &&
             v.rolledBackAt === undefined
           ),
+        behind: _behindText(name, this.#behind.get(name)),
       };
     });
   }
@@ -438,13 +457,18 @@ class _ContainerStates {
       reverse: true,
     });
     const counts = new Map<string, number>();
+    const behind = new Map<string, Set<string>>();
     for (const m of recent) {
       const name = m.fields.n;
+      if (name === undefined) continue;
+      const key = m.fields.k || name;
       // A packed message carries many lines of one container.
-      if (name !== undefined) {
-        counts.set(name, (counts.get(name) ?? 0) + messageLineCount(m.fields));
-      }
+      counts.set(key, (counts.get(key) ?? 0) + messageLineCount(m.fields));
+      let b = behind.get(key);
+      if (!b) behind.set(key, b = new Set());
+      b.add(name);
     }
+    this.#ratesBehind = behind;
     // A full scan did not reach back a minute: scale by the time it covered.
     const oldest = recent.at(-1);
     const span = recent.length === _RATE_SCAN && oldest
@@ -461,9 +485,18 @@ class _ContainerStates {
     if (this.#counts && at - this.#counts.at < 30_000) return this.#counts.value;
     const list = await source(new Date(at - this.#o.windowMs));
     const value = new Map(list.map((c) => [c.container, c.count]));
+    this.#countsBehind = new Map(list.map((c) => [c.container, c.containers ?? []]));
     this.#counts = { at, value };
     return value;
   }
+}
+
+/** "a, b, c +2 more" of the names behind a key, or "" when it is only the key itself. */
+function _behindText(key: string, names: Set<string> | undefined): string {
+  if (!names || names.size === 0 || (names.size === 1 && names.has(key))) return "";
+  const list = [...names].sort();
+  const shown = list.slice(0, 3).map((n) => displayText(n, 80).text).join(", ");
+  return list.length > 3 ? `${shown} +${list.length - 3} more` : shown;
 }
 
 function _mac(token: string, exp: string): string {

@@ -82,6 +82,8 @@ table.grid tbody tr:hover td { background: var(--row-hover); }
 table.grid .r, .r { text-align: right; }
 .num { font-family: var(--mono); font-size: 12.5px; }
 .ctr { font-weight: 600; unicode-bidi: isolate; overflow-wrap: anywhere; }
+.behind { display: block; color: var(--muted, #888); font-size: 0.8em; overflow-wrap: anywhere; }
+.behind:empty { display: none; }
 .empty { margin: 0; padding: 22px 16px; color: var(--muted); text-align: center; }
 
 .containers td { vertical-align: middle; }
@@ -270,6 +272,7 @@ export const DASHBOARD_JS = `(function () {
     tr.className = "container state-" + c.state;
     tr.dataset.key = c.key;
     setText(tr, "name", c.name);
+    setText(tr, "behind", c.behind || "");
     setText(tr, "rate", rate(c.linesPerMin));
     var state = c.state === "trained" ? "trained" : c.linesToModel === null ? "learning"
       : c.linesToModel <= 0 ? "learning \\u2014 ready for its first model"

@@ -76,6 +76,11 @@ export interface ContainerView {
   linesToModel: number | null;
   /** True when a rollback has an earlier good version to go back to. */
   canRollback: boolean;
+  /**
+   * The containers behind the key when they are not just the key itself
+   * (replicas and tasks of a service), made safe for display; "" otherwise.
+   */
+  behind: string;
 }
 
 // deno-lint-ignore no-control-regex
@@ -347,6 +352,7 @@ const _EMPTY_CONTAINER: ContainerView = {
   trainedAt: null,
   linesToModel: null,
   canRollback: false,
+  behind: "",
 };
 
 /**
@@ -405,7 +411,8 @@ export function anomalyRow(
 export function containerRow(c: ContainerView): HtmlEscapedString | Promise<HtmlEscapedString> {
   return html`
     <tr class="container state-${c.state}" data-key="${c.key}">
-      <td><span class="ctr" data-f="name">${c.name}</span></td>
+      <td><span class="ctr" data-f="name">${c.name}</span><small class="behind" data-f="behind">${c
+        .behind}</small></td>
       <td class="r num" data-f="rate">${_rate(c.linesPerMin)}</td>
       <td><span class="state" data-f="state">${_stateText(c)}</span></td>
       <td class="r num" data-f="version">${c.version === null ? "—" : `v${c.version}`}</td>

@@ -172,7 +172,12 @@ export function openApiDocument(): Record<string, unknown> {
                   items: {
                     type: "object",
                     properties: {
-                      container: { type: "string" },
+                      container: { type: "string", description: "The model key" },
+                      containers: {
+                        type: "array",
+                        items: { type: "string" },
+                        description: "Containers behind the key in the training window",
+                      },
                       current: {
                         oneOf: [{ $ref: "#/components/schemas/ModelMeta" }, { type: "null" }],
                       },
@@ -195,7 +200,12 @@ export function openApiDocument(): Record<string, unknown> {
             200: _ok("The versions, newest first", {
               type: "object",
               properties: {
-                container: { type: "string" },
+                container: { type: "string", description: "The model key" },
+                containers: {
+                  type: "array",
+                  items: { type: "string" },
+                  description: "Containers behind the key in the training window",
+                },
                 current: {
                   oneOf: [{ $ref: "#/components/schemas/ModelMeta" }, { type: "null" }],
                 },

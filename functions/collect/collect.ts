@@ -11,6 +11,13 @@
  * were sent). A (re)attach asks Docker for the lines `since` that timestamp
  * and skips the ones the checkpoint counts: no line lost, none sent twice.
  *
+ * When the stream refuses an append as out of order, Redis lost what it had
+ * confirmed (it restarted empty, or from an older snapshot): the collector
+ * logs it once, drops what it held, starts a new append sequence and
+ * re-reads every container it follows from the checkpoint Redis still has
+ * (from the start of its log when the checkpoint is gone), so what Redis
+ * lost is written again.
+ *
  * @module
  */
 
@@ -24,8 +31,9 @@ import {
 import { LineAssembler } from "../../shared/sources/line_assembler.ts";
 import { decodeLine, type LogEntry, modelKey, tsToNanos } from "../../shared/ports/log_entry.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
+import { serviceKey, SWARM_SERVICE_LABEL } from "../../shared/ports/service_key.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
-import { AppendBatcher } from "./append_batcher.ts";
+import { AppendBatcher, type StoreLost } from "./append_batcher.ts";
 import { keyBeside, shardOf } from "../../shared/ports/log_shards.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
 
@@ -113,6 +121,8 @@ export interface CollectSummary {
   written: number;
   /** Entries read but not written when it stopped (read again by the next run). */
   dropped: number;
+  /** Times the stream lost state and the collector re-read from Docker. */
+  recoveries: number;
 }
 
 interface _Position {
@@ -123,6 +133,7 @@ interface _Position {
 interface _Meta {
   containerId: string;
   containerName: string;
+  key: string;
   image: string;
   service?: string;
   task?: string;
@@ -163,6 +174,8 @@ class _Collector {
   readonly #drainTimeoutMs: number;
   readonly #unreadable = new Set<string>();
   #events: NodeJS.ReadableStream | null = null;
+  /** Bumped when the stream lost state: lines read before it are dropped. */
+  epoch = 0;
 
   constructor(deps: CollectDeps, options: CollectOptions) {
     this.deps = deps;
@@ -187,6 +200,9 @@ class _Collector {
         // applied once and in order even when a reply is lost and ioredis resends.
         sequenceKey: keyBeside(stream, this.#prefix, `seq:${uuid}`),
         inFlight: options.appendsInFlight ?? 2,
+        // One shard's stream lost state: every container is re-read from its
+        // checkpoint (those of the other shards are intact: nothing twice).
+        onStoreLost: (lost) => this.#storeLost(lost),
       }),
     }));
   }
@@ -220,6 +236,28 @@ class _Collector {
     return null;
   }
 
+  /** The stream lost state: re-read every container from its checkpoint in the stream. */
+  #storeLost(lost: StoreLost): void {
+    this.epoch++;
+    const ids = new Set([...this.positions.keys(), ...this.tails.keys()]);
+    this.positions.clear();
+    this.deps.logger.warn(
+      "the log stream lost appends it had confirmed (Redis restarted empty or from an older " +
+        "snapshot); re-reading from Docker what it no longer has",
+      {
+        refused: lost.error.message,
+        discardedLines: lost.discarded,
+        containers: ids.size,
+        recovery: this.epoch,
+      },
+    );
+    for (const id of ids) {
+      const tail = this.tails.get(id);
+      if (tail) tail.restart();
+      else this.attach(id);
+    }
+  }
+
   get signal(): AbortSignal {
     return this.deps.signal;
   }
@@ -230,30 +268,43 @@ class _Collector {
 
   async run(): Promise<CollectSummary> {
     const { signal, logger } = this.deps;
+    let stoppedAt = 0;
+    let aborted: () => void = () => {};
+    const whenAborted = new Promise<void>((resolve) => aborted = resolve);
     const onAbort = () => {
+      stoppedAt ||= Date.now();
       this.#events?.removeAllListeners("data");
       _destroy(this.#events);
       for (const tail of this.tails.values()) tail.stop();
+      aborted();
     };
+    if (signal.aborted) onAbort();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      await this.#watch();
+      // A call to Redis or Docker under way (e.g. waiting for Redis to come
+      // back) must not hold up the stop.
+      await Promise.race([this.#watch(), whenAborted]);
     } finally {
       signal.removeEventListener("abort", onAbort);
       onAbort();
     }
-    await Promise.allSettled([...this.tails.values()].map((t) => t.done));
+    // The whole stop, followers and last appends, fits in drainTimeoutMs.
+    const deadline = stoppedAt + this.#drainTimeoutMs;
+    await _within(
+      Promise.allSettled([...this.tails.values()].map((t) => t.done)),
+      deadline - Date.now(),
+    );
     const closed = await Promise.all(
-      this.shards.map((s) => s.batcher.close(this.#drainTimeoutMs)),
+      this.shards.map((s) => s.batcher.close(Math.max(0, deadline - Date.now()))),
     );
     const complete = closed.every((c) => c);
     let written = 0;
-    let pushed = 0;
+    let dropped = 0;
     for (const { batcher } of this.shards) {
       written += batcher.written;
-      pushed += batcher.pushed;
+      dropped += batcher.pushed - batcher.written - batcher.discarded;
     }
-    const summary = { written, dropped: pushed - written };
+    const summary = { written, dropped, recoveries: this.epoch };
     if (!complete) logger.warn("stopped before every entry was written", summary);
     logger.info("collector stopped", summary);
     return summary;
@@ -375,10 +426,19 @@ class _Tail {
   #stopped = false;
   #reader: DockerLogReader | null = null;
   #wakeSleep: (() => void) | null = null;
+  #onStop: () => void = () => {};
+  readonly #whenStopped = new Promise<void>((resolve) => this.#onStop = resolve);
 
   constructor(collector: _Collector, id: string) {
     this.#c = collector;
     this.id = id;
+  }
+
+  /** Drops the current read and reads again from the checkpoint (the stream lost state). */
+  restart(): void {
+    this.#gen++;
+    this.#reader?.close();
+    this.#wakeSleep?.();
   }
 
   /** Makes the follower look at its container again now (an event arrived). */
@@ -389,6 +449,7 @@ class _Tail {
 
   stop(): void {
     this.#stopped = true;
+    this.#onStop();
     this.#reader?.close();
     this.#wakeSleep?.();
   }
@@ -401,6 +462,7 @@ class _Tail {
     let mustRead = true;
     while (!this.#stopped && !c.signal.aborted) {
       const gen = this.#gen;
+      const epoch = c.epoch;
       let info: Docker.ContainerInspectInfo;
       try {
         info = await container.inspect();
@@ -415,17 +477,28 @@ class _Tail {
       const meta = _meta(info);
       let position = c.positions.get(this.id);
       if (!position) {
-        const saved = await c.savedPosition(this.id, c.shardOf(meta));
+        let saved: string | null;
+        try {
+          saved = await c.savedPosition(this.id, c.shardOf(meta));
+        } catch (e) {
+          if (this.#stopped || c.signal.aborted) return;
+          logger.warn("cannot read the checkpoint; retrying", { containerId: this.id, error: e });
+          await this.#sleep(backoff);
+          backoff = Math.min(backoff * 2, c.maxBackoffMs);
+          continue;
+        }
+        // Read before the stream lost state: it may name lines it no longer has.
+        if (epoch !== c.epoch) continue;
         position = _parsePosition(saved);
         c.positions.set(this.id, position);
       }
-      let result = await this.#follow(container, info, meta, position, true);
+      let result = await this.#follow(container, info, meta, position, true, epoch);
       if (result === "ended") {
         // Docker 20.10's follow can end before the last lines of a container
         // that just stopped; a plain read from the position gets what it
         // left (the checkpoint's skip keeps every line once).
         const before = position.ts + " " + position.count;
-        result = await this.#follow(container, info, meta, position, false);
+        result = await this.#follow(container, info, meta, position, false, epoch);
         if (result === "ended" && before !== position.ts + " " + position.count) {
           logger.debug("read lines the followed log stream missed", {
             container: meta.containerName,
@@ -470,6 +543,7 @@ class _Tail {
     meta: _Meta,
     position: _Position,
     follow: boolean,
+    epoch: number,
   ): Promise<"ended" | "cut" | "unreadable"> {
     const c = this.#c;
     const { logger } = c.deps;
@@ -505,6 +579,8 @@ class _Tail {
       bytes: Uint8Array,
       truncated: boolean,
     ) => {
+      // Read before the stream lost state: dropped, and read again.
+      if (epoch !== c.epoch) return;
       if (skipping) {
         const cmp = _compareTs(ts, skipTs);
         if (cmp < 0) return;
@@ -531,6 +607,7 @@ class _Tail {
         seq,
         line: "",
       };
+      if (meta.key !== meta.containerName) entry.key = meta.key;
       if (meta.service !== undefined) entry.service = meta.service;
       if (meta.task !== undefined) entry.task = meta.task;
       if (meta.node !== undefined) entry.node = meta.node;
@@ -568,7 +645,7 @@ class _Tail {
           logger.debug("reading paused: the append buffer is full", {
             container: meta.containerName,
           });
-          await batcher.whenRoom();
+          await Promise.race([batcher.whenRoom(), this.#whenStopped]);
         }
       }
     } catch (e) {
@@ -614,14 +691,23 @@ class _Tail {
   }
 }
 
+/** Waits for `p`, at most `ms`. */
+async function _within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p, new Promise((r) => timer = setTimeout(r, Math.max(0, ms)))]);
+  clearTimeout(timer);
+}
+
 function _meta(info: Docker.ContainerInspectInfo): _Meta {
   const labels = info.Config.Labels ?? {};
+  const containerName = info.Name.replace(/^\//, "");
   const meta: _Meta = {
     containerId: info.Id,
-    containerName: info.Name.replace(/^\//, ""),
+    containerName,
+    key: serviceKey(labels, containerName),
     image: info.Config.Image,
   };
-  const service = labels["com.docker.swarm.service.name"];
+  const service = labels[SWARM_SERVICE_LABEL];
   const task = labels["com.docker.swarm.task.id"];
   const node = labels["com.docker.swarm.node.id"];
   if (service) meta.service = service;

@@ -15,6 +15,7 @@ import { messagesForLines } from "../../shared/ports/log_entry.ts";
 import { ConfigError, loadConfig, redactConfig } from "../../shared/runtime/config.ts";
 import { openLogStore } from "../../shared/adapters/open_adapters.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
+import { GROUP_LOST_MESSAGE } from "../../shared/runtime/stream_consumer.ts";
 import { ShardedConsumer } from "../../shared/runtime/sharded_consumer.ts";
 import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import { ingestBatch } from "./ingest.ts";
@@ -101,6 +102,9 @@ async function _main(): Promise<number> {
           error: _message(e),
           retryInMs,
         });
+      },
+      onGroupLost: (lost) => {
+        _log("warn", GROUP_LOST_MESSAGE, { ...lost });
       },
     },
   );

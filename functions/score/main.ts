@@ -15,6 +15,7 @@ import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
+import { GROUP_LOST_MESSAGE } from "../../shared/runtime/stream_consumer.ts";
 import { ShardedConsumer } from "../../shared/runtime/sharded_consumer.ts";
 import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
@@ -51,6 +52,7 @@ if (import.meta.main) {
     claimIdleMs: config.consumer.claimIdleMs,
     maxDeliveries: config.consumer.maxDeliveries,
     onError: (error, { retryInMs }) => log.warn("scoring failed; retrying", { error, retryInMs }),
+    onGroupLost: (lost) => log.warn(GROUP_LOST_MESSAGE, { ...lost }),
   });
   const stop = new AbortController();
   for (const sig of ["SIGTERM", "SIGINT"] as const) {

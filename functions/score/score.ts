@@ -100,6 +100,21 @@ export interface ScoredLine {
   modelVersion: number;
 }
 
+/** Options of {@linkcode scoreLines}. */
+export interface ScoreLinesOptions {
+  /**
+   * What a container without a model alerts on.
+   * @default "severity"
+   */
+  coldStart?: "severity" | "none";
+  /**
+   * Keys the lines' model was stored under before (the container names behind
+   * a service key), tried in order while the key itself has no model.
+   * @default []
+   */
+  formerKeys?: readonly string[];
+}
+
 /** The strongest severity weight that raises a line while a container is learning. */
 export const COLD_START_SEVERITY = 0.8;
 
@@ -138,7 +153,10 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
     const found: Anomaly[] = [];
     for (const [container, items] of groups) {
       const lines = items.map((i) => i.entry.line);
-      const scored = await scoreLines(container, lines, deps, { coldStart: options.coldStart });
+      const scored = await scoreLines(container, lines, deps, {
+        coldStart: options.coldStart,
+        formerKeys: _formerKeys(container, items),
+      });
       const at = now();
       for (let i = 0; i < items.length; i++) {
         const { id, entry } = items[i]!;
@@ -198,19 +216,33 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
  * @param container the model key
  * @param lines the lines
  * @param deps the model cache and the feedback store
- * @param options the cold-start policy
+ * @param options the cold-start policy and former keys
  * @returns one result per line, in order
  */
 export async function scoreLines(
   container: string,
   lines: readonly string[],
   deps: Pick<ScoreDeps, "models" | "feedback">,
-  options: { coldStart?: "severity" | "none" } = {},
+  options: ScoreLinesOptions = {},
 ): Promise<ScoredLine[]> {
-  const [model, suppressed] = await Promise.all([
+  let [model, suppressed] = await Promise.all([
     deps.models.get(container),
     deps.feedback.suppressedTemplates(container),
   ]);
+  // A service key without a model yet keeps serving with the model its
+  // container had under its own name (before service keys), and that
+  // model's feedback, until the service's first model is trained.
+  for (const former of options.formerKeys ?? []) {
+    if (model || former === container) break;
+    const [m, s] = await Promise.all([
+      deps.models.get(former),
+      deps.feedback.suppressedTemplates(former),
+    ]);
+    if (m) {
+      model = m;
+      suppressed = new Set([...suppressed, ...s]);
+    }
+  }
   if (model) {
     return model.detector.scoreBatch(lines).map((s) => {
       const off = suppressed.has(s.templateId);
@@ -244,6 +276,13 @@ export async function scoreLines(
       modelVersion: 0,
     };
   });
+}
+
+/** The container names behind a service key other than the key, in order of first appearance. */
+function _formerKeys(key: string, items: readonly { entry: LogEntry }[]): string[] {
+  const names = new Set<string>();
+  for (const { entry } of items) if (entry.containerName !== key) names.add(entry.containerName);
+  return [...names];
 }
 
 const _masked = createMaskedLine();

@@ -14,6 +14,7 @@ import { flattenJsonLine } from "./json_line.ts";
 import { createMaskedLine, type MaskedLine, maskTokens, WILDCARD } from "./mask.ts";
 import { ModelFormatError } from "./model_format_error.ts";
 import { severityOf } from "./severity.ts";
+import { eventLine } from "./stack_fingerprint.ts";
 import { TemplateMiner } from "./template_miner.ts";
 import { TokenSet } from "./token_set.ts";
 
@@ -95,7 +96,8 @@ export function createLineEvidence(): LineEvidence {
 }
 
 /**
- * Prepare a raw line: JSON objects become `level message key=value`, other
+ * Prepare a raw line: a multi-line event becomes one line
+ * ({@linkcode eventLine}), JSON objects become `level message key=value`, other
  * lines pass through; lone UTF-16 surrogates become U+FFFD, as they would in
  * a stored model.
  *
@@ -103,6 +105,8 @@ export function createLineEvidence(): LineEvidence {
  * @returns The text to mask and whether it was JSON.
  */
 export function prepareLine(line: string): { text: string; structured: boolean } {
+  // A multi-line event is seen as one line: fingerprint, first line, stack.
+  if (line.indexOf("\n") >= 0) line = eventLine(line);
   // Models store text as UTF-8, where a lone surrogate becomes U+FFFD: make
   // it U+FFFD here, so training, scoring and a loaded model see one text.
   const c = line.charCodeAt(0);

@@ -8,7 +8,7 @@
  *
  * - **packed** (`v` = `2`, what writers append): one message carries up to
  *   {@linkcode MAX_PACKED_LINES} lines of one container. The container's
- *   metadata is written once per message (`c`, `n`, `i`, `sv`, `tk`, `nd`)
+ *   metadata is written once per message (`c`, `n`, `k`, `i`, `sv`, `tk`, `nd`)
  *   and the lines in `p`, a JSON array of four values per line: `ts`, `seq`,
  *   stream (0 stdout, 1 stderr), line. Rare per-line extras are sparse: `r`
  *   a JSON object from line index to base64 bytes, `x` the indexes of
@@ -43,6 +43,12 @@ export interface LogEntry {
   containerId: string;
   /** Container name without the leading slash. */
   containerName: string;
+  /**
+   * The service key its model and history belong to (see `serviceKey`),
+   * when it differs from the container name. Entries without it (older ones
+   * too) belong to their container name; read it through {@linkcode modelKey}.
+   */
+  key?: string;
   /** Image the container runs. */
   image: string;
   /** Swarm service name, when the container is a Swarm task. */
@@ -111,6 +117,7 @@ export function entryToFields(entry: LogEntry): Fields {
     q: String(entry.seq),
     l: entry.line,
   };
+  if (entry.key && entry.key !== entry.containerName) f.k = entry.key;
   if (entry.service) f.sv = entry.service;
   if (entry.task) f.tk = entry.task;
   if (entry.node) f.nd = entry.node;
@@ -159,6 +166,7 @@ export function packEntries(entries: readonly LogEntry[]): Fields[] {
         n: e.containerName,
         i: e.image,
       };
+      if (e.key && e.key !== e.containerName) fields.k = e.key;
       if (e.service) fields.sv = e.service;
       if (e.task) fields.tk = e.task;
       if (e.node) fields.nd = e.node;
@@ -178,7 +186,9 @@ export function packEntries(entries: readonly LogEntry[]): Fields[] {
 }
 
 function _sameMeta(f: Fields, e: LogEntry): boolean {
-  return f.n === e.containerName && f.i === e.image && f.sv === (e.service || undefined) &&
+  const key = e.key && e.key !== e.containerName ? e.key : undefined;
+  return f.n === e.containerName && f.i === e.image && f.k === key &&
+    f.sv === (e.service || undefined) &&
     f.tk === (e.task || undefined) && f.nd === (e.node || undefined);
 }
 
@@ -284,7 +294,7 @@ export function unpackEntries(fields: Fields): LogEntry[] {
     );
   }
   const image = fields.i ?? "";
-  const service = fields.sv, task = fields.tk, node = fields.nd;
+  const key = fields.k, service = fields.sv, task = fields.tk, node = fields.nd;
   let raw: Record<string, unknown> | null = null;
   if (fields.r !== undefined) {
     try {
@@ -318,6 +328,7 @@ export function unpackEntries(fields: Fields): LogEntry[] {
       seq,
       line,
     };
+    if (key) entry.key = key;
     if (service) entry.service = service;
     if (task) entry.task = task;
     if (node) entry.node = node;
@@ -392,6 +403,7 @@ export function fieldsToEntry(fields: Fields): LogEntry {
     seq,
     line: fields.l!,
   };
+  if (fields.k) entry.key = fields.k;
   if (fields.sv) entry.service = fields.sv;
   if (fields.tk) entry.task = fields.tk;
   if (fields.nd) entry.node = fields.nd;
@@ -422,13 +434,21 @@ export function tsToNanos(ts: string): bigint {
 }
 
 /**
- * The key one model is learned for: the container's name, which the log
- * store's history and the registry are keyed by too. (A Swarm task's name
- * changes with every task; see the README on per-service models.)
+ * The key one model is learned for: the entry's service key (Swarm service,
+ * Compose project and service, `tailwise.model` label; see `serviceKey`),
+ * else its container name. History, registry, feedback and thresholds are
+ * keyed by it. An entry written before service keys existed has none and
+ * keeps its container name.
+ *
+ * @example
+ * ```ts
+ * modelKey({ containerName: "shop_web.1.x0a", key: "shop_web" }); // "shop_web"
+ * modelKey({ containerName: "redis" }); // "redis"
+ * ```
  *
  * @param entry a log entry
  * @returns the model key
  */
-export function modelKey(entry: Pick<LogEntry, "containerName">): string {
-  return entry.containerName;
+export function modelKey(entry: Pick<LogEntry, "containerName" | "key">): string {
+  return entry.key || entry.containerName;
 }

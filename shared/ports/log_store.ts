@@ -51,12 +51,14 @@ export interface HistoryOptions {
   signal?: AbortSignal;
 }
 
-/** A container seen in the store, with its line count. */
+/** A model key seen in the store, with its line count and the containers behind it. */
 export interface ContainerCount {
-  /** The container name. */
+  /** The model key (service key, or container name; see `modelKey`). */
   container: string;
   /** Entries since the time asked for. */
   count: number;
+  /** Names of the containers whose entries those are, sorted. */
+  containers?: string[];
 }
 
 /** Where the history of log lines is kept. */
@@ -72,13 +74,15 @@ export interface LogStore extends AsyncDisposable {
    */
   write(entries: readonly LogEntry[], options?: WriteOptions): Promise<WriteResult>;
   /**
-   * One container's entries in a time window, oldest first, fetched page by
+   * One model key's entries in a time window (those of every container
+   * behind the key, and the older entries stored under a container of that
+   * name), oldest first, fetched page by
    * page as the caller iterates (never loaded whole). Lines come back
    * byte-exact: `raw` set when they are not valid UTF-8, `truncated` when they
    * were cut.
    */
   history(container: string, options?: HistoryOptions): AsyncIterable<LogEntry>;
-  /** Containers with entries since a time, with their counts, by name. */
+  /** Model keys with entries since a time, with their counts and containers, by key. */
   containers(options: { since: Date; signal?: AbortSignal }): Promise<ContainerCount[]>;
   /** True when the backing service answers. */
   ping(): Promise<boolean>;

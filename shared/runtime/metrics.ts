@@ -198,6 +198,8 @@ export interface TailwiseMetrics {
   httpRequests: Counter;
   /** `tailwise_http_request_duration_seconds{method,route}`: api request durations. */
   httpDuration: Histogram;
+  /** `tailwise_http_unauthenticated_total`: api requests answered 401, without labels. */
+  httpUnauthenticated: Counter;
 }
 
 /**
@@ -249,6 +251,10 @@ export function createTailwiseMetrics(
       "tailwise_http_request_duration_seconds",
       "API request durations",
       { labelNames: ["method", "route"], buckets: latencyBuckets },
+    ),
+    httpUnauthenticated: registry.counter(
+      "tailwise_http_unauthenticated_total",
+      "API requests answered 401 (missing or invalid token), counted without labels",
     ),
   };
 }

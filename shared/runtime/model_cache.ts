@@ -13,6 +13,7 @@
  */
 
 import { Detector } from "../detector/detector.ts";
+import { splitModel } from "../detector/model_bundle.ts";
 import type { Logger } from "./logger.ts";
 import {
   ModelCorruptError,
@@ -136,7 +137,7 @@ export class ModelCache {
     try {
       const { meta, blob } = await this.#registry.get(container, version);
       this.loads++;
-      return { version, meta, detector: Detector.fromBytes(blob) };
+      return { version, meta, detector: Detector.fromBytes(splitModel(blob).detector) };
     } catch (e) {
       if (e instanceof ModelNotFoundError) return null;
       const error = e instanceof Error ? e : new Error(String(e));

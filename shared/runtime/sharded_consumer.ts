@@ -66,6 +66,7 @@ export class ShardedConsumer {
       claimed: 0,
       handlerErrors: 0,
       batches: 0,
+      groupsRecreated: 0,
     };
     for (const c of this.#consumers) {
       const k = c.counters;

@@ -11,8 +11,11 @@ import type { DockerService } from "../harness/services.ts";
 
 /** What goes into one imported image. */
 export interface RootfsSpec {
-  /** Programs copied to the same path inside (symlinks resolved). */
-  programs: string[];
+  /**
+   * Programs copied to the same path inside (symlinks resolved), or from a
+   * host path to another path inside.
+   */
+  programs: (string | { from: string; to: string })[];
   /** Image config lines for `docker import -c` (ENV, USER, CMD...). */
   changes?: string[];
   /** Empty directories to create (mode 1777 for /tmp, 0755 otherwise). */
@@ -27,9 +30,9 @@ async function _run(cmd: string, args: string[]): Promise<string> {
   return new TextDecoder().decode(out.stdout);
 }
 
-async function _copy(from: string, root: string): Promise<void> {
+async function _copy(from: string, root: string, to = from): Promise<void> {
   const real = await Deno.realPath(from);
-  const dest = `${root}${from}`;
+  const dest = `${root}${to}`;
   await Deno.mkdir(dest.slice(0, dest.lastIndexOf("/")), { recursive: true });
   await Deno.copyFile(real, dest);
   await Deno.chmod(dest, (await Deno.stat(real)).mode! & 0o777);
@@ -53,9 +56,10 @@ export async function importRootfsImage(
     // The temp dir is 0700; as the image's "/" it would lock out non-root users.
     await Deno.chmod(root, 0o755);
     const libs = new Set<string>();
-    for (const program of spec.programs) {
-      await _copy(program, root);
-      const ldd = await _run("ldd", [program]).catch(() => "");
+    for (const entry of spec.programs) {
+      const { from, to } = typeof entry === "string" ? { from: entry, to: entry } : entry;
+      await _copy(from, root, to);
+      const ldd = await _run("ldd", [from]).catch(() => "");
       for (const m of ldd.matchAll(/(\/[^\s]+\.so[^\s]*)/g)) libs.add(m[1]!);
     }
     for (const lib of libs) await _copy(lib, root);
@@ -98,14 +102,15 @@ export async function importRootfsImage(
 }
 
 /**
- * A stand-in for `denoland/deno:2.9.6`: this machine's deno at /usr/bin/deno.
+ * A stand-in for `denoland/deno:2.9.6`: the deno running the tests (wherever
+ * it lives: npm's global bin, or npx's cache), as /usr/bin/deno inside.
  *
  * @param engine the engine to import into
  * @returns the image name
  */
 export function importDenoImage(engine: DockerService): Promise<string> {
   return importRootfsImage(engine, "tailwise-test/deno:2.9.6", {
-    programs: ["/usr/bin/deno"],
+    programs: [{ from: Deno.execPath(), to: "/usr/bin/deno" }],
     changes: ['CMD ["deno"]'],
   });
 }

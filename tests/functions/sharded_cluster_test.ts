@@ -6,7 +6,7 @@ import { type LogEntry, modelKey } from "../../shared/ports/log_entry.ts";
 import { keyBeside, logShards, shardOf } from "../../shared/ports/log_shards.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { startRedisCluster, suiteEnv, waitFor } from "../harness/services.ts";
-import { TaskProcess } from "../harness/task_process.ts";
+import { TaskProcess } from "../harness/task.ts";
 import {
   countEntries,
   dropDatabase,
@@ -69,7 +69,6 @@ Deno.test("on a 3-master Redis Cluster with 2 shards, 2 ingest and 2 score repli
     }
   };
   const env = (instance: string): Record<string, string> => ({
-    PATH: Deno.env.get("PATH") ?? "",
     HOME: Deno.env.get("HOME") ?? "/tmp",
     DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
     REDIS_URL: cluster.url,
@@ -85,10 +84,11 @@ Deno.test("on a 3-master Redis Cluster with 2 shards, 2 ingest and 2 score repli
     INGEST_BATCH_LINES: "256",
     LOG_LEVEL: "info",
   });
-  const ingestA = new TaskProcess("ingest", env("ingest-a"));
-  await using ingestB = new TaskProcess("ingest", env("ingest-b"));
-  const scoreA = new TaskProcess("score", env("score-a"));
-  await using scoreB = new TaskProcess("score", env("score-b"));
+  // Each under the permission flags of its deno.json task.
+  const ingestA = await TaskProcess.start("ingest", { env: env("ingest-a") });
+  await using ingestB = await TaskProcess.start("ingest", { env: env("ingest-b") });
+  const scoreA = await TaskProcess.start("score", { env: env("score-a") });
+  await using scoreB = await TaskProcess.start("score", { env: env("score-b") });
   const all = [ingestA, ingestB, scoreA, scoreB];
   const total = 24_000;
   const errors =

@@ -2,17 +2,23 @@
  * The test runner behind `deno task test`: starts the suite's real services
  * (redis-server, influxd, dockerd with a local busybox image) on loopback,
  * runs `deno test` with their addresses in the environment, then stops them
- * and removes their files, whatever the outcome.
+ * and removes their files, whatever the outcome. Before that, the preflight
+ * checks (and as root with apt, installs) every program the suite needs.
  *
  * Arguments are passed to `deno test` (e.g. a path or `--filter`).
  *
  * @module
  */
 
+import { preflight } from "./preflight.ts";
 import { startDocker, startInflux, startRedis } from "./services.ts";
 
 const started = Date.now();
 const log = (msg: string) => console.error(`[harness] ${msg}`);
+
+// Every program the suite needs is there (installed now if we can), or we
+// stop before any test starts: no test is skipped for a missing service.
+if (!(await preflight({ log }))) Deno.exit(1);
 
 log("starting redis-server, influxd and dockerd on loopback");
 const [redis, influx, docker] = await Promise.all([startRedis(), startInflux(), startDocker()]);

@@ -1,25 +1,28 @@
 /**
- * The embedded adapter of the {@linkcode LogStore} port: every container's
- * history in append-only files of JSON lines under `<dataDir>/history/`, one
- * per container per UTC hour of the entries' timestamps:
- * `history/<container>/<YYYY-MM-DD>T<HH>.jsonl`.
+ * The embedded adapter of the {@linkcode LogStore} port: every model key's
+ * history (see `modelKey`: the service key, else the container name) in
+ * append-only files of JSON lines under `<dataDir>/history/`, one per key per
+ * UTC hour of the entries' timestamps: `history/<key>/<YYYY-MM-DD>T<HH>.jsonl`.
+ * History written before service keys sits under the container's name, which
+ * is that container's key when it has no service: it keeps serving.
  *
  * A line is `[ts, seq, stream, line, raw, truncated, meta?]`: the entry's own
  * timestamp text, its seq, `stdout`/`stderr`, the text, the original bytes as
  * base64 when they are not valid UTF-8 (else 0), 1 when cut (else 0), and
- * `[containerId, image, service, task, node]` only when it differs from the
- * line before in the same file. Entries come back exactly as written.
+ * `[containerId, image, service, task, node, containerName?]` only when it
+ * differs from the line before in the same file (`containerName` is left out
+ * when it is the key). Entries come back exactly as written.
  *
  * Writes are idempotent: the first write to a file in a process reads it once
- * and remembers the keys (ts, stream, seq) it holds, so a replay is filtered
- * out; a torn last line (a crash mid-write) is cut off then. Files older than
- * `retentionMs` are removed.
+ * and remembers the keys (container, ts, stream, seq) it holds, so a replay is
+ * filtered out; a torn last line (a crash mid-write) is cut off then. Files
+ * older than `retentionMs` are removed.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { type LogEntry, type StreamName, tsToNanos } from "../../ports/log_entry.ts";
+import { type LogEntry, modelKey, type StreamName, tsToNanos } from "../../ports/log_entry.ts";
 import type {
   ContainerCount,
   HistoryOptions,
@@ -50,7 +53,7 @@ export interface EmbeddedLogStoreOptions {
   openFiles?: number;
 }
 
-type _Meta = [string, string, string, string, string];
+type _Meta = [string, string, string, string, string, string?];
 type _Row = [string, number, StreamName, string, string | 0, 0 | 1, _Meta?];
 
 interface _File {
@@ -78,6 +81,8 @@ export class EmbeddedLogStore implements LogStore {
   #openFiles: number;
   #files = new Map<string, _File>();
   #counts = new Map<string, { size: number; lines: number }>();
+  /** Container names in a file, valid while the file has that size. */
+  #names = new Map<string, { size: number; names: Set<string> }>();
   #chain: Promise<unknown> = Promise.resolve();
   #lastSweep = 0;
   #closed = false;
@@ -181,15 +186,23 @@ export class EmbeddedLogStore implements LogStore {
       options.signal?.throwIfAborted();
       const container = _decodeName(e.name);
       let count = 0;
+      const names = new Set<string>();
       for (const hour of await _hours(join(this.#dir, e.name))) {
         if (hour + _HOUR_MS <= since) continue;
         const path = join(this.#dir, e.name, _fileName(hour));
-        if (hour >= since) count += await this.#lineCount(path);
-        else {
-          for (const { ns } of await this.#readRows(path, container)) if (ns >= sinceNs) count++;
+        if (hour >= since) {
+          const n = await this.#lineCount(path);
+          count += n;
+          if (n > 0) { for (const name of await this.#namesIn(path, container)) names.add(name); }
+        } else {
+          for (const { entry, ns } of await this.#readRows(path, container)) {
+            if (ns < sinceNs) continue;
+            count++;
+            names.add(entry.containerName);
+          }
         }
       }
-      if (count > 0) out.push({ container, count });
+      if (count > 0) out.push({ container, count, containers: [...names].sort() });
     }
     return out.sort((a, b) => (a.container < b.container ? -1 : a.container > b.container ? 1 : 0));
   }
@@ -234,17 +247,21 @@ export class EmbeddedLogStore implements LogStore {
         return;
       }
       const hour = Number(ns / _HOUR_NS) * _HOUR_MS;
-      const path = join(this.#dir, _encodeName(entry.containerName), _fileName(hour));
+      const key = modelKey(entry);
+      const path = join(this.#dir, _encodeName(key), _fileName(hour));
       let g = groups.get(path);
-      if (!g) groups.set(path, g = { container: entry.containerName, hour, items: [] });
+      if (!g) groups.set(path, g = { container: key, hour, items: [] });
       g.items.push({ entry, within: ns - BigInt(hour) * 1_000_000n });
     });
     const touched: _File[] = [];
     for (const [path, g] of groups) {
-      const file = await this.#file(path);
+      const file = await this.#file(path, g.container);
+      const names = this.#names.get(path);
+      const known = names !== undefined && names.size === file.size;
       const lines: string[] = [];
       for (const { entry, within } of g.items) {
-        if (!_addKey(file, within, entry.stream, entry.seq)) continue;
+        const other = entry.containerName === g.container ? "" : entry.containerName;
+        if (!_addKey(file, other, within, entry.stream, entry.seq)) continue;
         const meta: _Meta = [
           entry.containerId,
           entry.image,
@@ -252,6 +269,8 @@ export class EmbeddedLogStore implements LogStore {
           entry.task ?? "",
           entry.node ?? "",
         ];
+        if (other) meta.push(other);
+        if (known) names.names.add(entry.containerName);
         const row: _Row = [
           entry.ts,
           entry.seq,
@@ -271,6 +290,7 @@ export class EmbeddedLogStore implements LogStore {
       await _writeAll(file.handle, bytes);
       file.size += bytes.length;
       file.lines += lines.length;
+      if (known) names.size = file.size;
       this.#counts.set(path, { size: file.size, lines: file.lines });
       touched.push(file);
     }
@@ -282,7 +302,7 @@ export class EmbeddedLogStore implements LogStore {
   }
 
   /** The state of a file for writing: its keys (read once) and an open handle. */
-  async #file(path: string): Promise<_File> {
+  async #file(path: string, key: string): Promise<_File> {
     const known = this.#files.get(path);
     if (known) {
       // Most recently used last.
@@ -316,7 +336,8 @@ export class EmbeddedLogStore implements LogStore {
       _parseLines(data.subarray(0, good), path, (row) => {
         file.lines++;
         if (row[6]) file.meta = row[6];
-        _addKey(file, tsToNanos(row[0]) - base, row[2], row[1]);
+        const name = file.meta?.[5] ?? "";
+        _addKey(file, name === key ? "" : name, tsToNanos(row[0]) - base, row[2], row[1]);
       });
     } catch (e) {
       file.handle.close();
@@ -337,17 +358,20 @@ export class EmbeddedLogStore implements LogStore {
     const good = data.lastIndexOf(0x0a) + 1;
     const rows: { entry: LogEntry; ns: bigint }[] = [];
     let meta: _Meta = ["", "", "", "", ""];
+    const names = new Set<string>();
     _parseLines(data.subarray(0, good), path, (row) => {
       if (row[6]) meta = row[6];
       const entry: LogEntry = {
         containerId: meta[0],
-        containerName: container,
+        containerName: meta[5] || container,
         image: meta[1],
         stream: row[2],
         ts: row[0],
         seq: row[1],
         line: row[3],
       };
+      if (entry.containerName !== container) entry.key = container;
+      names.add(entry.containerName);
       if (meta[2]) entry.service = meta[2];
       if (meta[3]) entry.task = meta[3];
       if (meta[4]) entry.node = meta[4];
@@ -356,6 +380,7 @@ export class EmbeddedLogStore implements LogStore {
       rows.push({ entry, ns: tsToNanos(row[0]) });
     });
     this.#counts.set(path, { size: good, lines: rows.length });
+    this.#names.set(path, { size: good, names });
     // Time, then stream, then seq, as InfluxDB gives them back.
     return rows.sort((a, b) =>
       a.ns !== b.ns
@@ -364,6 +389,15 @@ export class EmbeddedLogStore implements LogStore {
         ? (a.entry.stream < b.entry.stream ? -1 : 1)
         : a.entry.seq - b.entry.seq
     );
+  }
+
+  /** The names of the containers with entries in a file (read once per size). */
+  async #namesIn(path: string, key: string): Promise<Set<string>> {
+    const cached = this.#names.get(path);
+    const size = this.#counts.get(path)?.size;
+    if (cached && cached.size === size) return cached.names;
+    await this.#readRows(path, key);
+    return this.#names.get(path)?.names ?? new Set();
   }
 
   async #lineCount(path: string): Promise<number> {
@@ -402,6 +436,7 @@ export class EmbeddedLogStore implements LogStore {
           this.#files.delete(path);
         }
         this.#counts.delete(path);
+        this.#names.delete(path);
         await Deno.remove(path).catch(() => {});
         kept--;
       }
@@ -443,8 +478,23 @@ function _check(entry: LogEntry): bigint {
   return ns;
 }
 
-/** Adds an entry's key to a file's set; false when it was there already. */
-function _addKey(file: _File, within: bigint, stream: StreamName, seq: number): boolean {
+/**
+ * Adds an entry's key to a file's set; false when it was there already.
+ * `other` is the entry's container name when it is not the file's key.
+ */
+function _addKey(
+  file: _File,
+  other: string,
+  within: bigint,
+  stream: StreamName,
+  seq: number,
+): boolean {
+  if (other !== "") {
+    const key = `${other}\u0000${within}:${stream}:${seq}`;
+    if (file.otherKeys.has(key)) return false;
+    file.otherKeys.add(key);
+    return true;
+  }
   if (seq === 0) {
     const key = Number(within) * 2 + (stream === "stderr" ? 1 : 0);
     if (file.keys.has(key)) return false;
@@ -458,7 +508,8 @@ function _addKey(file: _File, within: bigint, stream: StreamName, seq: number): 
 }
 
 function _sameMeta(a: _Meta, b: _Meta): boolean {
-  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3] && a[4] === b[4];
+  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3] && a[4] === b[4] &&
+    (a[5] ?? "") === (b[5] ?? "");
 }
 
 function _parseLines(data: Uint8Array, path: string, each: (row: _Row) => void): void {

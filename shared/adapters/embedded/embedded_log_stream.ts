@@ -237,6 +237,10 @@ export class EmbeddedLogStream implements LogStream {
             `Cannot append to ${stream} with sequence ${sequence.key}: append ${sequence.n} after ${last}`,
           );
         }
+      } else if (sequence.n > 1) {
+        throw new AppendOutOfOrderError(
+          `Cannot append to ${stream} with sequence ${sequence.key}: append ${sequence.n} after none`,
+        );
       }
     }
     const s = this.#streams.get(stream);

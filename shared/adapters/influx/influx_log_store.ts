@@ -332,9 +332,11 @@ export class InfluxLogStore implements LogStore {
     const limit = options.limit ?? 100_000;
     const pageRows = this.#o.pageRows ?? 5000;
     if (limit <= 0) return;
-    const base = `SELECT * FROM ${this.#from} WHERE "container" = ${
-      _quote(storedTagValue(container))
-    }`;
+    // A key's points: those tagged with it, and the untagged ones of the
+    // container of that name (older points, and containers keyed by name).
+    const k = _quote(storedTagValue(container));
+    const base =
+      `SELECT * FROM ${this.#from} WHERE ("model" = ${k} OR ("model" = '' AND "container" = ${k}))`;
     const upper = options.to ? ` AND time < ${_nanos(options.to)}` : "";
     // Pages by time. Rows that share the page's last timestamp may run over
     // into the next page, and InfluxDB does not order rows of one timestamp
@@ -370,14 +372,21 @@ export class InfluxLogStore implements LogStore {
   async containers(options: { since: Date; signal?: AbortSignal }): Promise<ContainerCount[]> {
     const q = `SELECT count("cid") FROM ${this.#from} WHERE time >= ${
       _nanos(options.since)
-    } GROUP BY "container"`;
+    } GROUP BY "model", "container"`;
     const series = await this.#query(q, { signal: options.signal });
-    const out: ContainerCount[] = [];
+    const byKey = new Map<string, ContainerCount>();
     for (const s of series) {
-      const container = s.tags?.container;
+      const name = s.tags?.container;
       const count = Number(s.values[0]?.[1] ?? 0);
-      if (container && count > 0) out.push({ container, count });
+      if (!name || count <= 0) continue;
+      const key = s.tags?.model || name;
+      let c = byKey.get(key);
+      if (!c) byKey.set(key, c = { container: key, count: 0, containers: [] });
+      c.count += count;
+      if (!c.containers!.includes(name)) c.containers!.push(name);
     }
+    const out = [...byKey.values()];
+    for (const c of out) c.containers!.sort();
     return out.sort((a, b) => a.container < b.container ? -1 : a.container > b.container ? 1 : 0);
   }
 
@@ -524,7 +533,9 @@ function _assemble(rows: Record<string, unknown>[]): LogEntry[] {
   for (const r of rows) {
     const slot = typeof r.slot === "string" ? r.slot : "";
     const seq = slot ? slot.split(".")[0]! : "0";
-    const key = `${r.stream}\u0000${seq.padStart(10, "0")}`;
+    // Replicas behind one key may write at the same nanosecond: their
+    // points differ by the container tag.
+    const key = `${r.stream}\u0000${seq.padStart(10, "0")}\u0000${r.container ?? ""}`;
     let groups = byTime.get(r.time);
     if (!groups) byTime.set(r.time, groups = new Map());
     let g = groups.get(key);
@@ -549,6 +560,9 @@ function _assemble(rows: Record<string, unknown>[]): LogEntry[] {
       seq: Number(first.seq ?? 0),
       line: "",
     };
+    if (typeof first.model === "string" && first.model && first.model !== entry.containerName) {
+      entry.key = first.model;
+    }
     if (typeof first.service === "string" && first.service) entry.service = first.service;
     if (typeof first.task === "string" && first.task) entry.task = first.task;
     if (typeof first.node === "string" && first.node) entry.node = first.node;

@@ -5,7 +5,9 @@
  * Schema (measurement `logs` by default), one point per entry, or one per
  * part for a line longer than `maxFieldBytes`:
  *
- * - tags (bounded): `container` (name), `node`, `service`, `stream`, and
+ * - tags (bounded): `container` (name), `model` (the service key, only when it
+ *   differs from the container name: points written before service keys, and
+ *   of containers keyed by their name, have none), `node`, `service`, `stream`, and
  *   `slot` for the rare point that is not the first line at its timestamp or
  *   not the first part of its line (`<seq>` or `<seq>.<part>`);
  * - fields: `line` (the text) or `raw` (base64 of the bytes, when they are not
@@ -213,6 +215,7 @@ export class LineProtocolEncoder {
     const time = tsToNanoText(entry.ts);
     let tags = this.#measurement;
     if (entry.containerName) tags += ",container=" + escapeTag(entry.containerName);
+    if (entry.key && entry.key !== entry.containerName) tags += ",model=" + escapeTag(entry.key);
     if (entry.node) tags += ",node=" + escapeTag(entry.node);
     if (entry.service) tags += ",service=" + escapeTag(entry.service);
     const streamTag = ",stream=" + escapeTag(entry.stream);

@@ -5,8 +5,6 @@
  * @module
  */
 
-import { taskArgs } from "../../harness/task_process.ts";
-
 /** A running ingest process. */
 export class IngestProcess implements AsyncDisposable {
   #child: Deno.ChildProcess;
@@ -19,9 +17,9 @@ export class IngestProcess implements AsyncDisposable {
    * @param env its environment (REDIS_URL, INFLUX_URL, ...)
    */
   constructor(env: Record<string, string>) {
-    // Under the flags of `deno task ingest`, not -A.
+    const main = new URL("../../../functions/ingest/main.ts", import.meta.url).pathname;
     const child = new Deno.Command(Deno.execPath(), {
-      args: taskArgs("ingest"),
+      args: ["run", "-A", main],
       env,
       clearEnv: true,
       stdin: "null",

@@ -179,6 +179,68 @@ Deno.test("createScoreHandler() takes a new model version on the next batch, no 
   );
 });
 
+Deno.test("createScoreHandler() scores replicas under their service key, with the model their container had until the key has one", async (t) => {
+  await using s = _setup();
+  const models = new ModelCache(s.registry);
+  const handler = createScoreHandler(
+    { models, stream: s.stream, feedback: s.feedback },
+    { anomalyStream: s.names.anomalies },
+  );
+  const train = Array.from({ length: 3000 }, (_, i) => _normal(i));
+  const old = await trainDetector(train, { seed: 1 });
+  // A model stored under a task's container name, before service keys.
+  await s.registry.put("shop_web.1.aaa", old.toBytes(), {
+    lines: 3000,
+    threshold: old.info.threshold,
+  });
+  const weird = "FATAL kernel panic: segfault in module xyz at 0xdeadbeef, core dumped";
+  const send = async (entries: LogEntry[]) => {
+    const ids = await s.stream.append(s.names.logs, entries.map(entryToFields));
+    const batch = (await s.stream.range(s.names.logs, { start: ids[0] })).map((m) => ({
+      ...m,
+      deliveries: 1,
+    }));
+    await handler(batch, { signal: new AbortController().signal });
+    return ids;
+  };
+  const replica = (name: string, line: string, i: number): LogEntry => ({
+    ..._entry(name, line, i),
+    key: "shop_web",
+  });
+  await t.step(
+    "the key without a model keeps serving with the container's former model",
+    async () => {
+      const ids = await send([
+        replica("shop_web.1.aaa", weird, 0),
+        replica("shop_web.1.aaa", _normal(3), 1),
+      ]);
+      const anomalies = (await s.stream.range(s.names.anomalies)).map((m) =>
+        fieldsToAnomaly(m.id, m.fields)
+      );
+      assert.equal(anomalies.length, 1);
+      assert.equal(anomalies[0]!.entryId, ids[0]);
+      assert.equal(anomalies[0]!.container, "shop_web");
+      assert.equal(anomalies[0]!.containerName, "shop_web.1.aaa");
+      assert.equal(anomalies[0]!.modelVersion, 1, "scored by the former model, not cold start");
+    },
+  );
+  await t.step("once the key has a model, every replica and a replacing task use it", async () => {
+    const v = await trainDetector([...train, weird], { seed: 2 });
+    await s.registry.put("shop_web", v.toBytes(), { lines: 3001, threshold: v.info.threshold });
+    const ids = await send([
+      replica("shop_web.2.bbb", _normal(4), 0),
+      replica("shop_web.1.ccc", weird.replace("xyz", "q"), 1),
+    ]);
+    const anomalies = (await s.stream.range(s.names.anomalies)).map((m) =>
+      fieldsToAnomaly(m.id, m.fields)
+    ).filter((a) => ids.includes(a.entryId));
+    assert.deepEqual(anomalies.map((a) => [a.container, a.containerName, a.threshold]), [
+      ["shop_web", "shop_web.1.ccc", v.info.threshold],
+    ]);
+    assert.equal((await models.get("shop_web"))?.version, 1);
+  });
+});
+
 Deno.test("ModelCache serves the previous version when the current blob in Redis is corrupt", async () => {
   await using s = _setup();
   const lines = Array.from({ length: 1000 }, (_, i) => _normal(i));

@@ -15,6 +15,7 @@ import {
   decodeLine,
   lineBytes,
   type LogEntry,
+  modelKey,
   tsToNanos,
 } from "../../../shared/ports/log_entry.ts";
 import type { LogStore } from "../../../shared/ports/log_store.ts";
@@ -121,7 +122,11 @@ export function logStoreConformance(
     const times = got.map((e) => tsToNanos(e.ts));
     assert.deepEqual([...times].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), times);
     const counts = await store.containers({ since: new Date(base) });
-    assert.deepEqual(counts.find((x) => x.container === c), { container: c, count: 5 });
+    assert.deepEqual(counts.find((x) => x.container === c), {
+      container: c,
+      count: 5,
+      containers: [c],
+    });
   });
 
   test("history() honours from (inclusive), to (exclusive) and limit", async (store) => {
@@ -185,14 +190,49 @@ export function logStoreConformance(
     const mine = since.filter((x) => x.container === a || x.container === b);
     assert.deepEqual(
       mine,
-      [{ container: a, count: 2 }, { container: b, count: 1 }].sort((x, y) =>
-        x.container < y.container ? -1 : 1
-      ),
+      [{ container: a, count: 2, containers: [a] }, { container: b, count: 1, containers: [b] }]
+        .sort((x, y) => x.container < y.container ? -1 : 1),
     );
     const later = await store.containers({ since: new Date(base + 60 * 60_000) });
     assert.equal(later.find((x) => x.container === a), undefined);
     const names = since.map((x) => x.container);
     assert.deepEqual([...names].sort(), names, "sorted by name");
+  });
+
+  test("history() of a service key gives the entries of every container behind it, and of older entries under that name", async (store) => {
+    const key = name("shop_web").replace(/\.1\.x$/, "");
+    const r1 = `${key}.1.aaa`;
+    const r2 = `${key}.2.bbb`;
+    const written = [
+      // Written before service keys: no key, under the container's own name.
+      entry(key, 500, "legacy line"),
+      entry(r1, 1000, "replica one", { key, service: key, task: "aaa" }),
+      // The same nanosecond in two replicas: both kept.
+      entry(r2, 1000, "replica two", { key, service: key, task: "bbb" }),
+      entry(r2, 2000, "replica two again", { key }),
+    ];
+    await store.write(written);
+    await store.write(written.slice(1, 3)); // a replay adds nothing
+    const got = await _collect(store.history(key));
+    assert.deepEqual(
+      got.map((e) => [e.containerName, e.line]).sort(),
+      [
+        [key, "legacy line"],
+        [r1, "replica one"],
+        [r2, "replica two"],
+        [r2, "replica two again"],
+      ].sort(),
+    );
+    assert.deepEqual(got.map((e) => modelKey(e)), [key, key, key, key]);
+    assert.equal(got.find((e) => e.containerName === r1)?.task, "aaa");
+    assert.deepEqual(await _collect(store.history(r1)), [], "a replica has no history of its own");
+    const counts = await store.containers({ since: new Date(base) });
+    assert.deepEqual(counts.find((x) => x.container === key), {
+      container: key,
+      count: 4,
+      containers: [key, r1, r2].sort(),
+    });
+    assert.equal(counts.find((x) => x.container === r1), undefined);
   });
 
   test("write() with an aborted signal rejects with its reason", async (store) => {

@@ -123,7 +123,7 @@ Deno.test("EmbeddedLogStore.containers() names containers whose names need escap
   const odd = "../we b/é%";
   await store.write([{ ..._entry(t, "x"), containerName: odd }]);
   assert.deepEqual(await store.containers({ since: new Date(t - 1000) }), [
-    { container: odd, count: 1 },
+    { container: odd, count: 1, containers: [odd] },
   ]);
   assert.deepEqual(await _lines(store, odd), ["x"]);
 });

@@ -148,7 +148,7 @@ Deno.test("InfluxLogStore.history() honours the window and the limit, page by pa
     assert.deepEqual(capped.map((e) => e.line), entries.slice(0, 7).map((e) => e.line));
     assert.deepEqual(await collect(store.history("nobody")), []);
     const counts = await store.containers({ since: new Date(BASE_MS + 30_000) });
-    assert.deepEqual(counts, [{ container: "web-1", count: 30 }]);
+    assert.deepEqual(counts, [{ container: "web-1", count: 30, containers: ["web-1"] }]);
   }, { pageRows: 4 });
 });
 
