@@ -13,6 +13,8 @@
 import { messagesForLines } from "../shared/ports/log_entry.ts";
 import { parseArgs } from "node:util";
 import { openAdapters } from "../shared/adapters/open_adapters.ts";
+import { DataDirLockedError } from "../shared/adapters/sqlite/data_dir_lock.ts";
+import { DataDirError } from "../shared/adapters/sqlite/sqlite_database.ts";
 import { type Config, ConfigError, loadConfig, redactConfig } from "../shared/runtime/config.ts";
 import { runDemo } from "../shared/sources/demo/demo_log_source.ts";
 import { sleep } from "../shared/runtime/sleep.ts";
@@ -106,10 +108,17 @@ export async function main(args: string[]): Promise<number> {
   }
   const log = createLogger("tailwise", { level: config.logLevel });
   log.info("starting", { config: redactConfig(config), token: `from ${token.source}` });
-  await using adapters = await openAdapters(config, {
-    name: `tailwise-${config.instance}`,
-    logStore: true,
-  });
+  let opened;
+  try {
+    opened = await openAdapters(config, { name: `tailwise-${config.instance}`, logStore: true });
+  } catch (e) {
+    if (e instanceof DataDirLockedError || e instanceof DataDirError) {
+      console.error(`tailwise: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  await using adapters = opened;
   const logStore = adapters.logStore!;
   await logStore.prepare();
   const metrics = createTailwiseMetrics();
@@ -135,6 +144,10 @@ export async function main(args: string[]): Promise<number> {
         bufferLines: config.collect.bufferLines,
         flushMs: config.collect.flushMs,
         appendsInFlight: config.collect.appendsInFlight,
+        multiline: config.collect.multiline,
+        multilineFlushMs: config.collect.multilineFlushMs,
+        multilineMaxLines: config.collect.multilineMaxLines,
+        multilineMaxBytes: config.collect.multilineMaxBytes,
       }));
     } else {
       const where = config.docker.kind === "socket"
@@ -153,6 +166,10 @@ export async function main(args: string[]): Promise<number> {
       stream: configuredLogShards(config)[0]!,
       maxLen: config.streams.maxLen,
       maxLineBytes: config.collect.maxLineBytes,
+      multiline: config.collect.multiline,
+      multilineFlushMs: config.collect.multilineFlushMs,
+      multilineMaxLines: config.collect.multilineMaxLines,
+      multilineMaxBytes: config.collect.multilineMaxBytes,
       signal,
       log: log.child({ fn: "file" }),
     }));

@@ -114,7 +114,9 @@ one JSON object per input line, in input order. "event" is the line number of
 the first line of the line's event; all lines of an event share its score and
 verdict:
 {"line":1,"event":1,"score":0.03,"anomaly":false,"threshold":0.52,
- "template":"...","templateId":"...","reasons":[],"tokens":[]}
+ "template":"...","templateId":"...","reasons":[],"tokens":[],"explanation":[]}
+("explanation" names the slots and values that drove an anomaly's score,
+e.g. "status=502: never seen here".)
 
 Options:
   --container NAME    the container whose model to use (required)
@@ -299,6 +301,7 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
         events: detector.info.trainedLines,
         templates: detector.info.templates,
         threshold: detector.info.threshold,
+        trainAboveThreshold: detector.info.trainAboveThreshold,
         ...(rates === undefined ? {} : {
           rates: {
             windowSeconds: rates.windowMs / 1000,
@@ -357,6 +360,7 @@ async function _score(args: readonly string[], deps: CliDeps): Promise<number> {
       templateId: s.templateId,
       reasons: s.reasons,
       tokens: s.tokens,
+      explanation: s.explanation,
     }).slice(1);
     for (let k = 0; k < lines.length; k++) {
       const t = times[first + k - 1];

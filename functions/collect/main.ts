@@ -15,7 +15,9 @@ import {
   loadConfigOrExit,
   redactConfig,
 } from "../../shared/runtime/config.ts";
-import { EmbeddedLogStream } from "../../shared/adapters/embedded/embedded_log_stream.ts";
+import { DataDirLockedError } from "../../shared/adapters/sqlite/data_dir_lock.ts";
+import { DataDirError } from "../../shared/adapters/sqlite/sqlite_database.ts";
+import { SqliteLogStream } from "../../shared/adapters/sqlite/sqlite_log_stream.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
@@ -56,14 +58,21 @@ if (import.meta.main) {
   } catch {
     // not Linux, or no permission: follow every container
   }
-  const log: LogStream = config.redis.url
-    ? RedisLogStream.connect(config.redis.url, {
-      username: config.redis.username,
-      password: config.redis.password,
-      name: `collect-${config.instance}`,
-      cluster: config.redis.cluster,
-    })
-    : await EmbeddedLogStream.open(config.dataDir);
+  let log: LogStream;
+  try {
+    log = config.redis.url
+      ? RedisLogStream.connect(config.redis.url, {
+        username: config.redis.username,
+        password: config.redis.password,
+        name: `collect-${config.instance}`,
+        cluster: config.redis.cluster,
+      })
+      : await SqliteLogStream.open(config.dataDir);
+  } catch (e) {
+    if (!(e instanceof DataDirLockedError || e instanceof DataDirError)) throw e;
+    logger.error(e.message);
+    Deno.exit(2);
+  }
   const stop = new AbortController();
   for (const sig of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(sig, () => stop.abort());

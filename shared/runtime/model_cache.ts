@@ -7,7 +7,10 @@
  *
  * A version whose blob is corrupt is reported once and skipped: the version
  * the cache already had keeps serving, or, for a fresh cache, the newest
- * earlier version that loads.
+ * earlier version that loads. A current-version pointer that cannot be read
+ * (`abc`, a key of the wrong type) is reported once too: the model the cache
+ * has keeps serving, else the newest version that loads, else cold start.
+ * Either way only that container is affected.
  *
  * @module
  */
@@ -16,6 +19,7 @@ import { Detector } from "../detector/detector.ts";
 import { splitModel } from "../detector/model_bundle.ts";
 import type { Logger } from "./logger.ts";
 import {
+  CurrentVersionCorruptError,
   ModelCorruptError,
   type ModelMeta,
   ModelNotFoundError,
@@ -52,7 +56,8 @@ export function logBadVersions(
 /** Options of {@linkcode ModelCache}. */
 export interface ModelCacheOptions {
   /**
-   * Told once per bad version, with why it was skipped.
+   * Told once per bad version, with why it was skipped; `version` is 0 when
+   * the current-version pointer itself is unreadable.
    * @default ignore
    */
   onBadVersion?: (container: string, version: number, error: Error) => void;
@@ -68,6 +73,7 @@ export class ModelCache {
   #registry: ModelRegistry;
   #models = new Map<string, LoadedModel>();
   #bad = new Map<string, Set<number>>();
+  #badPointers = new Set<string>();
   #onBad: (container: string, version: number, error: Error) => void;
   #max: number;
   /** Blob fetches and decodes since start: the cost beyond the version check. */
@@ -94,7 +100,18 @@ export class ModelCache {
    */
   async get(container: string): Promise<LoadedModel | null> {
     this.checks++;
-    const version = await this.#registry.currentVersion(container);
+    let version: number | null;
+    try {
+      version = await this.#registry.currentVersion(container);
+      this.#badPointers.delete(container);
+    } catch (e) {
+      if (!(e instanceof CurrentVersionCorruptError)) throw e;
+      if (!this.#badPointers.has(container)) {
+        this.#badPointers.add(container);
+        this.#onBad(container, 0, e);
+      }
+      return this.#models.get(container) ?? await this.#fallback(container, Infinity);
+    }
     const cached = this.#models.get(container);
     if (version === null) {
       if (cached) this.#models.delete(container);
@@ -112,7 +129,11 @@ export class ModelCache {
       return loaded;
     }
     if (cached) return cached;
-    // A fresh cache with a bad current version: serve the newest earlier one that loads.
+    return await this.#fallback(container, version);
+  }
+
+  /** A fresh cache with a bad current version: the newest earlier one that loads. */
+  async #fallback(container: string, version: number): Promise<LoadedModel | null> {
     const older = (await this.#registry.list(container))
       .filter((m) => m.version < version && m.status !== "candidate")
       .sort((a, b) => b.version - a.version);

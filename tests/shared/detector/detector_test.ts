@@ -148,12 +148,12 @@ Deno.test("Detector.fromBytes() rejects a version 1 blob: mined by an older mine
   const v1 = (await trainDetector(lines)).toBytes().slice();
   v1[4] = 1;
   new DataView(v1.buffer).setUint32(v1.length - 4, crc32(v1, 0, v1.length - 4), true);
-  assert.equal(MODEL_FORMAT_VERSION, 2);
+  assert.equal(MODEL_FORMAT_VERSION, 3);
   assert.throws(() => Detector.fromBytes(v1), (err: unknown) => {
     assert.ok(err instanceof ModelFormatError);
     assert.equal(err.name, "ModelFormatError");
     assert.match(err.message, /format version 1/);
-    assert.match(err.message, /older template miner/);
+    assert.match(err.message, /older detector/);
     assert.match(err.message, /must be retrained/);
     assert.match(err.message, /deno task cli train/);
     return true;
