@@ -112,7 +112,9 @@ Deno.test("followFile() appends a stack trace as one entry; an open trace is rea
   let run = follow(stop.signal, 60_000);
   try {
     await t.step("the lines before the open trace are written, the trace waits", async () => {
-      await waitFor(async () => (await _lines(stream, name)).length === 1, { what: "the first line" });
+      await waitFor(async () => (await _lines(stream, name)).length === 1, {
+        what: "the first line",
+      });
       assert.deepEqual(await _lines(stream, name), ["INFO job 6 done"]);
       stop.abort();
       await run;
@@ -124,7 +126,9 @@ Deno.test("followFile() appends a stack trace as one entry; an open trace is rea
       });
       stop = new AbortController();
       run = follow(stop.signal, 200);
-      await waitFor(async () => (await _lines(stream, name)).length === 3, { what: "three events" });
+      await waitFor(async () => (await _lines(stream, name)).length === 3, {
+        what: "three events",
+      });
       assert.deepEqual(await _lines(stream, name), [
         "INFO job 6 done",
         trace.join("\n"),
