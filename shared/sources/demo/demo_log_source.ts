@@ -9,9 +9,10 @@
  * @module
  */
 
+import { keyBeside } from "../../ports/log_shards.ts";
 import { type LogEntry, packEntries } from "../../ports/log_entry.ts";
 import type { LogStream } from "../../ports/log_stream.ts";
-import { createPrng, type Prng } from "../../detector/prng.ts";
+import { createPrng, type Prng } from "../../detector/detector.ts";
 import { sleep } from "../../runtime/sleep.ts";
 
 /** Options of {@linkcode runDemo}. */
@@ -143,7 +144,9 @@ export async function runDemo(stream: LogStream, options: DemoOptions): Promise<
     };
   };
   let written = 0;
-  const seeded = await stream.getState("tailwise:demo:seeded");
+  // Beside the stream: in its Redis Cluster slot when it is a hash-tagged shard.
+  const seededKey = keyBeside(options.stream, "tailwise:demo:", "seeded");
+  const seeded = await stream.getState(seededKey);
   if (!seeded) {
     const start = Date.now() - 3_600_000;
     for (const c of DEMO_CONTAINERS) {
@@ -154,7 +157,7 @@ export async function runDemo(stream: LogStream, options: DemoOptions): Promise<
       await stream.append(options.stream, packEntries(batch));
       written += batch.length;
     }
-    await stream.append(options.stream, [], { state: { "tailwise:demo:seeded": "1" } });
+    await stream.append(options.stream, [], { state: { [seededKey]: "1" } });
   }
   const tickMs = 200;
   const perTick = (rate * DEMO_CONTAINERS.length * tickMs) / 1000;

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { keyBeside } from "../../ports/log_shards.ts";
 import { basename } from "node:path";
 import { decodeLine, type LogEntry, packEntries } from "../../ports/log_entry.ts";
 import type { LogStream } from "../../ports/log_stream.ts";
@@ -96,7 +97,8 @@ export async function followFile(
   const pollMs = options.pollMs ?? 250;
   const maxLine = options.maxLineBytes ?? 1024 * 1024;
   const batchLines = options.batchLines ?? 1000;
-  const ckptKey = `tailwise:file:ckpt:${name}`;
+  // Beside the stream: in its Redis Cluster slot when it is a hash-tagged shard.
+  const ckptKey = keyBeside(options.stream, "tailwise:file:ckpt:", name);
   const containerId = `file-${_hash(path)}`;
   const saved = await stream.getState(ckptKey);
   // `offset` is the file position of the first byte not yet split into lines;
