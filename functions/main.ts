@@ -34,6 +34,7 @@ import { collect } from "./collect/collect.ts";
 import { dockerClient } from "./collect/main.ts";
 import { ingestBatch } from "./ingest/ingest.ts";
 import { createScoreHandler } from "./score/score.ts";
+import { RateTracker } from "./score/rate_tracker.ts";
 import { SCORE_GROUP } from "./score/main.ts";
 import { scheduleTraining, trainSettings } from "./train/main.ts";
 import { trainContainer, type TrainDeps } from "./train/train.ts";
@@ -187,10 +188,15 @@ export async function main(args: string[]): Promise<number> {
   const models = new ModelCache(adapters.registry, {
     onBadVersion: logBadVersions(log),
   });
+  const rates = new RateTracker(
+    { store: adapters.rates, models, stream, alerts, log: log.child({ fn: "rates" }) },
+    { anomalyStream: config.streams.anomalies },
+  );
+  tasks.push(rates.run(signal));
   tasks.push(consumer(
     SCORE_GROUP,
     createScoreHandler(
-      { models, stream, feedback: adapters.feedback, alerts, metrics, log },
+      { models, stream, feedback: adapters.feedback, alerts, metrics, log, rates },
       { anomalyStream: config.streams.anomalies, coldStart: config.score.coldStart },
     ),
   ));

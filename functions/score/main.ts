@@ -17,6 +17,7 @@ import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts"
 import { GROUP_LOST_MESSAGE, StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
 import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
 import { createScoreHandler } from "./score.ts";
+import { RateTracker } from "./rate_tracker.ts";
 
 /** The consumer group of the score function. */
 export const SCORE_GROUP = "score";
@@ -35,8 +36,12 @@ if (import.meta.main) {
   const models = new ModelCache(adapters.registry, {
     onBadVersion: logBadVersions(log),
   });
+  const rates = new RateTracker(
+    { store: adapters.rates, models, stream: adapters.stream, alerts, log },
+    { anomalyStream: config.streams.anomalies },
+  );
   const handler = createScoreHandler(
-    { models, stream: adapters.stream, feedback: adapters.feedback, alerts, metrics, log },
+    { models, stream: adapters.stream, feedback: adapters.feedback, alerts, metrics, log, rates },
     { anomalyStream: config.streams.anomalies, coldStart: config.score.coldStart },
   );
   await adapters.stream.createGroup(config.streams.logs, SCORE_GROUP);
@@ -57,6 +62,6 @@ if (import.meta.main) {
     Deno.addSignalListener(sig, () => stop.abort());
   }
   log.info("scoring", { stream: config.streams.logs, group: SCORE_GROUP });
-  await consumer.run(stop.signal);
+  await Promise.all([consumer.run(stop.signal), rates.run(stop.signal)]);
   log.info("stopped", { ...consumer.counters });
 }

@@ -27,6 +27,7 @@ import type { Logger } from "../../shared/runtime/logger.ts";
 import type { TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import type { ModelCache } from "../../shared/runtime/model_cache.ts";
 import type { BatchHandler, BatchOutcome } from "../../shared/runtime/stream_consumer.ts";
+import type { RateTracker } from "./rate_tracker.ts";
 
 /** What the score handler needs. */
 export interface ScoreDeps {
@@ -42,6 +43,8 @@ export interface ScoreDeps {
   metrics?: TailwiseMetrics;
   /** Where problems are reported. */
   log?: Logger;
+  /** Counts lines per window for the rate models, if rates are tracked. */
+  rates?: RateTracker | null;
 }
 
 /** Options of {@linkcode createScoreHandler}. */
@@ -86,6 +89,8 @@ export interface ScoredLine {
   templateId: string;
   /** The tokens that drove the score. */
   tokens: string[];
+  /** The slots and values that drove the score (`status=502: never seen here`). */
+  explanation?: string[];
   /** True when feedback suppressed this template. */
   suppressed: boolean;
   /** The model version used; 0 while learning. */
@@ -143,6 +148,13 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
         coldStart: options.coldStart,
         formerKeys: _formerKeys(container, items),
       });
+      if (deps.rates) {
+        await deps.rates.count(
+          container,
+          items.map((it, i) => ({ ts: it.entry.ts, templateId: scored[i]!.templateId })),
+          `${batch[0]!.id}+${batch.length}`,
+        );
+      }
       const at = now();
       for (let i = 0; i < items.length; i++) {
         const { msg, entry } = items[i]!;
@@ -164,6 +176,7 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
           template: s.template,
           templateId: s.templateId,
           tokens: s.tokens,
+          ...(s.explanation === undefined ? {} : { explanation: s.explanation }),
           modelVersion: s.modelVersion,
           scoredAt: at,
         });
@@ -240,6 +253,7 @@ export async function scoreLines(
         template: s.template,
         templateId: s.templateId,
         tokens: [...s.tokens],
+        explanation: [...s.explanation],
         suppressed: off && s.anomaly,
         modelVersion: model.version,
       };

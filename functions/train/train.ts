@@ -19,6 +19,8 @@
  */
 
 import { trainDetector } from "../../shared/detector/detector.ts";
+import { bundleModel } from "../../shared/detector/model_bundle.ts";
+import { learnRates, type TimedLine } from "../../shared/detector/rate_windows.ts";
 import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
 import type { Lock } from "../../shared/ports/lock.ts";
 import type { LogStore } from "../../shared/ports/log_store.ts";
@@ -122,6 +124,7 @@ export async function trainContainer(
   ]);
   const excluded = new Set(confirmed.map((f) => f.line));
   const history: string[] = [];
+  const times: number[] = [];
   let skipped = 0;
   for await (
     const entry of deps.logStore.history(container, {
@@ -134,6 +137,7 @@ export async function trainContainer(
       continue;
     }
     history.push(entry.line);
+    times.push(Date.parse(entry.ts));
   }
   // The newest lines count most: keep the cap's worth of the most recent.
   const recent = history.length > settings.maxLines
@@ -178,7 +182,12 @@ export async function trainContainer(
       _pct(currentAlertRate ?? 0)
     })`
     : `promoted: first model, shadow alert rate ${_pct(shadowAlertRate)}`;
-  const meta: ModelMeta = await deps.registry.put(container, detector.toBytes(), {
+  // The rate model learns from the whole window (not only the capped lines):
+  // its baseline needs every window's count.
+  const rates = learnRates(detector, _timed(history, times));
+  evaluation.rateTemplates = rates.templates.size;
+  const blob = bundleModel(detector.toBytes(), rates.toBytes());
+  const meta: ModelMeta = await deps.registry.put(container, blob, {
     trainedAt: new Date(now).toISOString(),
     lines: training.length,
     threshold: detector.info.threshold,
@@ -245,4 +254,8 @@ function _alertRate(scores: readonly { anomaly: boolean }[]): number {
 
 function _pct(x: number): string {
   return `${(x * 100).toFixed(2)}%`;
+}
+
+function* _timed(lines: readonly string[], times: readonly number[]): Generator<TimedLine> {
+  for (let i = 0; i < lines.length; i++) yield { time: times[i]!, line: lines[i]! };
 }

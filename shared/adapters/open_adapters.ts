@@ -27,6 +27,9 @@ import { createRedisClient, RedisLogStream } from "./redis/redis_log_stream.ts";
 import { RedisModelRegistry } from "./redis/redis_model_registry.ts";
 import { InfluxLogStore, type InfluxLogStoreOptions } from "./influx/influx_log_store.ts";
 import type { LogStore } from "../ports/log_store.ts";
+import type { RateStore } from "../ports/rate_store.ts";
+import { RedisRateStore } from "./redis/redis_rate_store.ts";
+import { SqliteRateStore } from "./sqlite/sqlite_rate_store.ts";
 
 /** The ports' adapters for one process. */
 export interface Adapters extends AsyncDisposable {
@@ -42,6 +45,8 @@ export interface Adapters extends AsyncDisposable {
   lock: Lock;
   /** The history of lines; null unless asked for with `logStore: true`. */
   logStore: LogStore | null;
+  /** Lines counted per service, window and template (the live rate models). */
+  rates: RateStore;
 }
 
 /**
@@ -112,6 +117,7 @@ export async function openAdapters(
       feedback,
       lock: new RedisLock(client),
       logStore,
+      rates: new RedisRateStore(client),
       [Symbol.asyncDispose]: () => _closeAll(stream, [logStore, registry, feedback]),
     };
   }
@@ -125,6 +131,7 @@ export async function openAdapters(
     const stream = new SqliteLogStream(db);
     const registry = new SqliteModelRegistry(db, { keepVersions: config.train.keepVersions });
     const feedback = new SqliteFeedbackStore(db, { suppressMs: config.api.suppressMs });
+    const rates = new SqliteRateStore(db);
     return {
       mode: "embedded",
       stream,
@@ -132,9 +139,10 @@ export async function openAdapters(
       feedback,
       lock: new SqliteLock(db),
       logStore,
+      rates,
       [Symbol.asyncDispose]: async () => {
         try {
-          await _closeAll(stream, [logStore, registry, feedback]);
+          await _closeAll(stream, [logStore, registry, feedback, rates]);
         } finally {
           db.close();
         }
