@@ -35,6 +35,7 @@ import { dockerClient } from "./collect/main.ts";
 import { ingestBatch } from "./ingest/ingest.ts";
 import { createScoreHandler } from "./score/score.ts";
 import { RateTracker } from "./score/rate_tracker.ts";
+import { IncidentManager } from "../shared/runtime/incidents.ts";
 import { SCORE_GROUP } from "./score/main.ts";
 import { scheduleTraining, trainSettings } from "./train/main.ts";
 import { trainContainer, type TrainDeps } from "./train/train.ts";
@@ -188,15 +189,23 @@ export async function main(args: string[]): Promise<number> {
   const models = new ModelCache(adapters.registry, {
     onBadVersion: logBadVersions(log),
   });
+  const incidents = config.alerts.mode === "incident"
+    ? new IncidentManager(adapters.incidents, { quietMs: config.alerts.incidentQuietMs })
+    : null;
+  if (incidents) {
+    tasks.push(incidents.run(signal, async (n) => {
+      if (alerts?.notify) await alerts.notify(n);
+    }));
+  }
   const rates = new RateTracker(
-    { store: adapters.rates, models, stream, alerts, log: log.child({ fn: "rates" }) },
+    { store: adapters.rates, models, stream, alerts, incidents, log: log.child({ fn: "rates" }) },
     { anomalyStream: config.streams.anomalies },
   );
   tasks.push(rates.run(signal));
   tasks.push(consumer(
     SCORE_GROUP,
     createScoreHandler(
-      { models, stream, feedback: adapters.feedback, alerts, metrics, log, rates },
+      { models, stream, feedback: adapters.feedback, alerts, metrics, log, rates, incidents },
       { anomalyStream: config.streams.anomalies, coldStart: config.score.coldStart },
     ),
   ));

@@ -18,6 +18,7 @@ import { GROUP_LOST_MESSAGE, StreamConsumer } from "../../shared/runtime/stream_
 import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
 import { createScoreHandler } from "./score.ts";
 import { RateTracker } from "./rate_tracker.ts";
+import { IncidentManager } from "../../shared/runtime/incidents.ts";
 
 /** The consumer group of the score function. */
 export const SCORE_GROUP = "score";
@@ -36,12 +37,24 @@ if (import.meta.main) {
   const models = new ModelCache(adapters.registry, {
     onBadVersion: logBadVersions(log),
   });
+  const incidents = config.alerts.mode === "incident"
+    ? new IncidentManager(adapters.incidents, { quietMs: config.alerts.incidentQuietMs })
+    : null;
   const rates = new RateTracker(
-    { store: adapters.rates, models, stream: adapters.stream, alerts, log },
+    { store: adapters.rates, models, stream: adapters.stream, alerts, incidents, log },
     { anomalyStream: config.streams.anomalies },
   );
   const handler = createScoreHandler(
-    { models, stream: adapters.stream, feedback: adapters.feedback, alerts, metrics, log, rates },
+    {
+      models,
+      stream: adapters.stream,
+      feedback: adapters.feedback,
+      alerts,
+      metrics,
+      log,
+      rates,
+      incidents,
+    },
     { anomalyStream: config.streams.anomalies, coldStart: config.score.coldStart },
   );
   await adapters.stream.createGroup(config.streams.logs, SCORE_GROUP);
@@ -62,6 +75,12 @@ if (import.meta.main) {
     Deno.addSignalListener(sig, () => stop.abort());
   }
   log.info("scoring", { stream: config.streams.logs, group: SCORE_GROUP });
-  await Promise.all([consumer.run(stop.signal), rates.run(stop.signal)]);
+  await Promise.all([
+    consumer.run(stop.signal),
+    rates.run(stop.signal),
+    incidents?.run(stop.signal, async (n) => {
+      if (alerts?.notify) await alerts.notify(n);
+    }),
+  ]);
   log.info("stopped", { ...consumer.counters });
 }
