@@ -46,6 +46,8 @@ export interface AnomalyView {
   threshold: number;
   /** Reason codes, strongest first. */
   reasons: string[];
+  /** The slots and values that drove the score (`status=502: never seen here`), at most four. */
+  explanation: string[];
   /** The model version that scored it; 0 while learning. */
   modelVersion: number;
   /** Severity from score and threshold. */
@@ -163,6 +165,7 @@ export function anomalyView(
     score: Number.isFinite(a.score) ? a.score : 0,
     threshold: Number.isFinite(a.threshold) ? a.threshold : 0,
     reasons: a.reasons.slice(0, 8).map((r) => displayText(r, 40).text),
+    explanation: (a.explanation ?? []).slice(0, 4).map((e) => displayText(e, 160).text),
     modelVersion: Number.isFinite(a.modelVersion) ? a.modelVersion : 0,
     severity: severityOf(a.score, a.threshold),
     feedback: state.feedback ?? null,
@@ -336,6 +339,7 @@ const _EMPTY_ANOMALY: AnomalyView = {
   score: 0,
   threshold: 0,
   reasons: [],
+  explanation: [],
   modelVersion: 0,
   severity: "elevated",
   feedback: null,
@@ -391,7 +395,7 @@ export function anomalyRow(
       </td>
       <td class="c-reasons" data-f="reasons">${a.reasons.map((r) =>
         html`<span class="chip">${r}</span>`
-      )}</td>
+      )}${a.explanation.map((e) => html`<div class="why">${e}</div>`)}</td>
       <td class="c-fb r"><div class="fb">
     <button type="button" class="fb-normal" data-label="normal"
     title="Not a problem: silence this template for ${silence} and learn the line as normal">Normal</button>

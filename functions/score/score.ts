@@ -92,6 +92,8 @@ export interface ScoredLine {
   templateId: string;
   /** The tokens that drove the score. */
   tokens: string[];
+  /** The slots and values that drove the score (`status=502: never seen here`). */
+  explanation?: string[];
   /** True when feedback suppressed this template. */
   suppressed: boolean;
   /** The model version used; 0 while learning. */
@@ -177,6 +179,7 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
           template: s.template,
           templateId: s.templateId,
           tokens: s.tokens,
+          ...(s.explanation === undefined ? {} : { explanation: s.explanation }),
           modelVersion: s.modelVersion,
           scoredAt: at,
         });
@@ -253,6 +256,7 @@ export async function scoreLines(
         template: s.template,
         templateId: s.templateId,
         tokens: [...s.tokens],
+        explanation: [...s.explanation],
         suppressed: off && s.anomaly,
         modelVersion: model.version,
       };

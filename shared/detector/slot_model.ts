@@ -279,7 +279,8 @@ export class SlotModel {
       }
     }
     const words = this.words;
-    if (words !== null && this.wordStrength > out.strength) {
+    // Words only when the shape said little: a shape names the odd part better.
+    if (words !== null && out.strength < 0.5 && this.wordStrength > out.strength) {
       let unseen = "";
       _words(s, a, b, (w, ws, we) => {
         if (unseen === "" && _count(words, w) - self <= 0) unseen = s.substring(ws, we);

@@ -37,6 +37,11 @@ export interface Anomaly {
   templateId: string;
   /** The tokens that drove the score. */
   tokens: string[];
+  /**
+   * The slots and values that drove the score, for people
+   * (`status=502: never seen here`); absent from older messages.
+   */
+  explanation?: string[];
   /** The model version that scored it; 0 while the container is learning. */
   modelVersion: number;
   /** When it was scored (ms since the epoch). */
@@ -92,6 +97,7 @@ export function anomalyToFields(a: Anomaly): Fields {
     template: a.template,
     templateId: a.templateId,
     tokens: JSON.stringify(a.tokens),
+    ...(a.explanation === undefined ? {} : { explanation: JSON.stringify(a.explanation) }),
     modelVersion: String(a.modelVersion),
     scoredAt: String(a.scoredAt),
     ...(a.kind && a.kind !== "line" ? { kind: a.kind } : {}),
@@ -115,6 +121,15 @@ export function fieldsToAnomaly(id: string, f: Fields): Anomaly {
   } catch {
     tokens = [];
   }
+  let explanation: string[] | undefined;
+  if (f.explanation !== undefined) {
+    try {
+      const parsed = JSON.parse(f.explanation);
+      explanation = Array.isArray(parsed) ? parsed.map(String) : [];
+    } catch {
+      explanation = [];
+    }
+  }
   return {
     id,
     container: f.container ?? "",
@@ -129,6 +144,7 @@ export function fieldsToAnomaly(id: string, f: Fields): Anomaly {
     template: f.template ?? "",
     templateId: f.templateId ?? "",
     tokens,
+    ...(explanation === undefined ? {} : { explanation }),
     modelVersion: Number(f.modelVersion ?? 0),
     scoredAt: Number(f.scoredAt ?? 0),
     ...(f.kind === "rate" ? { kind: "rate" as const } : {}),
