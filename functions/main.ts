@@ -227,6 +227,7 @@ export async function main(args: string[]): Promise<number> {
     stream,
     registry: adapters.registry,
     feedback: adapters.feedback,
+    incidents: adapters.incidents,
     requestTraining: async (container) => ({
       ...await trainContainer(container, trainDeps, trainSettings(config)),
     }),

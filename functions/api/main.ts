@@ -17,6 +17,7 @@ import { openAdapters } from "../../shared/adapters/open_adapters.ts";
 import { type Config, ConfigError, loadConfig, redactConfig } from "../../shared/runtime/config.ts";
 import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
+import type { IncidentStore } from "../../shared/ports/incident_store.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
 import { createTailwiseMetrics, type TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
@@ -37,6 +38,8 @@ export interface ServeApiOptions {
   registry: ModelRegistry;
   /** The feedback store. */
   feedback: FeedbackStore;
+  /** Incidents, for `/incidents`. */
+  incidents?: IncidentStore;
   /** Trains a container now (the train function's `trainContainer`). */
   requestTraining: ApiDeps["requestTraining"];
   /** The api token (`config.api.token`, or one generated for the embedded mode). */
@@ -97,6 +100,7 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
     requestTraining: options.requestTraining,
     consumerGroups: REPORTED_GROUPS.map((group) => ({ stream: config.streams.logs, group })),
     ...(options.lineCounts ? { lineCounts: options.lineCounts } : {}),
+    ...(options.incidents ? { incidents: options.incidents } : {}),
   }, {
     token: options.token,
     anomaliesStream: config.streams.anomalies,
@@ -186,6 +190,7 @@ if (import.meta.main) {
     stream: adapters.stream,
     registry: adapters.registry,
     feedback: adapters.feedback,
+    incidents: adapters.incidents,
     requestTraining: async (container) => ({
       ...await trainContainer(container, trainDeps, trainSettings(config)),
     }),
