@@ -18,6 +18,14 @@
  * again.score("panic: runtime error: index out of range").anomaly; // true
  * ```
  *
+ * This file is the detector's public surface: code outside `shared/detector/`
+ * imports from here only. Besides the model it offers what the rest of
+ * tailwise takes from the detector's parts: {@linkcode coldStartLine} (the
+ * template, template id and severity of a line without a model, for scoring
+ * while a container learns), {@linkcode createPrng} (the seeded generator,
+ * for the demo source) and {@linkcode fnv1a32} (a stable 32-bit hash, for
+ * source ids). The other files are private to the detector.
+ *
  * @module
  */
 
@@ -43,6 +51,9 @@ import { TokenSet } from "./token_set.ts";
 
 export { ModelFormatError } from "./model_format_error.ts";
 export { maskLine } from "./mask.ts";
+export { type ColdStartLine, coldStartLine } from "./cold_start.ts";
+export { createPrng, type Prng } from "./prng.ts";
+export { fnv1a32 } from "./hash.ts";
 
 /**
  * Version of the binary model format written by {@linkcode Detector.toBytes}.

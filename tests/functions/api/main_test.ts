@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { apiToken, serveApi } from "../../../functions/api/main.ts";
-import { trainSettings } from "../../../functions/train/main.ts";
-import { trainContainer } from "../../../functions/train/train.ts";
+import { apiToken, serveApi } from "../../../functions/api/build.ts";
+import { trainContainer, trainSettings } from "../../../shared/training/train_model.ts";
 import { ConfigError, loadConfig } from "../../../shared/runtime/config.ts";
 import { SqliteLogStore } from "../../../shared/adapters/sqlite/sqlite_log_store.ts";
 import type { LogEntry } from "../../../shared/ports/log_entry.ts";

@@ -1,5 +1,6 @@
 /**
- * The train function's logic: learn a new model for a container from its
+ * Training a model (used by the train function, and by the api's
+ * `POST /train/:container`): learn a new model for a container from its
  * history, check it in the shadow of the current one, and promote it or keep
  * it as a candidate.
  *
@@ -18,15 +19,16 @@
  * @module
  */
 
-import { trainDetector } from "../../shared/detector/detector.ts";
-import { bundleModel } from "../../shared/detector/model_bundle.ts";
-import { learnRates, type TimedLine } from "../../shared/detector/rate_windows.ts";
-import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
-import type { Lock } from "../../shared/ports/lock.ts";
-import type { LogStore } from "../../shared/ports/log_store.ts";
-import type { Logger } from "../../shared/runtime/logger.ts";
-import type { ModelMeta, ModelRegistry } from "../../shared/ports/model_registry.ts";
-import type { ModelCache } from "../../shared/runtime/model_cache.ts";
+import { trainDetector } from "../detector/detector.ts";
+import { bundleModel } from "../detector/model_bundle.ts";
+import { learnRates, type TimedLine } from "../detector/rate_windows.ts";
+import type { FeedbackStore } from "../ports/feedback_store.ts";
+import type { Lock } from "../ports/lock.ts";
+import type { LogStore } from "../ports/log_store.ts";
+import type { Config } from "../runtime/config.ts";
+import type { Logger } from "../runtime/logger.ts";
+import type { ModelMeta, ModelRegistry } from "../ports/model_registry.ts";
+import type { ModelCache } from "../runtime/model_cache.ts";
 
 /** What training needs. */
 export interface TrainDeps {
@@ -73,6 +75,17 @@ export interface TrainSettings {
    * @default Date.now
    */
   now?: () => number;
+}
+
+/**
+ * The training settings of a config.
+ *
+ * @param config the settings
+ * @returns the part training uses (`config.train`)
+ */
+export function trainSettings(config: Config): TrainSettings {
+  const { windowMs, maxLines, minLines, shadowFactor, alertRate, seed } = config.train;
+  return { windowMs, maxLines, minLines, shadowFactor, alertRate, seed };
 }
 
 /** What became of one container's training. */
