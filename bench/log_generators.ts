@@ -10,7 +10,7 @@
  * @module
  */
 
-import { createPrng, type Prng } from "../shared/detector/prng.ts";
+import { createPrng, type Prng } from "../shared/detector/detector.ts";
 
 /** One test line: its text and its anomaly class (null when normal). */
 export interface LabelledLine {

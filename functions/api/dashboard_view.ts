@@ -89,11 +89,13 @@ export interface ContainerView {
 const _ANSI = /\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|[@-Z\\-_])/g;
 const _BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 // deno-lint-ignore no-control-regex
-const _CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
+const _CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 
 /**
  * Makes log text safe to show as text: ANSI escape sequences removed, C0/C1
- * control characters shown as their Unicode control pictures (or `[U+0085]`),
+ * control characters shown as their Unicode control pictures (or `[U+0085]`)
+ * except tab and `\n` (a multi-line event keeps its lines; the page shows
+ * its first three and the rest on a click),
  * bidirectional controls shown as `[U+202E]` so they cannot reorder what
  * follows, and the result cut at `max` code units (never inside a surrogate
  * pair) with a "…" marker. HTML escaping is left to the template.

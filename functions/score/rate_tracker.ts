@@ -22,7 +22,7 @@ import { anomalyToFields } from "../../shared/ports/anomaly.ts";
 import type { AlertSink } from "../../shared/ports/alert_sink.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import type { RateIncrement, RateStore } from "../../shared/ports/rate_store.ts";
-import { RateMonitor, type RateWindow } from "../../shared/detector/rate_model.ts";
+import { RateMonitor, type RateWindow } from "../../shared/detector/detector.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
 import type { ModelCache } from "../../shared/runtime/model_cache.ts";
 import { alertOrRecord, type IncidentManager } from "../../shared/runtime/incidents.ts";
