@@ -33,10 +33,7 @@
 
 import { parseArgs } from "node:util";
 import { IsolationForest as MlIsolationForest } from "ml-isolation-forest";
-import { trainDetector } from "../shared/detector/detector.ts";
-import { createMaskedLine, maskTokens } from "../shared/detector/mask.ts";
-import { TemplateMiner } from "../shared/detector/template_miner.ts";
-import { TRAIN_SIMILARITY } from "../shared/detector/feature_model.ts";
+import { mineTemplates, trainDetector } from "../shared/detector/detector.ts";
 import {
   counterSet,
   type GeneratedSet,
@@ -336,8 +333,8 @@ export async function evalGrouping(datasets: string, system: string): Promise<Gr
   const data = rows.slice(1).filter((r) => r.length === header.length);
   const truth = data.map((r) => r[ti]!);
   const raw = _lines(await Deno.readTextFile(`${datasets}/loghub_2k/${system}/${system}_2k.log`));
-  const content = _mine(data.map((r) => r[ci]!));
-  const rawMined = _mine(raw.slice(0, truth.length));
+  const content = mineTemplates(data.map((r) => r[ci]!));
+  const rawMined = mineTemplates(raw.slice(0, truth.length));
   return {
     system,
     accuracy: groupingAccuracy(truth, content.groups),
@@ -371,25 +368,6 @@ export function groupingAccuracy(truth: readonly string[], predicted: readonly n
     if (truthSize.get(t) === idx.length && idx.every((i) => truth[i] === t)) right += idx.length;
   }
   return truth.length === 0 ? 0 : right / truth.length;
-}
-
-function _mine(lines: readonly string[]): { groups: number[]; templates: number } {
-  const miner = new TemplateMiner({ similarity: TRAIN_SIMILARITY });
-  const buf = createMaskedLine();
-  const ids = lines.map((l) => {
-    maskTokens(l, buf);
-    return miner.add(buf.tokens, buf.count, buf.literals);
-  });
-  const templateOf = miner.finish();
-  // Group by final template text, as the detector reports it.
-  const byText = new Map<string, number>();
-  const groups = ids.map((i) => {
-    const text = miner.text(templateOf[i]!);
-    let g = byText.get(text);
-    if (g === undefined) byText.set(text, g = byText.size);
-    return g;
-  });
-  return { groups, templates: byText.size };
 }
 
 function _blockMetrics(

@@ -13,9 +13,14 @@
  * @module
  */
 
-import { trainDetector } from "../shared/detector/detector.ts";
-import { judgeSpan, learnRates, type TimedLine } from "../shared/detector/rate_windows.ts";
-import type { RateModelOptions, RateMonitorOptions } from "../shared/detector/rate_model.ts";
+import {
+  judgeSpan,
+  learnRates,
+  type RateModelOptions,
+  type RateMonitorOptions,
+  type TimedLine,
+  trainDetector,
+} from "../shared/detector/detector.ts";
 
 /** One incident of the scenario. */
 export interface RateIncident {

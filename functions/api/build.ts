@@ -18,6 +18,7 @@
 
 import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import { type Config, ConfigError } from "../../shared/runtime/config.ts";
+import type { IncidentStore } from "../../shared/ports/incident_store.ts";
 import { REPORTED_GROUPS } from "../../shared/runtime/consumer_groups.ts";
 import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
 import type { Lock } from "../../shared/ports/lock.ts";
@@ -66,6 +67,8 @@ export interface ApiAdapters {
   logStore: LogStore;
   /** One trainer per container (on-demand training). */
   lock: Lock;
+  /** Incidents, for `/incidents` (absent: no such routes). */
+  incidents?: IncidentStore;
 }
 
 /** Options of {@linkcode buildApi}. */
@@ -177,6 +180,8 @@ export interface ServeApiOptions {
   registry: ModelRegistry;
   /** The feedback store. */
   feedback: FeedbackStore;
+  /** Incidents, for `/incidents`. */
+  incidents?: IncidentStore;
   /** Trains a container now (the train function's `trainContainer`). */
   requestTraining: ApiDeps["requestTraining"];
   /** The api token (`config.api.token`, or one generated for the embedded mode). */
@@ -238,6 +243,7 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
     consumerGroups: configuredLogShards(config).flatMap((stream) =>
       REPORTED_GROUPS.map((group) => ({ stream, group }))
     ),
+    ...(options.incidents ? { incidents: options.incidents } : {}),
     ...(options.lineCounts ? { lineCounts: options.lineCounts } : {}),
   }, {
     token: options.token,

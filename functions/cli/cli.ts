@@ -12,12 +12,17 @@
  */
 
 import { parseArgs } from "node:util";
-import { Detector, ModelFormatError, trainDetector } from "../../shared/detector/detector.ts";
+import {
+  bundleModel,
+  Detector,
+  formatTimestamp,
+  learnRates,
+  ModelFormatError,
+  type RateModel,
+  type TimedLine,
+  trainDetector,
+} from "../../shared/detector/detector.ts";
 import { ModelNotFoundError, type ModelRegistry } from "../../shared/ports/model_registry.ts";
-import { bundleModel } from "../../shared/detector/model_bundle.ts";
-import type { RateModel } from "../../shared/detector/rate_model.ts";
-import { learnRates, type TimedLine } from "../../shared/detector/rate_windows.ts";
-import { formatTimestamp } from "../../shared/detector/timestamp.ts";
 import { loadModels, readTimedLines, renderRates, stripTimestamps } from "./rates_command.ts";
 import {
   MultilineGrouper,

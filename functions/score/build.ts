@@ -1,7 +1,7 @@
 /**
  * The score function's builder: the shared stream consumer in group `score`
  * with the {@linkcode createScoreHandler} handler, its model cache and its
- * alert sink, built the same way by `deno task score` and by
+ * alert sink, its rate tracker and incident manager, built the same way by `deno task score` and by
  * `deno task start`.
  *
  * @example
@@ -30,6 +30,8 @@ import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import { messagesForLines } from "../../shared/ports/log_entry.ts";
 import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import { RateTracker } from "./rate_tracker.ts";
+import type { IncidentStore } from "../../shared/ports/incident_store.ts";
+import { IncidentManager } from "../../shared/runtime/incidents.ts";
 import { createScoreHandler } from "./score.ts";
 
 /** The effective settings of score. */
@@ -73,6 +75,8 @@ export interface ScoreAdapters {
   feedback: FeedbackStore;
   /** Lines counted per service, window and template (the live rate models). */
   rates: RateStore;
+  /** Incidents (used with `ALERT_MODE=incident`). */
+  incidents?: IncidentStore;
 }
 
 /** Options of {@linkcode buildScore}. */
@@ -138,13 +142,16 @@ export function buildScore(
   const { stream, registry, feedback } = adapters;
   const alerts = openAlertSink(config, stream, log.child({ part: "alerts" }));
   const models = new ModelCache(registry, { onBadVersion: logBadVersions(log) });
+  const incidents = config.alerts.mode === "incident" && adapters.incidents
+    ? new IncidentManager(adapters.incidents, { quietMs: config.alerts.incidentQuietMs })
+    : null;
   const rates = new RateTracker(
-    { store: adapters.rates, models, stream, alerts, log: log.child({ part: "rates" }) },
+    { store: adapters.rates, models, stream, alerts, incidents, log: log.child({ part: "rates" }) },
     { anomalyStream: settings.anomalyStream },
   );
   const metrics = options.metrics ?? createTailwiseMetrics();
   const handler = createScoreHandler(
-    { models, stream, feedback, alerts, metrics, log, rates },
+    { models, stream, feedback, alerts, metrics, log, rates, incidents },
     { anomalyStream: settings.anomalyStream, coldStart: settings.coldStart },
   );
   return {
@@ -159,7 +166,13 @@ export function buildScore(
         onGroupLost: (lost) => log.warn(GROUP_LOST_MESSAGE, { ...lost }),
       });
       log.info("scoring", { streams: settings.streams, group: settings.group });
-      await Promise.all([consumer.run(signal), rates.run(signal)]);
+      await Promise.all([
+        consumer.run(signal),
+        rates.run(signal),
+        incidents?.run(signal, async (notices) => {
+          if (alerts?.notify) await alerts.notify(notices);
+        }),
+      ]);
       log.info("stopped", { ...consumer.counters });
     },
     close: async () => {

@@ -34,6 +34,7 @@ import type { ModelCache } from "../../shared/runtime/model_cache.ts";
 import { scoreLines } from "../../shared/scoring/score_lines.ts";
 import type { BatchHandler, BatchOutcome } from "../../shared/runtime/stream_consumer.ts";
 import type { RateTracker } from "./rate_tracker.ts";
+import { alertOrRecord, type IncidentManager } from "../../shared/runtime/incidents.ts";
 
 /** What the score handler needs. */
 export interface ScoreDeps {
@@ -51,6 +52,8 @@ export interface ScoreDeps {
   log?: Logger;
   /** Counts lines per window for the rate models, if rates are tracked. */
   rates?: RateTracker | null;
+  /** Groups anomalies into incidents; the sink is then told about incidents. */
+  incidents?: IncidentManager | null;
 }
 
 /** Options of {@linkcode createScoreHandler}. */
@@ -180,7 +183,7 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
         deps.metrics?.anomalies.inc({ container: a.container });
       });
       // The sink queues and returns at once; it never rejects (the stream keeps every anomaly).
-      if (fresh.length > 0 && deps.alerts) await deps.alerts.send(fresh);
+      await alertOrRecord(fresh, deps.incidents, deps.alerts);
     }
     return { done, rejected };
   };

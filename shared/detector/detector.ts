@@ -23,8 +23,11 @@
  * tailwise takes from the detector's parts: {@linkcode coldStartLine} (the
  * template, template id and severity of a line without a model, for scoring
  * while a container learns), {@linkcode createPrng} (the seeded generator,
- * for the demo source) and {@linkcode fnv1a32} (a stable 32-bit hash, for
- * source ids). The other files are private to the detector.
+ * for the demo source), {@linkcode fnv1a32} (a stable 32-bit hash, for
+ * source ids), the rate models, model bundles, timestamps and stack
+ * fingerprints, and {@linkcode mineTemplates} (for the eval). The other
+ * files are private to the detector: `tests/shared/layering_test.ts` keeps
+ * it so.
  *
  * @module
  */
@@ -54,6 +57,23 @@ export { maskLine } from "./mask.ts";
 export { type ColdStartLine, coldStartLine } from "./cold_start.ts";
 export { createPrng, type Prng } from "./prng.ts";
 export { fnv1a32 } from "./hash.ts";
+export { type MinedTemplates, mineTemplates } from "./mine_templates.ts";
+export { bundleModel, type ModelParts, splitModel } from "./model_bundle.ts";
+export {
+  RateModel,
+  RateModelBuilder,
+  type RateModelOptions,
+  RateMonitor,
+  type RateMonitorOptions,
+  type RateReason,
+  type RateReasonCode,
+  type RateWindow,
+  type TemplateMove,
+  type WindowCounts,
+} from "./rate_model.ts";
+export { judgeSpan, learnRates, type TimedLine } from "./rate_windows.ts";
+export { formatTimestamp, splitTimestamp, type TimestampedLine } from "./timestamp.ts";
+export { eventLine, type StackFingerprint, stackFingerprint } from "./stack_fingerprint.ts";
 
 /**
  * Version of the binary model format written by {@linkcode Detector.toBytes}.
@@ -192,7 +212,11 @@ const _W = {
 
 /** The threshold never goes below this (weak evidence alone never alerts). */
 const _MIN_THRESHOLD = 0.5;
-/** Nor above this (a strong slot finding always alerts). */
+/**
+ * Nor above this: a strong slot finding or a new template always alerts,
+ * however many rare lines training held. Below it, what recurs in training
+ * more often than the alert rate is normal at that rate.
+ */
 const _MAX_THRESHOLD = 0.8;
 
 /** A trained detector for one container. */

@@ -142,6 +142,10 @@ export interface Config {
     groupWindowMs: number;
     /** `ALERT_RATE_LIMIT`: alerts per container per minute. */
     ratePerMinute: number;
+    /** `ALERT_MODE`: `incident` tells sinks about incidents (open, updates, resolve), `anomaly` about every anomaly. */
+    mode: "incident" | "anomaly";
+    /** `INCIDENT_QUIET`: an incident resolves after this long without an anomaly. */
+    incidentQuietMs: number;
   };
   api: {
     /** `API_HOST`. */
@@ -276,6 +280,8 @@ export function loadConfig(
       webhookFormat: r.oneOf("WEBHOOK_FORMAT", ["json", "slack"] as const, "json"),
       groupWindowMs: r.duration("ALERT_GROUP_WINDOW", "60s", { allowZero: true }),
       ratePerMinute: r.int("ALERT_RATE_LIMIT", 30, { min: 1 }),
+      mode: r.oneOf("ALERT_MODE", ["incident", "anomaly"] as const, "incident"),
+      incidentQuietMs: r.duration("INCIDENT_QUIET", "10m"),
     },
     api: {
       host: r.str("API_HOST", "127.0.0.1"),

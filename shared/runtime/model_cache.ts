@@ -15,9 +15,7 @@
  * @module
  */
 
-import { Detector } from "../detector/detector.ts";
-import { splitModel } from "../detector/model_bundle.ts";
-import { RateModel } from "../detector/rate_model.ts";
+import { Detector, RateModel, splitModel } from "../detector/detector.ts";
 import type { Logger } from "./logger.ts";
 import {
   CurrentVersionCorruptError,

@@ -19,9 +19,7 @@
  * @module
  */
 
-import { trainDetector } from "../detector/detector.ts";
-import { bundleModel } from "../detector/model_bundle.ts";
-import { learnRates, type TimedLine } from "../detector/rate_windows.ts";
+import { bundleModel, learnRates, type TimedLine, trainDetector } from "../detector/detector.ts";
 import type { FeedbackStore } from "../ports/feedback_store.ts";
 import type { Lock } from "../ports/lock.ts";
 import type { LogStore } from "../ports/log_store.ts";

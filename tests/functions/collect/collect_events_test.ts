@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { generateEventServices, type TrueEvent } from "../../../bench/events_eval.ts";
 import { createScoreHandler } from "../../../functions/score/score.ts";
-import { trainDetector } from "../../../shared/detector/detector.ts";
-import { eventLine } from "../../../shared/detector/stack_fingerprint.ts";
+import { eventLine, trainDetector } from "../../../shared/detector/detector.ts";
 import { fieldsToAnomaly } from "../../../shared/ports/anomaly.ts";
 import {
   createRedisClient,

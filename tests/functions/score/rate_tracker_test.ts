@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import { fieldsToAnomaly } from "../../../shared/ports/anomaly.ts";
-import { trainDetector } from "../../../shared/detector/detector.ts";
-import { bundleModel } from "../../../shared/detector/model_bundle.ts";
-import { learnRates } from "../../../shared/detector/rate_windows.ts";
+import { bundleModel, learnRates, trainDetector } from "../../../shared/detector/detector.ts";
 import { ModelCache } from "../../../shared/runtime/model_cache.ts";
 import {
   createRedisClient,
