@@ -13,6 +13,8 @@
  */
 
 import { openAdapters } from "../../shared/adapters/open_adapters.ts";
+import { DataDirLockedError } from "../../shared/adapters/sqlite/data_dir_lock.ts";
+import { DataDirError } from "../../shared/adapters/sqlite/sqlite_database.ts";
 import { type Config, ConfigError, loadConfig, redactConfig } from "../../shared/runtime/config.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { runUntilSignal } from "../../shared/runtime/tailwise_function.ts";
@@ -33,10 +35,15 @@ if (import.meta.main) {
   }
   const log = createLogger("api", { level: config.logLevel });
   log.info("starting", { config: redactConfig(config), token: `from ${token.source}` });
-  await using adapters = await openAdapters(config, {
-    name: `api-${config.instance}`,
-    logStore: true,
-  });
+  let opened;
+  try {
+    opened = await openAdapters(config, { name: `api-${config.instance}`, logStore: true });
+  } catch (e) {
+    if (!(e instanceof DataDirLockedError || e instanceof DataDirError)) throw e;
+    log.error(e.message);
+    Deno.exit(2);
+  }
+  await using adapters = opened;
   const api = buildApi(config, { ...adapters, logStore: adapters.logStore! }, {
     token: token.token,
     log,

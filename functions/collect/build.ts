@@ -21,12 +21,15 @@ import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
 import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import { runDemo } from "../../shared/sources/demo/demo_log_source.ts";
 import { followFile } from "../../shared/sources/file/file_log_source.ts";
+import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import { collect } from "./collect.ts";
 
 /** The effective settings of collect. */
 export interface CollectSettings {
   /** The log stream written (`LOG_STREAM`). */
   stream: string;
+  /** Its shards (`LOG_STREAM_SHARDS`): each container goes to the shard of its model key. */
+  streams: string[];
   /** Its approximate MAXLEN (`STREAM_MAXLEN`). */
   maxLen: number;
   /** Longest line (`COLLECT_MAX_LINE_BYTES`). */
@@ -117,6 +120,7 @@ export function collectSettings(
   if (options.demo) sources.push("demo");
   return {
     stream: config.streams.logs,
+    streams: configuredLogShards(config),
     maxLen: config.streams.maxLen,
     ...config.collect,
     sources,
@@ -154,16 +158,19 @@ export function buildCollect(
           excludeContainers,
         }));
       }
+      // The file and demo sources write to the first shard (consumers read every shard).
+      const { streams, ...unsharded } = pipeline;
       for (const path of options.files ?? []) {
         tasks.push(followFile(path, stream, {
-          ...pipeline,
+          ...unsharded,
+          stream: streams[0]!,
           signal,
           log: log.child({ source: "file" }),
         }));
       }
       if (options.demo) {
-        const { stream: name, multiline: _off, ...append } = pipeline;
-        tasks.push(runDemo(stream, { stream: name, signal, pipeline: append }));
+        const { stream: _name, multiline: _off, ...append } = unsharded;
+        tasks.push(runDemo(stream, { stream: streams[0]!, signal, pipeline: append }));
       }
       const results = await Promise.allSettled(tasks);
       const failed = results.find((r) => r.status === "rejected");

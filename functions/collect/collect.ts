@@ -37,7 +37,7 @@ import {
   type MultilineMode,
   parseMultilineMode,
 } from "../../shared/sources/multiline.ts";
-import { tsToNanos } from "../../shared/ports/log_entry.ts";
+import { modelKey, tsToNanos } from "../../shared/ports/log_entry.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { serviceKey, SWARM_SERVICE_LABEL } from "../../shared/ports/service_key.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
@@ -59,13 +59,15 @@ export interface CollectDeps {
 
 /**
  * Settings of {@linkcode collect} (the `collect` and `streams` parts of the
- * config): the source pipeline's (stream, MAXLEN, line cap, batch and buffer
- * sizes, appends in flight, multi-line grouping for a container without the
- * `tailwise.multiline.start` label) and the Docker source's own.
+ * config): the source pipeline's (stream or its shards, MAXLEN, line cap,
+ * batch and buffer sizes, appends in flight, multi-line grouping for a
+ * container without the `tailwise.multiline.start` label) and the Docker
+ * source's own. With `streams`, each container goes to the shard of its
+ * model key, with its checkpoint in the shard's slot.
  */
 export interface CollectOptions extends
   Partial<
-    Omit<SourcePipelineOptions, "sequenceKey" | "onStoreLost" | "multiline" | "maxBackoffMs">
+    Omit<SourcePipelineOptions, "sequencePrefix" | "onStoreLost" | "multiline" | "maxBackoffMs">
   > {
   /**
    * How lines join into events for a container without the
@@ -163,22 +165,53 @@ class _Collector {
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
     this.pipeline = new SourcePipeline(deps.log, deps.logger, {
       stream: options.stream ?? "tailwise:logs",
+      ...(options.streams ? { streams: options.streams } : {}),
       maxLen: options.maxLen ?? 0,
       maxLineBytes: options.maxLineBytes,
       batchLines: options.batchLines,
       bufferLines: options.bufferLines,
       flushMs: options.flushMs,
-      maxBackoffMs: this.maxBackoffMs,
-      // One sequence per process: its appends are pipelined, and applied
-      // once and in order even when a reply is lost and ioredis resends.
-      sequenceKey: `${this.#prefix}seq:${crypto.randomUUID()}`,
       appendsInFlight: options.appendsInFlight,
+      maxBackoffMs: this.maxBackoffMs,
+      // One sequence per process and shard, beside the shard's stream.
+      sequencePrefix: this.#prefix,
+      // One shard's stream lost state: every container is re-read from its
+      // checkpoint (those of the other shards are intact: nothing twice).
       onStoreLost: (lost) => this.#storeLost(lost),
       multiline: this.multiline,
       multilineFlushMs: options.multilineFlushMs,
       multilineMaxLines: options.multilineMaxLines,
       multilineMaxBytes: options.multilineMaxBytes,
     });
+  }
+
+  /** The shard of a container (by its model key). */
+  shardOf(meta: _Meta): number {
+    return this.pipeline.shardOf(modelKey(meta));
+  }
+
+  /** Every key a container's checkpoint may be under: its shard's first, then the others. */
+  #checkpointKeys(id: string, shard = 0): string[] {
+    const keys = [this.checkpointKey(id, shard)];
+    for (let i = 0; i < this.pipeline.streams.length; i++) {
+      if (i !== shard) keys.push(this.checkpointKey(id, i));
+    }
+    // The name before sharding.
+    if (!keys.includes(this.#prefix + id)) keys.push(this.#prefix + id);
+    return keys;
+  }
+
+  /**
+   * A container's saved checkpoint: under its shard's key, else under
+   * another shard's or the unsharded name (the shard count or the model key
+   * changed), so a reshard does not read a container again from the start.
+   */
+  async savedPosition(id: string, shard: number): Promise<string | null> {
+    for (const key of this.#checkpointKeys(id, shard)) {
+      const saved = await this.deps.log.getState(key);
+      if (saved !== null) return saved;
+    }
+    return null;
   }
 
   /** The stream lost state: re-read every container from its checkpoint in the stream. */
@@ -207,8 +240,8 @@ class _Collector {
     return this.deps.signal;
   }
 
-  checkpointKey(id: string): string {
-    return this.#prefix + id;
+  checkpointKey(id: string, shard: number): string {
+    return this.pipeline.keyBeside(shard, this.#prefix, id);
   }
 
   async run(): Promise<CollectSummary> {
@@ -240,11 +273,8 @@ class _Collector {
       deadline - Date.now(),
     );
     const complete = await this.pipeline.close(Math.max(0, deadline - Date.now()));
-    const summary = {
-      written: this.pipeline.written,
-      dropped: this.pipeline.pushed - this.pipeline.written - this.pipeline.discarded,
-      recoveries: this.epoch,
-    };
+    const { written, pushed, discarded } = this.pipeline;
+    const summary = { written, dropped: pushed - written - discarded, recoveries: this.epoch };
     if (!complete) logger.warn("stopped before every entry was written", summary);
     logger.info("collector stopped", summary);
     return summary;
@@ -291,7 +321,7 @@ class _Collector {
       } else if (!this.tails.has(c.Id) && !this.#unreadable.has(c.Id)) {
         // A container that stopped while no collector ran: read what it
         // wrote after its checkpoint.
-        if (this.positions.has(c.Id) || await this.deps.log.getState(this.checkpointKey(c.Id))) {
+        if (this.positions.has(c.Id) || await this.savedPosition(c.Id, 0) !== null) {
           this.attach(c.Id);
         }
       }
@@ -362,11 +392,12 @@ class _Collector {
     }
     this.#unreadable.delete(id);
     this.positions.delete(id);
-    const upTo = this.pipeline.pushed;
-    this.pipeline.whenWritten(upTo).then(async () => {
-      if (this.tails.has(id) || this.signal.aborted) return;
-      await this.deps.log.deleteState([this.checkpointKey(id)]);
-    }).catch(() => {
+    this.pipeline.whenFlushed().then(
+      async () => {
+        if (this.tails.has(id) || this.signal.aborted) return;
+        await this.deps.log.deleteState(this.#checkpointKeys(id));
+      },
+    ).catch(() => {
       // Best effort: a stale checkpoint of a removed container is harmless.
     });
   }
@@ -440,7 +471,7 @@ class _Tail {
       if (!position) {
         let saved: string | null;
         try {
-          saved = await c.deps.log.getState(c.checkpointKey(this.id));
+          saved = await c.savedPosition(this.id, c.shardOf(meta));
         } catch (e) {
           if (this.#stopped || c.signal.aborted) return;
           logger.warn("cannot read the checkpoint; retrying", { containerId: this.id, error: e });
@@ -509,7 +540,8 @@ class _Tail {
     const c = this.#c;
     const { logger } = c.deps;
     const pipeline = c.pipeline;
-    const key = c.checkpointKey(this.id);
+    const shard = c.shardOf(meta);
+    const key = c.checkpointKey(this.id, shard);
     const tty = info.Config.Tty === true;
     const since = position.ts === "" ? undefined : _since(position.ts);
     let reader: DockerLogReader;
@@ -539,6 +571,7 @@ class _Tail {
     const cur: _Position = { ts: position.ts, count: position.count };
     const sink = pipeline.channel<_Position>({
       checkpointKey: key,
+      shard,
       meta: {
         containerId: meta.containerId,
         containerName: meta.containerName,

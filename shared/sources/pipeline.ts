@@ -32,7 +32,8 @@
  * @module
  */
 
-import { decodeLine, entryToFields, type LogEntry } from "../ports/log_entry.ts";
+import { decodeLine, type LogEntry } from "../ports/log_entry.ts";
+import { keyBeside, shardOf } from "../ports/log_shards.ts";
 import type { LineSink, SourceLine, SourceMeta } from "../ports/log_source.ts";
 import type { LogStream } from "../ports/log_stream.ts";
 import type { Logger } from "../runtime/logger.ts";
@@ -52,6 +53,13 @@ import {
 export interface SourcePipelineOptions {
   /** The log stream's name. */
   stream: string;
+  /**
+   * The log stream's shards (`shared/ports/log_shards.ts`); overrides
+   * `stream`. A channel appends to the shard it names, each shard with its
+   * own append sequence.
+   * @default [stream]
+   */
+  streams?: readonly string[];
   /**
    * Approximate MAXLEN of the stream; 0 keeps all.
    * @default 0
@@ -88,18 +96,19 @@ export interface SourcePipelineOptions {
    */
   maxBackoffMs?: number;
   /**
-   * The state key of this pipeline's append sequence (one per writer);
-   * null appends one batch at a time without a sequence.
-   * @default a fresh key under `tailwise:collect:ckpt:seq:`
+   * The key family of this pipeline's append sequences (one per writer and
+   * shard, beside the shard's stream); null appends one batch at a time
+   * without a sequence.
+   * @default "tailwise:collect:ckpt:"
    */
-  sequenceKey?: string | null;
+  sequencePrefix?: string | null;
   /**
    * Called when the stream lost appends it had confirmed (Redis restarted
    * empty or from an older snapshot), after what the pipeline held was
    * dropped: the source re-reads from its checkpoints.
    * @default ignore
    */
-  onStoreLost?: (lost: StoreLost) => void;
+  onStoreLost?: (lost: StoreLost, shard: number) => void;
   /**
    * How lines join into events, unless a channel says otherwise: `auto`,
    * `off` or a regular expression matching an event's first line.
@@ -125,8 +134,16 @@ export interface SourcePipelineOptions {
 
 /** Options of {@linkcode SourcePipeline.channel}. */
 export interface ChannelOptions<P> {
-  /** The state key of the thing's checkpoint; null writes none. */
+  /**
+   * The state key of the thing's checkpoint (beside its shard's stream:
+   * {@linkcode SourcePipeline.keyBeside}); null writes none.
+   */
   checkpointKey: string | null;
+  /**
+   * The shard its entries go to ({@linkcode SourcePipeline.shardOf}).
+   * @default 0
+   */
+  shard?: number;
   /** The fields of every entry. */
   meta: SourceMeta;
   /**
@@ -151,7 +168,8 @@ export interface ChannelOptions<P> {
 
 /** The pipeline of every log source: multi-line events, entries, checkpoints, batched appends. */
 export class SourcePipeline {
-  readonly #batcher: AppendBatcher;
+  readonly #streams: readonly string[];
+  readonly #batchers: AppendBatcher[];
   readonly #maxLineBytes: number;
   readonly #multiline: MultilineMode;
   readonly #flushMs: number;
@@ -167,7 +185,7 @@ export class SourcePipeline {
    * @throws {RangeError} when a size is not a positive integer
    * @throws {TypeError} when `multiline` is not `auto`, `off` or a regular expression
    */
-  constructor(stream: LogStream, logger: Logger, options: SourcePipelineOptions) {
+  constructor(log: LogStream, logger: Logger, options: SourcePipelineOptions) {
     this.#maxLineBytes = options.maxLineBytes ?? 1024 * 1024;
     this.#multiline = typeof options.multiline === "object"
       ? options.multiline
@@ -175,20 +193,60 @@ export class SourcePipeline {
     this.#flushMs = options.multilineFlushMs ?? MULTILINE_FLUSH_MS;
     this.#maxLines = options.multilineMaxLines ?? MULTILINE_MAX_LINES;
     this.#maxBytes = options.multilineMaxBytes ?? MULTILINE_MAX_BYTES;
-    const sequenceKey = options.sequenceKey === undefined
-      ? `tailwise:collect:ckpt:seq:${crypto.randomUUID()}`
-      : options.sequenceKey;
-    this.#batcher = new AppendBatcher(stream, logger, {
-      stream: options.stream,
-      maxLen: options.maxLen ?? 0,
-      batchLines: options.batchLines ?? 1000,
-      bufferLines: options.bufferLines ?? 20_000,
-      flushMs: options.flushMs ?? 50,
-      maxBackoffMs: options.maxBackoffMs ?? 5000,
-      ...(sequenceKey === null ? {} : { sequenceKey }),
-      inFlight: options.appendsInFlight ?? 2,
-      ...(options.onStoreLost ? { onStoreLost: options.onStoreLost } : {}),
-    });
+    const prefix = options.sequencePrefix === undefined
+      ? "tailwise:collect:ckpt:"
+      : options.sequencePrefix;
+    const uuid = crypto.randomUUID();
+    this.#streams = options.streams?.length ? [...options.streams] : [options.stream];
+    this.#batchers = this.#streams.map((stream, shard) =>
+      new AppendBatcher(log, logger, {
+        stream,
+        maxLen: options.maxLen ?? 0,
+        batchLines: options.batchLines ?? 1000,
+        bufferLines: options.bufferLines ?? 20_000,
+        flushMs: options.flushMs ?? 50,
+        maxBackoffMs: options.maxBackoffMs ?? 5000,
+        // One sequence per writer and shard: its appends are pipelined, and
+        // applied once and in order even when a reply is lost and resent.
+        ...(prefix === null ? {} : { sequenceKey: keyBeside(stream, prefix, `seq:${uuid}`) }),
+        inFlight: options.appendsInFlight ?? 2,
+        ...(options.onStoreLost
+          ? { onStoreLost: (lost: StoreLost) => options.onStoreLost!(lost, shard) }
+          : {}),
+      })
+    );
+  }
+
+  /**
+   * The shards' streams (one without sharding).
+   *
+   * @returns their names, shard 0 first
+   */
+  get streams(): readonly string[] {
+    return this.#streams;
+  }
+
+  /**
+   * The shard of a model key.
+   *
+   * @param key the model key of the entries (`modelKey`)
+   * @returns the shard's index
+   */
+  shardOf(key: string): number {
+    return shardOf(key, this.#streams.length);
+  }
+
+  /**
+   * A state key beside a shard's stream (in its Redis Cluster slot), for a
+   * checkpoint written with that shard's appends.
+   *
+   * @param shard the shard
+   * @param prefix the key family, e.g. `tailwise:file:ckpt:`
+   * @param name the rest of the key
+   * @returns the key
+   */
+  keyBeside(shard: number, prefix: string, name: string): string {
+    return keyBeside(this.#streams[shard]!, prefix, name);
   }
 
   /**
@@ -213,7 +271,15 @@ export class SourcePipeline {
    * @returns where its lines go
    */
   channel<P>(options: ChannelOptions<P>): SourceChannel<P> {
-    return new SourceChannel(this.#batcher, options, {
+    const batcher = this.#batchers[options.shard ?? 0];
+    if (batcher === undefined) {
+      throw new RangeError(
+        `Cannot open a channel on shard ${options.shard}: expected 0 to ${
+          this.#batchers.length - 1
+        }`,
+      );
+    }
+    return new SourceChannel(batcher, options, {
       mode: options.multiline ?? this.#multiline,
       flushMs: this.#flushMs,
       maxLines: this.#maxLines,
@@ -222,22 +288,22 @@ export class SourcePipeline {
   }
 
   /**
-   * True when the pipeline holds `bufferLines` entries or more: sources
-   * should stop reading until {@linkcode SourcePipeline.whenRoom} resolves.
+   * True when a shard holds `bufferLines` entries or more: sources should
+   * stop reading until {@linkcode SourcePipeline.whenRoom} resolves.
    *
-   * @returns whether it is full
+   * @returns whether one is full
    */
   get full(): boolean {
-    return this.#batcher.full;
+    return this.#batchers.some((b) => b.full);
   }
 
   /**
-   * Resolves when there is room again.
+   * Resolves when every shard has room again.
    *
    * @returns a promise of room
    */
-  whenRoom(): Promise<void> {
-    return this.#batcher.whenRoom();
+  async whenRoom(): Promise<void> {
+    await Promise.all(this.#batchers.map((b) => b.whenRoom()));
   }
 
   /**
@@ -246,7 +312,7 @@ export class SourcePipeline {
    * @returns the count
    */
   get pushed(): number {
-    return this.#batcher.pushed;
+    return this.#sum((b) => b.pushed);
   }
 
   /**
@@ -255,7 +321,7 @@ export class SourcePipeline {
    * @returns the count
    */
   get written(): number {
-    return this.#batcher.written;
+    return this.#sum((b) => b.written);
   }
 
   /**
@@ -264,17 +330,17 @@ export class SourcePipeline {
    * @returns the count
    */
   get discarded(): number {
-    return this.#batcher.discarded;
+    return this.#sum((b) => b.discarded);
   }
 
   /**
-   * Resolves when the first `count` entries pushed are written.
+   * Resolves when every entry pushed so far is written (or dropped because
+   * the stream lost state).
    *
-   * @param count a value of {@linkcode SourcePipeline.pushed}
-   * @returns a promise of the write
+   * @returns a promise of the writes
    */
-  whenWritten(count: number): Promise<void> {
-    return this.#batcher.whenWritten(count);
+  async whenFlushed(): Promise<void> {
+    await Promise.all(this.#batchers.map((b) => b.whenWritten(b.pushed)));
   }
 
   /**
@@ -283,8 +349,15 @@ export class SourcePipeline {
    * @param timeoutMs the longest wait
    * @returns true when everything was written
    */
-  close(timeoutMs: number): Promise<boolean> {
-    return this.#batcher.close(timeoutMs);
+  async close(timeoutMs: number): Promise<boolean> {
+    const done = await Promise.all(this.#batchers.map((b) => b.close(timeoutMs)));
+    return done.every((d) => d);
+  }
+
+  #sum(of: (b: AppendBatcher) => number): number {
+    let n = 0;
+    for (const b of this.#batchers) n += of(b);
+    return n;
   }
 }
 
@@ -408,7 +481,7 @@ export class SourceChannel<P> implements LineSink<P> {
     if (lines.some((l) => l.truncated)) entry.truncated = true;
     this.#options.onEvent?.(last.position);
     this.#batcher.push(
-      entryToFields(entry),
+      entry,
       this.#options.checkpointKey,
       this.#options.checkpoint(last.position),
     );

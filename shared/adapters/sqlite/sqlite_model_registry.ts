@@ -18,6 +18,7 @@
 import {
   checkContainerName,
   checkNewModelMeta,
+  CurrentVersionCorruptError,
   type ModelChange,
   modelChecksum,
   ModelCorruptError,
@@ -201,7 +202,7 @@ export class SqliteModelRegistry implements ModelRegistry {
       "SELECT meta, blob FROM model_versions WHERE container = ? AND version = ?",
     ).get(container, wanted) as { meta: string; blob: Uint8Array } | undefined;
     if (!row) throw new ModelNotFoundError(container, wanted);
-    const stored = JSON.parse(row.meta) as _Stored;
+    const stored = _parseMeta(container, wanted, row.meta);
     const blob = new Uint8Array(row.blob);
     const sum = await modelChecksum(blob);
     if (sum !== stored.checksum) {
@@ -228,9 +229,19 @@ export class SqliteModelRegistry implements ModelRegistry {
             "JOIN model_containers c ON c.name = v.container WHERE v.container = ? " +
             "ORDER BY v.version DESC",
         ).all(container)) as { container: Uint8Array; meta: string; current: number | null }[];
-      const out = rows.map((r) =>
-        _toMeta(textOf(r.container), JSON.parse(r.meta) as _Stored, r.current)
-      );
+      // A version whose metadata cannot be read is left out (get() reports it): one
+      // broken entry must not hide every container's models.
+      const out: ModelMeta[] = [];
+      for (const r of rows) {
+        const name = textOf(r.container);
+        try {
+          // An unreadable current pointer only means no version is known to be current.
+          const current = typeof r.current === "number" ? r.current : null;
+          out.push(_toMeta(name, _parseMeta(name, 0, r.meta), current));
+        } catch {
+          // skipped
+        }
+      }
       // By code point within the sort by name, as the other adapters list them.
       return out.sort((a, b) =>
         a.container < b.container ? -1 : a.container > b.container ? 1 : b.version - a.version
@@ -280,8 +291,13 @@ export class SqliteModelRegistry implements ModelRegistry {
         const rows = this.#db.prepare(
           "SELECT meta FROM model_versions WHERE container = ? AND version < ? ORDER BY version DESC",
         ).all(container, cur.version) as { meta: string }[];
-        const back = rows.map((r) => JSON.parse(r.meta) as _Stored)
-          .find((v) => v.promotedAt && !v.rolledBackAt);
+        const back = rows.map((r) => {
+          try {
+            return _parseMeta(container, 0, r.meta);
+          } catch {
+            return null;
+          }
+        }).find((v) => v?.promotedAt && !v.rolledBackAt);
         if (!back) {
           throw new ModelNotFoundError(container, null, {
             reason: "no earlier good version to roll back to",
@@ -417,15 +433,16 @@ export class SqliteModelRegistry implements ModelRegistry {
   }
 
   #container(name: string): { seq: number; current: number | null } | null {
-    return (this.#db.prepare("SELECT seq, current FROM model_containers WHERE name = ?")
-      .get(name) as { seq: number; current: number | null } | undefined) ?? null;
+    const row = this.#db.prepare("SELECT seq, current FROM model_containers WHERE name = ?")
+      .get(name) as { seq: number; current: unknown } | undefined;
+    return row ? { seq: Number(row.seq), current: _current(name, row.current) } : null;
   }
 
   #version(container: string, version: number): _Stored | null {
     const row = this.#db.prepare(
       "SELECT meta FROM model_versions WHERE container = ? AND version = ?",
     ).get(container, version) as { meta: string } | undefined;
-    return row ? JSON.parse(row.meta) as _Stored : null;
+    return row ? _parseMeta(container, version, row.meta) : null;
   }
 
   #saveMeta(container: string, v: _Stored): void {
@@ -437,7 +454,9 @@ export class SqliteModelRegistry implements ModelRegistry {
     this.#check();
     const rows = this.#db.prepareArrays("SELECT CAST(name AS BLOB), current FROM model_containers")
       .all() as unknown as [Uint8Array, number | null][];
-    return rows.map(([name, current]) => [textOf(name), current]);
+    return rows.map((
+      [name, current],
+    ) => [textOf(name), typeof current === "number" ? current : null]);
   }
 
   /** Keeps the newest `keep` versions, the current one always among them. */
@@ -464,6 +483,30 @@ function _toMeta(container: string, v: _Stored, current: number | null): ModelMe
     ...v,
     status: current === v.version ? "current" : v.promotedAt ? "retired" : "candidate",
   };
+}
+
+/** A stored current pointer, checked: null, or a version number. */
+function _current(container: string, value: unknown): number | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 1) return value;
+  throw new CurrentVersionCorruptError(
+    container,
+    `it holds ${JSON.stringify(String(value).slice(0, 40))}: expected an integer of at least 1`,
+  );
+}
+
+/** A version's stored metadata, or {@linkcode ModelCorruptError} naming it. */
+function _parseMeta(container: string, version: number, text: string): _Stored {
+  let meta: _Stored;
+  try {
+    meta = JSON.parse(text) as _Stored;
+  } catch (e) {
+    throw new ModelCorruptError(container, version, "its metadata is not JSON", { cause: e });
+  }
+  if (typeof meta !== "object" || meta === null || !Number.isSafeInteger(meta.version)) {
+    throw new ModelCorruptError(container, version, "its metadata has no version number");
+  }
+  return meta;
 }
 
 function _checkVersion(version: number): void {

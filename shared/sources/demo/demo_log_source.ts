@@ -167,7 +167,9 @@ export async function runDemo(stream: LogStream, options: DemoOptions): Promise<
     });
   };
   try {
-    const seeded = await stream.getState("tailwise:demo:seeded");
+    // Beside the stream: in its Redis Cluster slot when it is a hash-tagged shard.
+    const seededKey = pipeline.keyBeside(0, "tailwise:demo:", "seeded");
+    const seeded = await stream.getState(seededKey);
     if (!seeded) {
       const start = Date.now() - 3_600_000;
       for (const c of DEMO_CONTAINERS) {
@@ -176,8 +178,8 @@ export async function runDemo(stream: LogStream, options: DemoOptions): Promise<
           if (pipeline.full) await pipeline.whenRoom();
         }
       }
-      await pipeline.whenWritten(pipeline.pushed);
-      await stream.append(options.stream, [], { state: { "tailwise:demo:seeded": "1" } });
+      await pipeline.whenFlushed();
+      await stream.append(options.stream, [], { state: { [seededKey]: "1" } });
     }
     const tickMs = 200;
     const perTick = (rate * DEMO_CONTAINERS.length * tickMs) / 1000;

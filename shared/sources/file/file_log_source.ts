@@ -57,7 +57,6 @@ export async function followFile(
 ): Promise<number> {
   const name = options.containerName ?? `file:${basename(path)}`;
   const pollMs = options.pollMs ?? 250;
-  const ckptKey = `tailwise:file:ckpt:${name}`;
   const log = options.log ?? silentLogger();
   let restart = false;
   const { containerName: _, pollMs: _p, signal: _s, log: _l, ...pipelineOptions } = options;
@@ -66,6 +65,8 @@ export async function followFile(
     // What the stream lost is read again from the checkpoint it still has.
     onStoreLost: () => restart = true,
   });
+  // Beside the stream: in its Redis Cluster slot when it is a hash-tagged shard.
+  const ckptKey = pipeline.keyBeside(0, "tailwise:file:ckpt:", name);
   const sink = pipeline.channel<_FilePosition>({
     checkpointKey: ckptKey,
     meta: { containerId: `file-${_hex(fnv1a32(path))}`, containerName: name, image: "file" },

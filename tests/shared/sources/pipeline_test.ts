@@ -35,7 +35,7 @@ Deno.test("SourcePipeline: assembled lines become events, entries and checkpoint
       assembler.push(enc.encode("a\r\nTraceback (most recent call last):\n  x\nErr: y\nnext\n"));
       // "next" starts an event that stays open: its line is not checkpointed.
       assert.ok(sink.pending);
-      await pipeline.whenWritten(pipeline.pushed);
+      await pipeline.whenFlushed();
       const entries = (await stream.range("logs")).map((m) => fieldsToEntry(m.fields));
       assert.deepEqual(entries.map((e) => e.line), [
         "a",
@@ -49,7 +49,7 @@ Deno.test("SourcePipeline: assembled lines become events, entries and checkpoint
     await t.step("end() hands on the open event; long lines are cut and marked", async () => {
       assembler.push(enc.encode("0123456789".repeat(5) + "\n"));
       sink.end();
-      await pipeline.whenWritten(pipeline.pushed);
+      await pipeline.whenFlushed();
       const entries = (await stream.range("logs")).map((m) => fieldsToEntry(m.fields));
       assert.deepEqual(entries.slice(2).map((e) => [e.line, e.truncated ?? false]), [
         ["next", false],
@@ -68,7 +68,7 @@ Deno.test("SourcePipeline: assembled lines become events, entries and checkpoint
         position: 99,
       });
       sink.end();
-      await pipeline.whenWritten(pipeline.pushed);
+      await pipeline.whenFlushed();
       const last = fieldsToEntry((await stream.range("logs")).at(-1)!.fields);
       assert.deepEqual(lineBytes(last), bad);
       assert.equal(last.stream, "stderr");

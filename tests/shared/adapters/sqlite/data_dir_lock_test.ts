@@ -5,11 +5,17 @@ import { freePort, waitFor } from "../../../harness/services.ts";
 const FLAGS = {
   start: ["--allow-env", "--allow-net", "--allow-read", "--allow-sys", "--allow-write"],
   collect: ["--allow-env", "--allow-net", "--allow-read", "--allow-sys", "--allow-write"],
+  api: ["--allow-env", "--allow-net", "--allow-read", "--allow-sys", "--allow-write"],
+};
+const MAINS = {
+  start: "functions/main.ts",
+  collect: "functions/collect/main.ts",
+  api: "functions/api/main.ts",
 };
 const ROOT = new URL("../../../../", import.meta.url).pathname;
 
-function _spawn(task: "start" | "collect", dataDir: string, args: string[], port = freePort()) {
-  const main = task === "start" ? "functions/main.ts" : "functions/collect/main.ts";
+function _spawn(task: keyof typeof FLAGS, dataDir: string, args: string[], port = freePort()) {
+  const main = MAINS[task];
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...FLAGS[task], main, ...args],
     cwd: ROOT,
@@ -58,6 +64,11 @@ Deno.test("data dir lock: a second deno task start refuses, a stray collect --he
     // Whether it prints its usage or is refused, it must not take the lock away.
     const stray = _spawn("collect", dataDir, ["--help"]);
     await stray.exit();
+
+    const api = _spawn("api", dataDir, []);
+    assert.equal(await api.exit(), 2);
+    assert.match(api.text(), /is using it/);
+    assert.doesNotMatch(api.text(), /at .*\.ts:\d+/, "no stack trace");
 
     const third = _spawn("start", dataDir, ["--no-docker"]);
     assert.equal(await third.exit(), 2, "the lock still holds after the stray collect");
