@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { SqliteLogStream } from "../../../shared/adapters/sqlite/sqlite_log_stream.ts";
-import { fieldsToEntry, lineBytes } from "../../../shared/ports/log_entry.ts";
+import { lineBytes, unpackEntries } from "../../../shared/ports/log_entry.ts";
 import { silentLogger } from "../../../shared/runtime/logger.ts";
 import { LineAssembler } from "../../../shared/sources/line_assembler.ts";
 import { LineClock, SourcePipeline } from "../../../shared/sources/pipeline.ts";
@@ -36,7 +36,7 @@ Deno.test("SourcePipeline: assembled lines become events, entries and checkpoint
       // "next" starts an event that stays open: its line is not checkpointed.
       assert.ok(sink.pending);
       await pipeline.whenFlushed();
-      const entries = (await stream.range("logs")).map((m) => fieldsToEntry(m.fields));
+      const entries = (await stream.range("logs")).flatMap((m) => unpackEntries(m.fields));
       assert.deepEqual(entries.map((e) => e.line), [
         "a",
         "Traceback (most recent call last):\n  x\nErr: y",
@@ -50,7 +50,7 @@ Deno.test("SourcePipeline: assembled lines become events, entries and checkpoint
       assembler.push(enc.encode("0123456789".repeat(5) + "\n"));
       sink.end();
       await pipeline.whenFlushed();
-      const entries = (await stream.range("logs")).map((m) => fieldsToEntry(m.fields));
+      const entries = (await stream.range("logs")).flatMap((m) => unpackEntries(m.fields));
       assert.deepEqual(entries.slice(2).map((e) => [e.line, e.truncated ?? false]), [
         ["next", false],
         ["0123456789".repeat(4), true],
@@ -69,7 +69,7 @@ Deno.test("SourcePipeline: assembled lines become events, entries and checkpoint
       });
       sink.end();
       await pipeline.whenFlushed();
-      const last = fieldsToEntry((await stream.range("logs")).at(-1)!.fields);
+      const last = (await stream.range("logs")).flatMap((m) => unpackEntries(m.fields)).at(-1)!;
       assert.deepEqual(lineBytes(last), bad);
       assert.equal(last.stream, "stderr");
     });
