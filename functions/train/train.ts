@@ -18,7 +18,7 @@
  * @module
  */
 
-import { trainDetector } from "../../shared/detector/detector.ts";
+import { trainInWorker } from "../../shared/runtime/train_worker.ts";
 import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
 import type { Lock } from "../../shared/ports/lock.ts";
 import type { LogStore } from "../../shared/ports/log_store.ts";
@@ -152,7 +152,8 @@ export async function trainContainer(
   const shadow = recent.slice(recent.length - shadowCount);
   // Lines a person marked normal are learned as normal, whatever the window holds.
   for (const line of normal) training.push(line);
-  const detector = await trainDetector(training, {
+  // In a worker: the api and the one-process mode keep serving and scoring meanwhile.
+  const detector = await trainInWorker(training, {
     seed: settings.seed,
     alertRate: settings.alertRate,
   });
