@@ -13,9 +13,14 @@
  * @module
  */
 
-import { trainDetector } from "../shared/detector/detector.ts";
-import { judgeSpan, learnRates, type TimedLine } from "../shared/detector/rate_windows.ts";
-import type { RateModelOptions, RateMonitorOptions } from "../shared/detector/rate_model.ts";
+import {
+  judgeSpan,
+  learnRates,
+  type RateModelOptions,
+  type RateMonitorOptions,
+  type TimedLine,
+  trainDetector,
+} from "../shared/detector/detector.ts";
 
 /** One incident of the scenario. */
 export interface RateIncident {
@@ -47,6 +52,10 @@ export interface RateScenarioOptions {
   startHour?: number;
   /** Include the incidents. @default {true} */
   incidents?: boolean;
+  /** Day-to-day volume change, ± this share. @default {0.05} */
+  dayToDay?: number;
+  /** Minute-to-minute multiplicative noise (σ of a log-normal) beyond Poisson. @default {0} */
+  overdispersion?: number;
 }
 
 const _MIN = 60_000;
@@ -59,7 +68,8 @@ const _HOUR = 3_600_000;
  * @returns The history, the judged lines and the incidents.
  */
 export function generateRateScenario(options: RateScenarioOptions = {}): RateScenario {
-  const { seed = 1, peakPerMinute = 60, startHour = 0 } = options;
+  const { seed = 1, peakPerMinute = 60, startHour = 0, dayToDay = 0.05, overdispersion = 0 } =
+    options;
   let state = seed >>> 0 || 1;
   const rand = (): number => {
     state ^= state << 13;
@@ -93,7 +103,11 @@ export function generateRateScenario(options: RateScenarioOptions = {}): RateSce
     const h = ((t / _HOUR) % 24 + 24) % 24;
     return 0.15 + 0.85 * (0.5 - 0.5 * Math.cos(2 * Math.PI * (h - 4) / 24));
   };
-  const dayFactor = [1, 0.95 + rand() * 0.1, 0.95 + rand() * 0.1];
+  const dayFactor = [1, 1 - dayToDay + rand() * 2 * dayToDay, 1 - dayToDay + rand() * 2 * dayToDay];
+  const gauss = (): number => {
+    const u = Math.max(1e-12, rand()), v = rand();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  };
   const paths = ["/api/items", "/api/users", "/api/orders", "/login", "/static/app.js"];
   const ip = () => `10.0.${Math.floor(rand() * 255)}.${Math.floor(rand() * 255)}`;
   // Templates: share of traffic (proportional) or a fixed rate per minute.
@@ -175,7 +189,8 @@ export function generateRateScenario(options: RateScenarioOptions = {}): RateSce
   for (let m = t0; m < end; m += _MIN) {
     const mid = m + _MIN / 2;
     const day = Math.floor((m - t0) / (24 * _HOUR));
-    const traffic = peakPerMinute * rhythm(mid) * dayFactor[Math.min(2, day)]!;
+    const noise = overdispersion > 0 ? Math.exp(overdispersion * gauss()) : 1;
+    const traffic = peakPerMinute * rhythm(mid) * dayFactor[Math.min(2, day)]! * noise;
     const out = m < testStart ? history : test;
     if (active(mid, "silence")) continue;
     const drop = active(mid, "drop") ? 0.15 : 1;

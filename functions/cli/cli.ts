@@ -12,12 +12,17 @@
  */
 
 import { parseArgs } from "node:util";
-import { Detector, ModelFormatError, trainDetector } from "../../shared/detector/detector.ts";
+import {
+  bundleModel,
+  Detector,
+  formatTimestamp,
+  learnRates,
+  ModelFormatError,
+  type RateModel,
+  type TimedLine,
+  trainDetector,
+} from "../../shared/detector/detector.ts";
 import { ModelNotFoundError, type ModelRegistry } from "../../shared/ports/model_registry.ts";
-import { bundleModel } from "../../shared/detector/model_bundle.ts";
-import type { RateModel } from "../../shared/detector/rate_model.ts";
-import { learnRates, type TimedLine } from "../../shared/detector/rate_windows.ts";
-import { formatTimestamp } from "../../shared/detector/timestamp.ts";
 import { loadModels, readTimedLines, renderRates, stripTimestamps } from "./rates_command.ts";
 import {
   MultilineGrouper,
@@ -114,7 +119,9 @@ one JSON object per input line, in input order. "event" is the line number of
 the first line of the line's event; all lines of an event share its score and
 verdict:
 {"line":1,"event":1,"score":0.03,"anomaly":false,"threshold":0.52,
- "template":"...","templateId":"...","reasons":[],"tokens":[]}
+ "template":"...","templateId":"...","reasons":[],"tokens":[],"explanation":[]}
+("explanation" names the slots and values that drove an anomaly's score,
+e.g. "status=502: never seen here".)
 
 Options:
   --container NAME    the container whose model to use (required)
@@ -299,6 +306,7 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
         events: detector.info.trainedLines,
         templates: detector.info.templates,
         threshold: detector.info.threshold,
+        trainAboveThreshold: detector.info.trainAboveThreshold,
         ...(rates === undefined ? {} : {
           rates: {
             windowSeconds: rates.windowMs / 1000,
@@ -357,6 +365,7 @@ async function _score(args: readonly string[], deps: CliDeps): Promise<number> {
       templateId: s.templateId,
       reasons: s.reasons,
       tokens: s.tokens,
+      explanation: s.explanation,
     }).slice(1);
     for (let k = 0; k < lines.length; k++) {
       const t = times[first + k - 1];

@@ -6,11 +6,15 @@
  * @module
  */
 
-import { Detector } from "../../shared/detector/detector.ts";
-import { splitModel } from "../../shared/detector/model_bundle.ts";
-import { RateModel } from "../../shared/detector/rate_model.ts";
-import { judgeSpan, type TimedLine } from "../../shared/detector/rate_windows.ts";
-import { formatTimestamp, splitTimestamp } from "../../shared/detector/timestamp.ts";
+import {
+  Detector,
+  formatTimestamp,
+  judgeSpan,
+  RateModel,
+  splitModel,
+  splitTimestamp,
+  type TimedLine,
+} from "../../shared/detector/detector.ts";
 
 /**
  * Read timestamped lines: each line's leading RFC 3339 timestamp is read and

@@ -30,6 +30,13 @@ import {
 } from "../../shared/sources/docker/docker_log_reader.ts";
 import { LineAssembler } from "../../shared/sources/line_assembler.ts";
 import {
+  MULTILINE_LABEL,
+  type MultilineEvent,
+  MultilineGrouper,
+  type MultilineMode,
+  parseMultilineMode,
+} from "../../shared/sources/multiline.ts";
+import {
   decodeLine,
   entryToFields,
   type LogEntry,
@@ -91,6 +98,28 @@ export interface CollectOptions {
    */
   appendsInFlight?: number;
   /**
+   * How lines join into events for a container without the
+   * `tailwise.multiline.start` label: `auto` (stack traces and indented
+   * lines), `off`, or a regular expression matching an event's first line.
+   * @default "auto"
+   */
+  multiline?: string;
+  /**
+   * Longest wait of an event for more lines after its first line, in ms.
+   * @default 1000
+   */
+  multilineFlushMs?: number;
+  /**
+   * Most lines in one event.
+   * @default 500
+   */
+  multilineMaxLines?: number;
+  /**
+   * Most bytes in one event.
+   * @default 131072
+   */
+  multilineMaxBytes?: number;
+  /**
    * Prefix of the per-container checkpoint keys.
    * @default "tailwise:collect:ckpt:"
    */
@@ -128,6 +157,7 @@ interface _Position {
 }
 
 interface _Meta {
+  multiline: MultilineMode;
   containerId: string;
   containerName: string;
   key: string;
@@ -160,6 +190,11 @@ class _Collector {
   readonly positions = new Map<string, _Position>();
   readonly tails = new Map<string, _Tail>();
   readonly dial: DockerDial;
+  readonly multiline: MultilineMode;
+  readonly multilineFlushMs: number;
+  readonly multilineMaxLines: number;
+  readonly multilineMaxBytes: number;
+  readonly #badLabels = new Set<string>();
   readonly #prefix: string;
   readonly #exclude: readonly string[];
   readonly #drainTimeoutMs: number;
@@ -173,6 +208,10 @@ class _Collector {
     this.dial = dockerDial(deps.docker);
     this.maxLineBytes = options.maxLineBytes ?? 1024 * 1024;
     this.maxBackoffMs = options.maxBackoffMs ?? 5000;
+    this.multiline = parseMultilineMode(options.multiline);
+    this.multilineFlushMs = options.multilineFlushMs ?? 1000;
+    this.multilineMaxLines = options.multilineMaxLines ?? 500;
+    this.multilineMaxBytes = options.multilineMaxBytes ?? 128 * 1024;
     this.#prefix = options.checkpointPrefix ?? "tailwise:collect:ckpt:";
     this.#exclude = options.excludeContainers ?? [];
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
@@ -335,6 +374,23 @@ class _Collector {
     });
   }
 
+  /** A container's grouping: its `tailwise.multiline.start` label, else the default. */
+  multilineOf(id: string, name: string, label: string | undefined): MultilineMode {
+    if (label === undefined || label.trim() === "") return this.multiline;
+    try {
+      return parseMultilineMode(label);
+    } catch (e) {
+      if (!this.#badLabels.has(id)) {
+        this.#badLabels.add(id);
+        this.deps.logger.warn("ignoring a bad multi-line label; using the default grouping", {
+          container: name,
+          error: e,
+        });
+      }
+      return this.multiline;
+    }
+  }
+
   /** Reports a container whose logs cannot be read, once. */
   unreadable(id: string, meta: _Meta, driver: string, error: unknown): void {
     if (this.#unreadable.has(id)) return;
@@ -424,6 +480,11 @@ class _Tail {
       }
       if (!mustRead && !info.State.Running && gen === this.#gen) return;
       const meta = _meta(info);
+      meta.multiline = c.multilineOf(
+        this.id,
+        meta.containerName,
+        info.Config.Labels?.[MULTILINE_LABEL],
+      );
       let position = c.positions.get(this.id);
       if (!position) {
         let saved: string | null;
@@ -521,6 +582,51 @@ class _Tail {
     const skipTs = position.ts;
     let skipLeft = position.count;
 
+    // Lines read: `cur` counts them (the position after the last line read);
+    // `position` moves only when an event is handed to the batcher, so the
+    // lines of an event still open are read again after a cut or a restart.
+    const cur: _Position = { ts: position.ts, count: position.count };
+    const emit = (e: MultilineEvent<_Line>) => {
+      const lines = e.positions;
+      const first = lines[0]!;
+      const last = lines[lines.length - 1]!;
+      const entry: LogEntry = {
+        containerId: meta.containerId,
+        containerName: meta.containerName,
+        image: meta.image,
+        stream: first.stream,
+        ts: first.ts,
+        seq: first.seq,
+        line: e.text,
+      };
+      if (meta.key !== meta.containerName) entry.key = meta.key;
+      if (meta.service !== undefined) entry.service = meta.service;
+      if (meta.task !== undefined) entry.task = meta.task;
+      if (meta.node !== undefined) entry.node = meta.node;
+      const raw = _joinRaw(e);
+      if (raw !== undefined) entry.raw = raw;
+      if (lines.some((l) => l.truncated)) entry.truncated = true;
+      position.ts = last.afterTs;
+      position.count = last.afterCount;
+      batcher.push(entryToFields(entry), key, `${last.afterTs} ${last.afterCount}`);
+    };
+    const grouper = new MultilineGrouper<_Line>(emit, {
+      mode: meta.multiline,
+      flushMs: c.multilineFlushMs,
+      maxLines: c.multilineMaxLines,
+      maxBytes: c.multilineMaxBytes,
+    });
+    let now = Date.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      if (timer !== undefined || !grouper.pending) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        grouper.flushDue(Date.now());
+        arm();
+      }, Math.max(0, grouper.deadline! - Date.now()));
+    };
+
     const onLine = (
       streamName: "stdout" | "stderr",
       ts: string,
@@ -538,32 +644,25 @@ class _Tail {
         }
         skipping = false;
       }
-      const cmp = _compareTs(ts, position.ts);
+      const cmp = _compareTs(ts, cur.ts);
       let seq = 0;
       if (cmp > 0) {
-        position.ts = ts;
-        position.count = 1;
+        cur.ts = ts;
+        cur.count = 1;
       } else if (cmp === 0) {
-        seq = position.count++;
+        seq = cur.count++;
       }
-      const entry: LogEntry = {
-        containerId: meta.containerId,
-        containerName: meta.containerName,
-        image: meta.image,
+      const decoded = decodeLine(bytes);
+      const line: _Line = {
         stream: streamName,
         ts,
         seq,
-        line: "",
+        afterTs: cur.ts,
+        afterCount: cur.count,
+        truncated,
+        raw: decoded.raw,
       };
-      if (meta.key !== meta.containerName) entry.key = meta.key;
-      if (meta.service !== undefined) entry.service = meta.service;
-      if (meta.task !== undefined) entry.task = meta.task;
-      if (meta.node !== undefined) entry.node = meta.node;
-      const decoded = decodeLine(bytes);
-      entry.line = decoded.line;
-      if (decoded.raw !== undefined) entry.raw = decoded.raw;
-      if (truncated) entry.truncated = true;
-      batcher.push(entryToFields(entry), key, `${position.ts} ${position.count}`);
+      grouper.push(decoded.line, line, { stream: streamName, bytes: bytes.length, now });
     };
     const maxLineBytes = c.maxLineBytes;
     const out = new LineAssembler((ts, b, t) => onLine("stdout", ts, b, t), {
@@ -582,8 +681,16 @@ class _Tail {
       }
     });
     const onData = tty
-      ? (chunk: Uint8Array) => out.push(chunk)
-      : (chunk: Uint8Array) => demux.push(chunk);
+      ? (chunk: Uint8Array) => {
+        now = Date.now();
+        out.push(chunk);
+        arm();
+      }
+      : (chunk: Uint8Array) => {
+        now = Date.now();
+        demux.push(chunk);
+        arm();
+      };
 
     const startedAt = info.State.StartedAt;
     let failure: unknown = null;
@@ -626,17 +733,52 @@ class _Tail {
         if (gone) {
           out.end();
           err.end();
+          grouper.flush();
         } else {
           out.discard();
           err.discard();
+          grouper.discard();
         }
+        clearTimeout(timer);
         return "ended";
       }
     }
     out.discard();
     err.discard();
+    grouper.discard();
+    clearTimeout(timer);
     return "cut";
   }
+}
+
+/** One line read, held in its event until the event is handed on. */
+interface _Line {
+  stream: "stdout" | "stderr";
+  ts: string;
+  seq: number;
+  /** The position after this line (the checkpoint once its event is written). */
+  afterTs: string;
+  afterCount: number;
+  truncated: boolean;
+  /** The line's bytes when they are not valid UTF-8. */
+  raw: Uint8Array | undefined;
+}
+
+/** The bytes of an event whose lines are not all valid UTF-8, else undefined. */
+function _joinRaw(e: MultilineEvent<_Line>): Uint8Array | undefined {
+  const lines = e.positions;
+  if (lines.length === 1) return lines[0]!.raw;
+  if (!lines.some((l) => l.raw !== undefined)) return undefined;
+  const encoder = new TextEncoder();
+  const parts = lines.map((l, i) => l.raw ?? encoder.encode(e.lines[i]!));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0) + parts.length - 1);
+  let at = 0;
+  parts.forEach((p, i) => {
+    if (i > 0) out[at++] = 10;
+    out.set(p, at);
+    at += p.length;
+  });
+  return out;
 }
 
 /** Waits for `p`, at most `ms`. */
@@ -650,6 +792,7 @@ function _meta(info: Docker.ContainerInspectInfo): _Meta {
   const labels = info.Config.Labels ?? {};
   const containerName = info.Name.replace(/^\//, "");
   const meta: _Meta = {
+    multiline: { kind: "auto" },
     containerId: info.Id,
     containerName,
     key: serviceKey(labels, containerName),

@@ -1,7 +1,7 @@
 /**
  * The log stream port: append-only streams with consumer groups, as Redis
  * Streams provide them. Adapters: {@linkcode RedisLogStream} (real) and the
- * embedded one; both pass `tests/shared/log_stream_conformance.ts`.
+ * embedded `SqliteLogStream`; both pass `tests/shared/ports/log_stream_conformance.ts`.
  *
  * @module
  */

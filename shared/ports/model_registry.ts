@@ -3,8 +3,8 @@
  * a current pointer that moves atomically, the last K versions kept, rollback
  * and a change notice so scorers pick up a new model on their next batch.
  *
- * Adapters: `RedisModelRegistry` (real) and `EmbeddedModelRegistry` (files
- * under the data dir); both pass `tests/shared/model_registry_conformance.ts`.
+ * Adapters: `RedisModelRegistry` (real) and `SqliteModelRegistry` (the data
+ * dir's SQLite database); both pass `tests/shared/ports/model_registry_conformance.ts`.
  * `openModelRegistry(config)` picks one.
  *
  * Container names are hostile input: any well-formed string of 1 to 1024

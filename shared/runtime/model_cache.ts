@@ -15,8 +15,7 @@
  * @module
  */
 
-import { Detector } from "../detector/detector.ts";
-import { splitModel } from "../detector/model_bundle.ts";
+import { Detector, RateModel, splitModel } from "../detector/detector.ts";
 import type { Logger } from "./logger.ts";
 import {
   CurrentVersionCorruptError,
@@ -34,6 +33,8 @@ export interface LoadedModel {
   meta: ModelMeta;
   /** The detector. */
   detector: Detector;
+  /** The rate model, when the model was trained with timestamps. */
+  rates?: RateModel;
 }
 
 /**
@@ -148,6 +149,17 @@ export class ModelCache {
     return null;
   }
 
+  /**
+   * The model {@linkcode ModelCache.get} last returned for a container,
+   * without asking the registry again.
+   *
+   * @param container the model key
+   * @returns the model, or undefined when none is loaded
+   */
+  cached(container: string): LoadedModel | undefined {
+    return this.#models.get(container);
+  }
+
   /** Forgets every loaded model. */
   clear(): void {
     this.#models.clear();
@@ -158,7 +170,13 @@ export class ModelCache {
     try {
       const { meta, blob } = await this.#registry.get(container, version);
       this.loads++;
-      return { version, meta, detector: Detector.fromBytes(splitModel(blob).detector) };
+      const parts = splitModel(blob);
+      return {
+        version,
+        meta,
+        detector: Detector.fromBytes(parts.detector),
+        ...(parts.rates ? { rates: RateModel.fromBytes(parts.rates) } : {}),
+      };
     } catch (e) {
       if (e instanceof ModelNotFoundError) return null;
       const error = e instanceof Error ? e : new Error(String(e));
