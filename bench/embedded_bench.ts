@@ -69,6 +69,7 @@ export async function benchEmbedded(
   const figures: Record<string, number | string | null> = {
     lines: n,
     batch,
+    rounds,
     rss_entries: rssEntries,
   };
   const legacy = await _legacyTree(options.log);
