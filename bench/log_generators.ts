@@ -141,6 +141,14 @@ const _WORDS = [
   "blue",
 ];
 
+function _word(r: Prng): string {
+  // A made-up word: searches are an open vocabulary.
+  let s = "";
+  const n = 3 + r.nextInt(6);
+  for (let i = 0; i < n; i++) s += "abcdefghijklmnoprstuvwy"[r.nextInt(23)];
+  return s;
+}
+
 function _nginxNormal(r: Prng, i: number): string {
   const x = r.next();
   let ip: string;
@@ -167,7 +175,11 @@ function _nginxNormal(r: Prng, i: number): string {
     ip = `${_pick(r, ["81.2", "92.184", "203.0", "176.31", "5.146"])}.${r.nextInt(255)}.${
       r.nextInt(254) + 1
     }`;
-    ua = _pick(r, _BROWSERS);
+    // Browsers update: the build numbers vary from client to client.
+    ua = _pick(r, _BROWSERS).replace(
+      /(Chrome|Firefox|Version)\/(\d+)\.[\d.]+/,
+      (_, p, v) => `${p}/${Number(v) - r.nextInt(3)}.0.${r.nextInt(7000)}.${r.nextInt(200)}`,
+    );
     ref = r.next() < 0.6 ? `https://shop.example.com/${_pick(r, ["", "products", "cart"])}` : "-";
     const y = r.next();
     if (y < 0.3) {
@@ -186,7 +198,7 @@ function _nginxNormal(r: Prng, i: number): string {
       status = r.next() < 0.03 ? 404 : 200;
       bytes = 400 + r.nextInt(3000);
     } else if (y < 0.78) {
-      path = `/search?q=${_pick(r, _WORDS)}+${_pick(r, _WORDS)}`;
+      path = `/search?q=${_pick(r, _WORDS)}+${_word(r)}`;
       bytes = 2000 + r.nextInt(20000);
     } else if (y < 0.86) {
       method = "POST";
@@ -357,10 +369,11 @@ const _NGINX_ATTACKS: Record<string, Gen> = {
  * nginx access log (combined), several clients and bots.
  *
  * @param seed PRNG seed.
+ * @param contamination Share of anomalies in the training lines.
  * @returns The set.
  */
-export function nginxSet(seed = 11): GeneratedSet {
-  return _build("nginx access log", seed, _nginxNormal, _NGINX_ATTACKS);
+export function nginxSet(seed = 11, contamination = 0.002): GeneratedSet {
+  return _build("nginx access log", seed, _nginxNormal, _NGINX_ATTACKS, { contamination });
 }
 
 function _pino(i: number, level: number, fields: Record<string, unknown>, msg: string): string {
@@ -454,10 +467,11 @@ const _PINO_ATTACKS: Record<string, Gen> = {
  * pino JSON API log.
  *
  * @param seed PRNG seed.
+ * @param contamination Share of anomalies in the training lines.
  * @returns The set.
  */
-export function pinoSet(seed = 12): GeneratedSet {
-  return _build("pino JSON api", seed, _pinoNormal, _PINO_ATTACKS);
+export function pinoSet(seed = 12, contamination = 0.002): GeneratedSet {
+  return _build("pino JSON api", seed, _pinoNormal, _PINO_ATTACKS, { contamination });
 }
 
 function _pg(i: number, pid: number, level: string, msg: string): string {
@@ -557,10 +571,11 @@ const _PG_ATTACKS: Record<string, Gen> = {
  * postgres log.
  *
  * @param seed PRNG seed.
+ * @param contamination Share of anomalies in the training lines.
  * @returns The set.
  */
-export function postgresSet(seed = 13): GeneratedSet {
-  return _build("postgres", seed, _pgNormal, _PG_ATTACKS);
+export function postgresSet(seed = 13, contamination = 0.002): GeneratedSet {
+  return _build("postgres", seed, _pgNormal, _PG_ATTACKS, { contamination });
 }
 
 function _py(i: number, level: string, logger: string, msg: string): string {
@@ -630,10 +645,11 @@ const _PY_ATTACKS: Record<string, Gen> = {
  * python (celery-style) worker log.
  *
  * @param seed PRNG seed.
+ * @param contamination Share of anomalies in the training lines.
  * @returns The set.
  */
-export function pythonWorkerSet(seed = 14): GeneratedSet {
-  return _build("python worker", seed, _pyNormal, _PY_ATTACKS);
+export function pythonWorkerSet(seed = 14, contamination = 0.002): GeneratedSet {
+  return _build("python worker", seed, _pyNormal, _PY_ATTACKS, { contamination });
 }
 
 /**

@@ -212,7 +212,11 @@ const _W = {
 
 /** The threshold never goes below this (weak evidence alone never alerts). */
 const _MIN_THRESHOLD = 0.5;
-/** Nor above this (a strong slot finding always alerts). */
+/**
+ * Nor above this: a strong slot finding or a new template always alerts,
+ * however many rare lines training held. Below it, what recurs in training
+ * more often than the alert rate is normal at that rate.
+ */
 const _MAX_THRESHOLD = 0.8;
 
 /** A trained detector for one container. */

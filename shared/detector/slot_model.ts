@@ -280,14 +280,30 @@ export class SlotModel {
     }
     const words = this.words;
     // Words only when the shape said little: a shape names the odd part better.
-    if (words !== null && out.strength < 0.5 && this.wordStrength > out.strength) {
-      let unseen = "";
+    if (words !== null && out.strength < 0.5) {
+      // The rarest word of the value: never seen, or seen in few values.
+      let rarest = Infinity;
+      let ra = 0;
+      let rb = 0;
       _words(s, a, b, (w, ws, we) => {
-        if (unseen === "" && _count(words, w) - self <= 0) unseen = s.substring(ws, we);
+        const c = _count(words, w) - self;
+        if (c < rarest) {
+          rarest = c;
+          ra = ws;
+          rb = we;
+        }
       });
-      if (unseen !== "") {
-        out.strength = this.wordStrength;
-        out.why = `word never seen here (${unseen.length > 24 ? unseen.slice(0, 24) : unseen})`;
+      const st = rarest <= 0
+        ? this.wordStrength
+        : rarest === Infinity
+        ? 0
+        : Math.min(this.wordStrength, rareStrength(rarest, n));
+      if (st > out.strength) {
+        const word = s.substring(ra, Math.min(rb, ra + 24));
+        out.strength = st;
+        out.why = rarest <= 0
+          ? `word never seen here (${word})`
+          : `word rare here (${word}, ${rarest} of ${n})`;
       }
     }
     return out.strength;
@@ -403,16 +419,16 @@ export function newStrength(singles: number, n: number): number {
 }
 
 /**
- * Strength of a value seen `count` times among `n`: 0 from 1 % up, 0.5 at
- * 0.1 %, at most 0.9.
+ * Strength of a value seen `count` times among `n`: 0 from 2 % up, 0.5 at
+ * 0.2 %, at most 0.9 (from 0.02 % down).
  *
  * @param count Times seen.
  * @param n Values seen.
  * @returns A strength in [0, 0.9].
  */
 export function rareStrength(count: number, n: number): number {
-  if (count * 100 >= n) return 0;
-  const s = Math.log(0.01 * n / count) / Math.log(100);
+  if (count * 50 >= n) return 0;
+  const s = Math.log(0.02 * n / count) / Math.log(100);
   return s <= 0 ? 0 : s >= 0.9 ? 0.9 : s;
 }
 
