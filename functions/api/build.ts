@@ -16,6 +16,7 @@
  * @module
  */
 
+import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import { type Config, ConfigError } from "../../shared/runtime/config.ts";
 import type { IncidentStore } from "../../shared/ports/incident_store.ts";
 import { REPORTED_GROUPS } from "../../shared/runtime/consumer_groups.ts";
@@ -239,7 +240,9 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
       return await scoreLines(container, lines, { models, feedback });
     },
     requestTraining: options.requestTraining,
-    consumerGroups: REPORTED_GROUPS.map((group) => ({ stream: config.streams.logs, group })),
+    consumerGroups: configuredLogShards(config).flatMap((stream) =>
+      REPORTED_GROUPS.map((group) => ({ stream, group }))
+    ),
     ...(options.incidents ? { incidents: options.incidents } : {}),
     ...(options.lineCounts ? { lineCounts: options.lineCounts } : {}),
   }, {
@@ -247,7 +250,8 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
     anomaliesStream: config.streams.anomalies,
     bodyLimit: config.api.bodyLimit,
     dashboard: {
-      logsStream: config.streams.logs,
+      // The dashboard's log rates read the first shard only (see docs/deploy.md).
+      logsStream: configuredLogShards(config)[0]!,
       minLines: config.train.minLines,
       trainWindowMs: config.train.windowMs,
       suppressMs: config.api.suppressMs,

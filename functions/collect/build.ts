@@ -14,6 +14,7 @@
  * @module
  */
 
+import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import Docker from "dockerode";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import type { Config, DockerEndpoint } from "../../shared/runtime/config.ts";
@@ -27,6 +28,8 @@ import { collect } from "./collect.ts";
 export interface CollectSettings {
   /** The log stream written (`LOG_STREAM`). */
   stream: string;
+  /** Its shards (`LOG_STREAM_SHARDS`): each container goes to the shard of its model key. */
+  streams: string[];
   /** Its approximate MAXLEN (`STREAM_MAXLEN`). */
   maxLen: number;
   /** Longest line (`COLLECT_MAX_LINE_BYTES`). */
@@ -117,6 +120,7 @@ export function collectSettings(
   if (options.demo) sources.push("demo");
   return {
     stream: config.streams.logs,
+    streams: configuredLogShards(config),
     maxLen: config.streams.maxLen,
     ...config.collect,
     sources,
@@ -149,6 +153,7 @@ export function buildCollect(
       if (options.docker) {
         tasks.push(collect({ docker: options.docker, log: stream, logger: log, signal }, {
           stream: settings.stream,
+          streams: settings.streams,
           maxLen: settings.maxLen,
           maxLineBytes: settings.maxLineBytes,
           batchLines: settings.batchLines,
@@ -164,7 +169,8 @@ export function buildCollect(
       }
       for (const path of options.files ?? []) {
         tasks.push(followFile(path, stream, {
-          stream: settings.stream,
+          // The first shard (consumers read every shard).
+          stream: settings.streams[0]!,
           maxLen: settings.maxLen,
           maxLineBytes: settings.maxLineBytes,
           batchLines: settings.batchLines,
@@ -176,7 +182,7 @@ export function buildCollect(
           log: log.child({ source: "file" }),
         }));
       }
-      if (options.demo) tasks.push(runDemo(stream, { stream: settings.stream, signal }));
+      if (options.demo) tasks.push(runDemo(stream, { stream: settings.streams[0]!, signal }));
       const results = await Promise.allSettled(tasks);
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw failed.reason;

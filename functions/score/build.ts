@@ -24,7 +24,10 @@ import { SCORE_GROUP } from "../../shared/runtime/consumer_groups.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
 import { createTailwiseMetrics, type TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
-import { GROUP_LOST_MESSAGE, StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
+import { GROUP_LOST_MESSAGE } from "../../shared/runtime/stream_consumer.ts";
+import { ShardedConsumer } from "../../shared/runtime/sharded_consumer.ts";
+import { configuredLogShards } from "../../shared/ports/log_shards.ts";
+import { messagesForLines } from "../../shared/ports/log_entry.ts";
 import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import { RateTracker } from "./rate_tracker.ts";
 import type { IncidentStore } from "../../shared/ports/incident_store.ts";
@@ -33,15 +36,20 @@ import { createScoreHandler } from "./score.ts";
 
 /** The effective settings of score. */
 export interface ScoreSettings {
-  /** The log stream read (`LOG_STREAM`). */
+  /** The log stream (`LOG_STREAM`). */
   stream: string;
+  /** Its shards, all read (`LOG_STREAM_SHARDS`; one: the stream itself). */
+  streams: string[];
   /** Its consumer group. */
   group: string;
   /** Its consumer name in the group. */
   consumer: string;
   /** Where entries that failed too often go (`DEAD_LETTER_STREAM`). */
   deadLetterStream: string;
-  /** Entries per batch (`CONSUMER_BATCH`). */
+  /**
+   * Messages per read: `CONSUMER_BATCH` lines over the lines a packed message
+   * holds (see `messagesForLines`).
+   */
   batch: number;
   /** How long one read waits (`CONSUMER_BLOCK_MS`). */
   blockMs: number;
@@ -100,10 +108,11 @@ export interface BuildScoreOptions {
 export function scoreSettings(config: Config, options: BuildScoreOptions = {}): ScoreSettings {
   return {
     stream: config.streams.logs,
+    streams: configuredLogShards(config),
     group: SCORE_GROUP,
     consumer: options.consumer ?? config.instance,
     deadLetterStream: config.streams.deadLetter,
-    batch: config.consumer.batch,
+    batch: messagesForLines(config.consumer.batch),
     blockMs: config.consumer.blockMs,
     claimIdleMs: config.consumer.claimIdleMs,
     maxDeliveries: config.consumer.maxDeliveries,
@@ -149,14 +158,14 @@ export function buildScore(
     name: "score",
     settings,
     async run(signal) {
-      await stream.createGroup(settings.stream, settings.group);
-      const consumer = new StreamConsumer(stream, handler, {
+      // One consumer per shard, each creating its group.
+      const consumer = new ShardedConsumer(stream, handler, settings.streams, {
         ...settings,
         onError: (error, { retryInMs }) =>
           log.warn("scoring failed; retrying", { error, retryInMs }),
         onGroupLost: (lost) => log.warn(GROUP_LOST_MESSAGE, { ...lost }),
       });
-      log.info("scoring", { stream: settings.stream, group: settings.group });
+      log.info("scoring", { streams: settings.streams, group: settings.group });
       await Promise.all([
         consumer.run(signal),
         rates.run(signal),

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { keyOfStream } from "../../shared/ports/log_shards.ts";
 import type { Anomaly } from "../../shared/ports/anomaly.ts";
 import { anomalyToFields } from "../../shared/ports/anomaly.ts";
 import type { AlertSink } from "../../shared/ports/alert_sink.ts";
@@ -175,7 +176,8 @@ export class RateTracker {
       const ids = await this.#deps.stream.appendOnce(
         this.#stream,
         raised.map((a) => ({
-          key: `${this.#stream}:seen:${a.entryId}`,
+          // In the anomaly stream's slot (Redis Cluster), as score's own keys.
+          key: keyOfStream(this.#stream, `seen:${a.entryId}`),
           fields: anomalyToFields(a),
         })),
       );

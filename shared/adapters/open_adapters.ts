@@ -104,7 +104,11 @@ export async function openAdapters(
   const name = options.name ?? "tailwise";
   if (config.redis.url) {
     const logStore = options.logStore ? await openLogStore(config) : null;
-    const auth = { username: config.redis.username, password: config.redis.password };
+    const auth = {
+      username: config.redis.username,
+      password: config.redis.password,
+      cluster: config.redis.cluster,
+    };
     const stream = RedisLogStream.connect(config.redis.url, { ...auth, name });
     const client: Redis = stream.client;
     const registry = new RedisModelRegistry(

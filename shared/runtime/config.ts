@@ -31,6 +31,11 @@ export interface Config {
     username: string | null;
     /** `REDIS_PASSWORD` or `REDIS_PASSWORD_FILE`, overrides the URL's password. */
     password: string | null;
+    /**
+     * `REDIS_CLUSTER`: `REDIS_URL` is a seed node of a Redis Cluster (ioredis
+     * `Cluster`); keys get hash tags (see shared/ports/log_shards.ts).
+     */
+    cluster: boolean;
   };
   influx: {
     /** `INFLUX_URL` (http or https); null selects the embedded log store. */
@@ -61,6 +66,8 @@ export interface Config {
     deadLetter: string;
     /** `STREAM_MAXLEN`: approximate MAXLEN trimming of the log stream; 0 disables. */
     maxLen: number;
+    /** `LOG_STREAM_SHARDS`: the log stream is sharded over this many streams. */
+    shards: number;
   };
   collect: {
     /** `COLLECT_MAX_LINE_BYTES`: longer lines are cut and marked truncated. */
@@ -213,6 +220,7 @@ export function loadConfig(
       url: r.url("REDIS_URL", ["redis:", "rediss:"]),
       username: r.optional("REDIS_USERNAME"),
       password: r.secret("REDIS_PASSWORD"),
+      cluster: r.bool("REDIS_CLUSTER", false),
     },
     influx: {
       url: r.url("INFLUX_URL", ["http:", "https:"]),
@@ -230,6 +238,7 @@ export function loadConfig(
       anomalies: r.name("ANOMALY_STREAM", "tailwise:anomalies"),
       deadLetter: r.name("DEAD_LETTER_STREAM", "tailwise:dead"),
       maxLen: r.int("STREAM_MAXLEN", 1_000_000, { min: 0 }),
+      shards: r.int("LOG_STREAM_SHARDS", 1, { min: 1, max: 1024 }),
     },
     collect: {
       maxLineBytes: r.size("COLLECT_MAX_LINE_BYTES", "1MiB", { min: 1024 }),
