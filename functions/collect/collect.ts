@@ -636,8 +636,14 @@ class _Tail {
       }
     });
     const onData = tty
-      ? (chunk: Uint8Array) => out.push(chunk)
-      : (chunk: Uint8Array) => demux.push(chunk);
+      ? (chunk: Uint8Array) => {
+        sink.touch();
+        out.push(chunk);
+      }
+      : (chunk: Uint8Array) => {
+        sink.touch();
+        demux.push(chunk);
+      };
 
     const startedAt = info.State.StartedAt;
     let failure: unknown = null;
@@ -647,7 +653,9 @@ class _Tail {
           logger.debug("reading paused: the append buffer is full", {
             container: meta.containerName,
           });
+          sink.pause();
           await Promise.race([pipeline.whenRoom(), this.#whenStopped]);
+          sink.resume();
         }
       }
     } catch (e) {

@@ -116,7 +116,7 @@ export interface SourcePipelineOptions {
    */
   multiline?: string | MultilineMode;
   /**
-   * Longest wait of an event for more lines after its first, in ms.
+   * Longest wait of an open event for its next line, in ms.
    * @default 1000
    */
   multilineFlushMs?: number;
@@ -372,14 +372,20 @@ interface _Held<P> {
 
 /**
  * The sink of one followed thing: the multi-line stage, then the entry and
- * its checkpoint into the append. Events wait at most `multilineFlushMs` for
- * more lines (a timer hands them on).
+ * its checkpoint into the append. An open event is handed on once no line
+ * came for `multilineFlushMs` (a timer), but not while its source is paused
+ * ({@linkcode SourceChannel.pause}: its next lines wait unread), and not
+ * straight after the process stalled (a timer that fires late may run before
+ * the read that holds the next lines): then it looks again shortly.
  */
 export class SourceChannel<P> implements LineSink<P> {
   readonly #batcher: AppendBatcher;
   readonly #options: ChannelOptions<P>;
   readonly #grouper: MultilineGrouper<_Held<P>>;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #paused = false;
+  /** A late timer looked again once since the last data. */
+  #stalled = false;
 
   /**
    * @param batcher the pipeline's append
@@ -420,6 +426,7 @@ export class SourceChannel<P> implements LineSink<P> {
    * @param line the line and its position
    */
   line(line: SourceLine<P>): void {
+    this.#stalled = false;
     const decoded = decodeLine(line.bytes);
     this.#grouper.push(decoded.line, {
       stream: line.stream,
@@ -430,6 +437,26 @@ export class SourceChannel<P> implements LineSink<P> {
       position: line.position,
     }, { stream: line.stream, bytes: line.bytes.length, now: Date.now() });
     this.#arm();
+  }
+
+  /**
+   * Tells the channel that data arrived (lines may follow): a stall is over.
+   */
+  touch(): void {
+    this.#stalled = false;
+  }
+
+  /**
+   * Holds the open event while the source does not read (the pipeline is
+   * full); {@linkcode SourceChannel.resume} lets its timer run again.
+   */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** The source reads again. */
+  resume(): void {
+    this.#paused = false;
   }
 
   /** Hands on the open event now (the source ended). */
@@ -444,13 +471,20 @@ export class SourceChannel<P> implements LineSink<P> {
     this.#disarm();
   }
 
-  #arm(): void {
+  #arm(delay?: number): void {
     if (this.#timer !== undefined || !this.#grouper.pending) return;
+    const ms = delay ?? Math.max(0, this.#grouper.deadline! - Date.now());
+    const due = Date.now() + ms;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      if (this.#paused || (!this.#stalled && Date.now() - due > 100)) {
+        this.#stalled = !this.#paused;
+        this.#arm(50);
+        return;
+      }
       this.#grouper.flushDue(Date.now());
       this.#arm();
-    }, Math.max(0, this.#grouper.deadline! - Date.now()));
+    }, ms);
   }
 
   #disarm(): void {

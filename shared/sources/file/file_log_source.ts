@@ -102,7 +102,11 @@ export async function followFile(
         assembler.discard();
         await resume();
       }
-      if (pipeline.full) await pipeline.whenRoom();
+      if (pipeline.full) {
+        sink.pause();
+        await pipeline.whenRoom();
+        sink.resume();
+      }
       let info: Deno.FileInfo | null = null;
       try {
         info = await Deno.stat(path);
@@ -133,6 +137,7 @@ export async function followFile(
         continue;
       }
       const chunk = await _readFrom(path, readPos, Math.min(info.size - readPos, 8 << 20));
+      sink.touch();
       assembler.push(chunk);
       readPos += chunk.length;
     }
