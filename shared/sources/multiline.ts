@@ -45,7 +45,8 @@
  * An event is cut at `maxLines` lines or `maxBytes` bytes: the next line
  * starts a new event. An event is emitted when the next event starts, when
  * it is cut, when {@linkcode MultilineGrouper.flush} is called, or when
- * `flushMs` have passed since its first line.
+ * `flushMs` have passed without a new line (as Vector's `timeout_ms`: the
+ * longest wait for the next line).
  *
  * @example
  * ```ts
@@ -89,7 +90,7 @@ export interface MultilineOptions {
    */
   maxBytes?: number;
   /**
-   * Longest time an event waits for more lines after its first line, in ms.
+   * Longest wait of an open event for its next line, in ms.
    * @default 1000
    */
   flushMs?: number;
@@ -230,7 +231,7 @@ export class MultilineGrouper<P> {
   }
 
   /**
-   * When the open event is due (its first line's `now` plus `flushMs`), or
+   * When the open event is due (its last line's `now` plus `flushMs`), or
    * undefined when none is open.
    *
    * @returns the time, on the clock of the `now` values pushed
@@ -258,6 +259,7 @@ export class MultilineGrouper<P> {
         this.#lines.push(line);
         this.#positions.push(position);
         this.#bytes += 1 + bytes;
+        this.#since = now;
         if (this.#mode.kind !== "auto") return;
         if (_isBlank(line)) this.#tailBytes.push(bytes);
         else if (this.#tailBytes.length > 0) this.#tailBytes = [];
