@@ -153,7 +153,7 @@ const _PY_CHAIN =
   /^(During handling of the above exception, another exception occurred:|The above exception was the direct cause of the following exception:)\s*$/;
 // java.lang.IllegalStateException: x / TypeError: x / System.Foo.BarException / Error
 const _EXCEPTION =
-  /^(?:Unhandled exception\. |Exception in thread "[^"]*" )?(?:[A-Za-z_$][\w$]*\.)*(?:[A-Z][\w$]*(?:Exception|Error|Throwable|Fault)|Error|Exception|Throwable)(?::(?:\s.*)?|\s*)$/;
+  /^(?:Unhandled exception\. |Exception in thread "[^"]*" )?(?:[A-Za-z_$][\w$]*\.)*(?:[A-Z][\w$]*(?:Exception|Error|Throwable|Fault)|Error|Exception|Throwable)(?: \[[\w.-]+\])?(?::(?:\s.*)?|\s*)$/;
 const _CAUSED = /^(?:Caused by|Suppressed|Wrapped by): /;
 const _MORE = /^\s*\.\.\. \d+ (?:more|common frames omitted)\s*$/;
 const _GO_PANIC = /^(?:panic: |fatal error: )/;

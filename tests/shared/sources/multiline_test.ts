@@ -114,6 +114,11 @@ Deno.test("MultilineGrouper joins the traces of each language into one event", a
     ["Node error stack", NODE],
     ["Node crash report", NODE_CRASH],
     ["Node crash report from an unhandled rejection", NODE_INTERNAL],
+    ["Node system error with a code", [
+      "Error [ERR_HTTP_HEADERS_SENT]: Cannot set headers after they are sent to the client",
+      "    at ServerResponse.setHeader (node:_http_outgoing:652:11)",
+      "    at sendJson (/app/src/reply.js:9:7)",
+    ]],
     ["Go panic with goroutines", GO],
     [".NET", DOTNET],
     ["Ruby", RUBY],
