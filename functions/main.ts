@@ -116,6 +116,7 @@ export async function main(args: string[]): Promise<number> {
   const tasks: Promise<unknown>[] = [];
   const stream = adapters.stream;
   const { signal } = stop;
+  const alerts = openAlertSink(config, stream, log.child({ fn: "alerts" }));
 
   // Sources.
   let sources = 0;
@@ -123,9 +124,18 @@ export async function main(args: string[]): Promise<number> {
     const docker = dockerClient(config.docker);
     if (await _dockerReachable(docker)) {
       sources++;
-      tasks.push(collect({ docker, log: stream, logger: log.child({ fn: "collect" }), signal }, {
+      tasks.push(collect({
+        docker,
+        log: stream,
+        logger: log.child({ fn: "collect" }),
+        signal,
+        alerts,
+      }, {
         stream: config.streams.logs,
         maxLen: config.streams.maxLen,
+        anomalyStream: config.streams.anomalies,
+        deployStream: config.streams.deploys,
+        lastLines: config.collect.lastLines,
         maxLineBytes: config.collect.maxLineBytes,
         batchLines: config.collect.batchLines,
         bufferLines: config.collect.bufferLines,
@@ -162,7 +172,6 @@ export async function main(args: string[]): Promise<number> {
   const consumer = (group: string, handler: BatchHandler) =>
     _consume(stream, config, group, handler, log, signal);
   tasks.push(consumer(INGEST_GROUP, (batch, ctx) => ingestBatch(batch, { store: logStore }, ctx)));
-  const alerts = openAlertSink(config, stream, log.child({ fn: "alerts" }));
   const models = new ModelCache(adapters.registry, {
     onBadVersion: logBadVersions(log),
   });
@@ -182,6 +191,7 @@ export async function main(args: string[]): Promise<number> {
     lock: adapters.lock,
     models: new ModelCache(adapters.registry),
     log: log.child({ fn: "train" }),
+    deploys: { stream, name: config.streams.deploys },
   };
   scheduleTraining(trainDeps, config, log.child({ fn: "train" }));
   tasks.push(_trainFirstModels(trainDeps, config, signal, log));
@@ -196,6 +206,7 @@ export async function main(args: string[]): Promise<number> {
     }),
     health: { logStore: () => logStore.ping() },
     lineCounts: (since) => logStore.containers({ since }),
+    history: (key, o) => logStore.history(key, o),
     metrics,
     token: token.token,
     signal,

@@ -63,6 +63,8 @@ export interface ServeApiOptions {
    * first model" (the log store's `containers`).
    */
   lineCounts?: ApiDeps["lineCounts"];
+  /** A service's history (the log store's `history`), for deploy reports. */
+  history?: ApiDeps["history"];
 }
 
 /**
@@ -97,9 +99,12 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
     requestTraining: options.requestTraining,
     consumerGroups: REPORTED_GROUPS.map((group) => ({ stream: config.streams.logs, group })),
     ...(options.lineCounts ? { lineCounts: options.lineCounts } : {}),
+    ...(options.history ? { history: options.history } : {}),
   }, {
     token: options.token,
     anomaliesStream: config.streams.anomalies,
+    deploysStream: config.streams.deploys,
+    deploys: config.deploys,
     bodyLimit: config.api.bodyLimit,
     dashboard: {
       logsStream: config.streams.logs,
@@ -191,6 +196,7 @@ if (import.meta.main) {
     }),
     health: { logStore: () => logStore.ping() },
     lineCounts: (since) => logStore.containers({ since }),
+    history: (key, o) => logStore.history(key, o),
     token: token.token,
     signal: stop.signal,
     log,

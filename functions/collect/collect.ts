@@ -3,8 +3,10 @@
  * engine and appends each line, once and in order per container, to the log
  * stream.
  *
- * Trigger: Docker events (`start`, `die`, `destroy`) and one followed log
- * stream per container (`follow`, `timestamps`). Each line becomes a
+ * Trigger: Docker events (`start`, `die`, `destroy`, and `oom`, `kill`,
+ * `health_status` for the lifecycle anomalies and deploys of
+ * {@linkcode ContainerWatch}) and one followed log stream per container
+ * (`follow`, `timestamps`). Each line becomes a
  * {@linkcode LogEntry}; entries go to the stream in pipelined batches, each
  * written atomically with the checkpoint of its containers (`<ts> <count>`:
  * the newest Docker timestamp sent and how many lines with that timestamp
@@ -32,6 +34,8 @@ import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { serviceKey, SWARM_SERVICE_LABEL } from "../../shared/ports/service_key.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
 import { AppendBatcher } from "./append_batcher.ts";
+import { ContainerWatch, type DockerEvent, type LineRing } from "./container_watch.ts";
+import type { AlertSink } from "../../shared/ports/alert_sink.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
 
 /** What {@linkcode collect} works with. */
@@ -44,6 +48,8 @@ export interface CollectDeps {
   logger: Logger;
   /** Stops the collector: it stops reading, writes what it holds and returns. */
   signal: AbortSignal;
+  /** Where lifecycle anomalies are alerted, if anywhere (they always go to the anomalies stream). */
+  alerts?: AlertSink | null;
 }
 
 /** Settings of {@linkcode collect} (the `collect` and `streams` parts of the config). */
@@ -103,6 +109,31 @@ export interface CollectOptions {
    * @default 5000
    */
   maxBackoffMs?: number;
+  /**
+   * The anomalies stream, for lifecycle anomalies.
+   * @default "tailwise:anomalies"
+   */
+  anomalyStream?: string;
+  /**
+   * The deploys stream.
+   * @default "tailwise:deploys"
+   */
+  deployStream?: string;
+  /**
+   * Raise lifecycle anomalies (OOM kill, crash exit, unhealthy, restart loop).
+   * @default true
+   */
+  lifecycle?: boolean;
+  /**
+   * Record deploys (a service's image changed).
+   * @default true
+   */
+  deploys?: boolean;
+  /**
+   * Last lines kept per container and attached to its lifecycle anomalies.
+   * @default 20
+   */
+  lastLines?: number;
 }
 
 /** What a collector did, returned when it stops. */
@@ -155,7 +186,9 @@ class _Collector {
   readonly #exclude: readonly string[];
   readonly #drainTimeoutMs: number;
   readonly #unreadable = new Set<string>();
+  readonly watch: ContainerWatch;
   #events: NodeJS.ReadableStream | null = null;
+  #lastEventSec = 0;
 
   constructor(deps: CollectDeps, options: CollectOptions) {
     this.deps = deps;
@@ -165,6 +198,20 @@ class _Collector {
     this.#prefix = options.checkpointPrefix ?? "tailwise:collect:ckpt:";
     this.#exclude = options.excludeContainers ?? [];
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+    this.watch = new ContainerWatch({
+      docker: deps.docker,
+      log: deps.log,
+      logger: deps.logger,
+      alerts: deps.alerts ?? null,
+      settled: (id) => this.tails.get(id)?.done ?? Promise.resolve(),
+    }, {
+      anomalyStream: options.anomalyStream,
+      deployStream: options.deployStream,
+      lifecycle: options.lifecycle,
+      deploys: options.deploys,
+      lastLines: options.lastLines,
+      excludeContainers: this.#exclude,
+    });
     this.batcher = new AppendBatcher(deps.log, deps.logger, {
       stream: options.stream ?? "tailwise:logs",
       maxLen: options.maxLen ?? 0,
@@ -202,6 +249,7 @@ class _Collector {
       onAbort();
     }
     await Promise.allSettled([...this.tails.values()].map((t) => t.done));
+    await this.watch.close();
     const complete = await this.batcher.close(this.#drainTimeoutMs);
     const summary = {
       written: this.batcher.written,
@@ -219,8 +267,12 @@ class _Collector {
     let connected = true;
     while (!signal.aborted) {
       try {
+        // After a reconnect, the events missed meanwhile too (handling one
+        // twice is harmless: anomalies and deploys are written once).
+        const since = this.#lastEventSec > 0 ? { since: this.#lastEventSec } : {};
         const events = await docker.getEvents({
-          filters: { type: ["container"], event: ["start", "die", "destroy"] },
+          ...since,
+          filters: { type: ["container"], event: [...ContainerWatch.EVENTS] },
         }) as unknown as NodeJS.ReadableStream;
         this.#events = events;
         if (signal.aborted) break;
@@ -260,10 +312,12 @@ class _Collector {
     }
   }
 
-  #onEvent(e: { Action?: string; status?: string; id?: string; Actor?: { ID?: string } }): void {
+  #onEvent(e: DockerEvent): void {
     const id = e.Actor?.ID ?? e.id;
     const action = e.Action ?? e.status;
     if (!id) return;
+    if (e.time) this.#lastEventSec = Math.max(this.#lastEventSec, e.time);
+    this.watch.event(e);
     if (action === "start") this.attach(id);
     else if (action === "destroy") this.#forget(id);
   }
@@ -364,6 +418,7 @@ class _Tail {
         continue;
       }
       if (!mustRead && !info.State.Running && gen === this.#gen) return;
+      c.watch.inspected(info);
       const meta = _meta(info);
       let position = c.positions.get(this.id);
       if (!position) {
@@ -446,6 +501,7 @@ class _Tail {
     this.#reader = reader;
 
     // Lines at the checkpoint's timestamp that it counts were sent before.
+    const ring: LineRing = c.watch.ring(this.id);
     let skipping = position.ts !== "";
     const skipTs = position.ts;
     let skipLeft = position.count;
@@ -488,6 +544,7 @@ class _Tail {
       if (meta.node !== undefined) entry.node = meta.node;
       const decoded = decodeLine(bytes);
       entry.line = decoded.line;
+      ring.push(decoded.line);
       if (decoded.raw !== undefined) entry.raw = decoded.raw;
       if (truncated) entry.truncated = true;
       batcher.push(entryToFields(entry), key, `${position.ts} ${position.count}`);
@@ -628,7 +685,7 @@ function _unreadable(e: unknown): boolean {
 
 function _eventsEnded(
   events: NodeJS.ReadableStream,
-  onEvent: (e: Record<string, never>) => void,
+  onEvent: (e: DockerEvent) => void,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let rest = "";

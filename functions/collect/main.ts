@@ -19,6 +19,7 @@ import { EmbeddedLogStream } from "../../shared/adapters/embedded/embedded_log_s
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
+import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
 import { collect } from "./collect.ts";
 
 /**
@@ -66,14 +67,24 @@ if (import.meta.main) {
   for (const sig of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(sig, () => stop.abort());
   }
+  const alerts = openAlertSink(config, log, logger);
   try {
-    await collect({ docker: dockerClient(config.docker), log, logger, signal: stop.signal }, {
+    await collect({
+      docker: dockerClient(config.docker),
+      log,
+      logger,
+      signal: stop.signal,
+      alerts,
+    }, {
       stream: config.streams.logs,
       maxLen: config.streams.maxLen,
+      anomalyStream: config.streams.anomalies,
+      deployStream: config.streams.deploys,
       ...config.collect,
       excludeContainers: self ? [self] : [],
     });
   } finally {
+    await alerts?.[Symbol.asyncDispose]();
     await log[Symbol.asyncDispose]();
   }
   Deno.exit(0);

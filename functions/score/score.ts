@@ -166,6 +166,7 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
           tokens: s.tokens,
           modelVersion: s.modelVersion,
           scoredAt: at,
+          ...(entry.image ? { version: entry.image } : {}),
         });
       }
       deps.metrics?.linesScored.inc({ container }, items.length);

@@ -15,7 +15,13 @@ import { openAdapters } from "../../shared/adapters/open_adapters.ts";
 import { type Config, loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
 import { ModelCache } from "../../shared/runtime/model_cache.ts";
-import { trainContainer, type TrainDeps, trainDue, type TrainSettings } from "./train.ts";
+import {
+  trainAfterDeploys,
+  trainContainer,
+  type TrainDeps,
+  trainDue,
+  type TrainSettings,
+} from "./train.ts";
 
 /**
  * The training settings of a config.
@@ -51,6 +57,24 @@ export function scheduleTraining(deps: TrainDeps, config: Config, log: Logger): 
       running = false;
     }
   });
+  // A deploy's new version is trained on as soon as it has enough lines.
+  let afterDeploy = false;
+  Deno.cron("tailwise-train-deploys", "* * * * *", async () => {
+    if (afterDeploy || running || !deps.deploys) return;
+    afterDeploy = true;
+    try {
+      const results = await trainAfterDeploys(deps, trainSettings(config));
+      if (results.length > 0) {
+        log.info("training after deploys done", {
+          results: results.map((r) => ({ container: r.container, status: r.status, v: r.version })),
+        });
+      }
+    } catch (e) {
+      log.error("training after deploys failed", { error: e });
+    } finally {
+      afterDeploy = false;
+    }
+  });
 }
 
 if (import.meta.main) {
@@ -80,6 +104,7 @@ async function _main(): Promise<number> {
     lock: adapters.lock,
     models: new ModelCache(adapters.registry),
     log,
+    deploys: { stream: adapters.stream, name: config.streams.deploys },
   };
   await deps.logStore.prepare();
   if (values.container) {

@@ -41,7 +41,27 @@ export interface Anomaly {
   modelVersion: number;
   /** When it was scored (ms since the epoch). */
   scoredAt: number;
+  /**
+   * The image (tag) of the container that wrote the line: the version a
+   * template first seen after a deploy appeared in.
+   */
+  version?: string;
+  /**
+   * The container's last lines before a lifecycle anomaly (`oom_killed`,
+   * `exited`, `unhealthy`, `restart_loop`), oldest first.
+   */
+  lastLines?: string[];
 }
+
+/**
+ * The reason codes of Docker lifecycle anomalies, which collect raises
+ * itself: killed for lack of memory, exited with a non-zero code, health
+ * check failing, restarting 3 or more times in 5 minutes.
+ */
+export const LIFECYCLE_REASONS = ["oom_killed", "exited", "unhealthy", "restart_loop"] as const;
+
+/** One of {@linkcode LIFECYCLE_REASONS}. */
+export type LifecycleReason = typeof LIFECYCLE_REASONS[number];
 
 /**
  * Encodes an anomaly as stream fields.
@@ -50,7 +70,7 @@ export interface Anomaly {
  * @returns its fields (without its id)
  */
 export function anomalyToFields(a: Anomaly): Fields {
-  return {
+  const f: Fields = {
     container: a.container,
     containerId: a.containerId,
     containerName: a.containerName,
@@ -66,6 +86,9 @@ export function anomalyToFields(a: Anomaly): Fields {
     modelVersion: String(a.modelVersion),
     scoredAt: String(a.scoredAt),
   };
+  if (a.version) f.version = a.version;
+  if (a.lastLines) f.lastLines = JSON.stringify(a.lastLines);
+  return f;
 }
 
 /**
@@ -84,7 +107,7 @@ export function fieldsToAnomaly(id: string, f: Fields): Anomaly {
   } catch {
     tokens = [];
   }
-  return {
+  const a: Anomaly = {
     id,
     container: f.container ?? "",
     containerId: f.containerId ?? "",
@@ -101,4 +124,14 @@ export function fieldsToAnomaly(id: string, f: Fields): Anomaly {
     modelVersion: Number(f.modelVersion ?? 0),
     scoredAt: Number(f.scoredAt ?? 0),
   };
+  if (f.version) a.version = f.version;
+  if (f.lastLines) {
+    try {
+      const parsed = JSON.parse(f.lastLines);
+      if (Array.isArray(parsed)) a.lastLines = parsed.map(String);
+    } catch {
+      // a foreign message: no last lines
+    }
+  }
+  return a;
 }

@@ -59,6 +59,8 @@ export interface Config {
     anomalies: string;
     /** `DEAD_LETTER_STREAM`: entries that failed too often. */
     deadLetter: string;
+    /** `DEPLOY_STREAM`: where collect records deploys (a service's image changed). */
+    deploys: string;
     /** `STREAM_MAXLEN`: approximate MAXLEN trimming of the log stream; 0 disables. */
     maxLen: number;
   };
@@ -73,6 +75,14 @@ export interface Config {
     flushMs: number;
     /** `COLLECT_APPENDS_IN_FLIGHT`: appends under way at once (pipelined, in order). */
     appendsInFlight: number;
+    /** `COLLECT_LAST_LINES`: last lines kept per container for its lifecycle anomalies. */
+    lastLines: number;
+  };
+  deploys: {
+    /** `DEPLOY_REPORT_WINDOW`: the time after a deploy its report covers, in ms. */
+    reportWindowMs: number;
+    /** `DEPLOY_BASELINE`: the time before a deploy its report compares with, in ms. */
+    baselineMs: number;
   };
   consumer: {
     /** `CONSUMER_BATCH`: entries handed to a handler at once. */
@@ -213,6 +223,7 @@ export function loadConfig(
       logs: r.name("LOG_STREAM", "tailwise:logs"),
       anomalies: r.name("ANOMALY_STREAM", "tailwise:anomalies"),
       deadLetter: r.name("DEAD_LETTER_STREAM", "tailwise:dead"),
+      deploys: r.name("DEPLOY_STREAM", "tailwise:deploys"),
       maxLen: r.int("STREAM_MAXLEN", 1_000_000, { min: 0 }),
     },
     collect: {
@@ -221,6 +232,11 @@ export function loadConfig(
       bufferLines: r.int("COLLECT_BUFFER_LINES", 20_000, { min: 1 }),
       flushMs: r.duration("COLLECT_FLUSH_MS", "50ms"),
       appendsInFlight: r.int("COLLECT_APPENDS_IN_FLIGHT", 2, { min: 1, max: 16 }),
+      lastLines: r.int("COLLECT_LAST_LINES", 20, { min: 0, max: 1000 }),
+    },
+    deploys: {
+      reportWindowMs: r.duration("DEPLOY_REPORT_WINDOW", "30m"),
+      baselineMs: r.duration("DEPLOY_BASELINE", "6h"),
     },
     consumer: {
       batch: r.int("CONSUMER_BATCH", 1000, { min: 1, max: 100_000 }),
