@@ -10,27 +10,21 @@
  * @module
  */
 
+import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { openAdapters } from "../shared/adapters/open_adapters.ts";
+import { DataDirLockedError } from "../shared/adapters/sqlite/data_dir_lock.ts";
+import { DataDirError } from "../shared/adapters/sqlite/sqlite_database.ts";
 import { type Config, ConfigError, loadConfig, redactConfig } from "../shared/runtime/config.ts";
-import { runDemo } from "../shared/sources/demo/demo_log_source.ts";
-import { sleep } from "../shared/runtime/sleep.ts";
-import { followFile } from "../shared/sources/file/file_log_source.ts";
-import { createLogger, type Logger } from "../shared/runtime/logger.ts";
+import { createLogger } from "../shared/runtime/logger.ts";
 import { createTailwiseMetrics } from "../shared/runtime/metrics.ts";
-import { logBadVersions, ModelCache } from "../shared/runtime/model_cache.ts";
-import { openAlertSink } from "../shared/adapters/open_alert_sink.ts";
-import { type BatchHandler, StreamConsumer } from "../shared/runtime/stream_consumer.ts";
-import type { LogStream } from "../shared/ports/log_stream.ts";
-import { apiToken, serveApi } from "./api/main.ts";
+import { logSettings, type TailwiseFunction } from "../shared/runtime/tailwise_function.ts";
+import { apiToken, buildApi } from "./api/build.ts";
 import { dashboardLoginUrl } from "./api/dashboard.ts";
-import { collect } from "./collect/collect.ts";
-import { dockerClient } from "./collect/main.ts";
-import { ingestBatch } from "./ingest/ingest.ts";
-import { createScoreHandler } from "./score/score.ts";
-import { SCORE_GROUP } from "./score/main.ts";
-import { scheduleTraining, trainSettings } from "./train/main.ts";
-import { trainContainer, type TrainDeps } from "./train/train.ts";
+import { buildCollect, dockerClient } from "./collect/build.ts";
+import { buildIngest } from "./ingest/build.ts";
+import { buildScore } from "./score/build.ts";
+import { buildTrain } from "./train/build.ts";
 
 const HELP = `Usage: deno task start [--demo] [--file PATH ...] [--no-docker]
 
@@ -47,9 +41,6 @@ Log sources:
   --demo           built-in demo containers with occasional anomalies
   --no-docker      do not look for a Docker engine
   -h, --help       this text`;
-
-/** The consumer group of the ingest function. */
-const INGEST_GROUP = "ingest";
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args));
@@ -103,46 +94,29 @@ export async function main(args: string[]): Promise<number> {
   }
   const log = createLogger("tailwise", { level: config.logLevel });
   log.info("starting", { config: redactConfig(config), token: `from ${token.source}` });
-  await using adapters = await openAdapters(config, {
-    name: `tailwise-${config.instance}`,
-    logStore: true,
-  });
+  let opened;
+  try {
+    opened = await openAdapters(config, { name: `tailwise-${config.instance}`, logStore: true });
+  } catch (e) {
+    if (e instanceof DataDirLockedError || e instanceof DataDirError) {
+      console.error(`tailwise: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  await using adapters = opened;
   const logStore = adapters.logStore!;
-  await logStore.prepare();
   const metrics = createTailwiseMetrics();
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, onSignal);
-  const tasks: Promise<unknown>[] = [];
-  const stream = adapters.stream;
   const { signal } = stop;
-  const alerts = openAlertSink(config, stream, log.child({ fn: "alerts" }));
 
-  // Sources.
-  let sources = 0;
+  let docker = null;
   if (!values["no-docker"]) {
-    const docker = dockerClient(config.docker);
-    if (await _dockerReachable(docker)) {
-      sources++;
-      tasks.push(collect({
-        docker,
-        log: stream,
-        logger: log.child({ fn: "collect" }),
-        signal,
-        alerts,
-      }, {
-        stream: config.streams.logs,
-        maxLen: config.streams.maxLen,
-        anomalyStream: config.streams.anomalies,
-        deployStream: config.streams.deploys,
-        lastLines: config.collect.lastLines,
-        maxLineBytes: config.collect.maxLineBytes,
-        batchLines: config.collect.batchLines,
-        bufferLines: config.collect.bufferLines,
-        flushMs: config.collect.flushMs,
-        appendsInFlight: config.collect.appendsInFlight,
-      }));
-    } else {
+    docker = dockerClient(config.docker);
+    if (!await _dockerReachable(docker)) {
+      docker = null;
       const where = config.docker.kind === "socket"
         ? config.docker.socketPath
         : `${config.docker.host}:${config.docker.port}`;
@@ -152,130 +126,70 @@ export async function main(args: string[]): Promise<number> {
       );
     }
   }
-  for (const path of values.file) {
-    sources++;
-    tasks.push(followFile(path, stream, {
-      stream: config.streams.logs,
-      maxLen: config.streams.maxLen,
-      maxLineBytes: config.collect.maxLineBytes,
-      signal,
-      log: log.child({ fn: "file" }),
-    }));
+  if (!docker && values.file.length === 0 && !values.demo) {
+    log.warn("no log source: the api serves, but nothing new comes in");
   }
-  if (values.demo) {
-    sources++;
-    tasks.push(runDemo(stream, { stream: config.streams.logs, signal }));
-  }
-  if (sources === 0) log.warn("no log source: the api serves, but nothing new comes in");
-
-  // ingest and score on the shared stream consumer.
-  const consumer = (group: string, handler: BatchHandler) =>
-    _consume(stream, config, group, handler, log, signal);
-  tasks.push(consumer(INGEST_GROUP, (batch, ctx) => ingestBatch(batch, { store: logStore }, ctx)));
-  const models = new ModelCache(adapters.registry, {
-    onBadVersion: logBadVersions(log),
-  });
-  tasks.push(consumer(
-    SCORE_GROUP,
-    createScoreHandler(
-      { models, stream, feedback: adapters.feedback, alerts, metrics, log },
-      { anomalyStream: config.streams.anomalies, coldStart: config.score.coldStart },
-    ),
-  ));
-
-  // train: the schedule, plus a first model as soon as a container has enough lines.
-  const trainDeps: TrainDeps = {
-    logStore,
-    registry: adapters.registry,
-    feedback: adapters.feedback,
-    lock: adapters.lock,
-    models: new ModelCache(adapters.registry),
+  // One process owns the data dir: its consumer names stay the same across
+  // restarts, so what it left pending is read again at once.
+  const stable = (group: string) => `${group}-${hostname()}`;
+  const adaptersWithStore = { ...adapters, logStore };
+  const train = buildTrain(config, adaptersWithStore, {
     log: log.child({ fn: "train" }),
-    deploys: { stream, name: config.streams.deploys },
-  };
-  scheduleTraining(trainDeps, config, log.child({ fn: "train" }));
-  tasks.push(_trainFirstModels(trainDeps, config, signal, log));
-
-  // api and dashboard.
-  const server = serveApi(config, {
-    stream,
-    registry: adapters.registry,
-    feedback: adapters.feedback,
-    requestTraining: async (container) => ({
-      ...await trainContainer(container, trainDeps, trainSettings(config)),
-    }),
-    health: { logStore: () => logStore.ping() },
-    lineCounts: (since) => logStore.containers({ since }),
-    history: (key, o) => logStore.history(key, o),
-    metrics,
+    firstModelsEveryMs: 5000,
+  });
+  const api = buildApi(config, adaptersWithStore, {
     token: token.token,
-    signal,
+    metrics,
+    requestTraining: async (container) => ({ ...await train.trainNow(container) }),
     log: log.child({ fn: "api" }),
   });
-  const url = `http://${config.api.host}:${server.addr.port}`;
-  if (Deno.stdout.isTerminal()) {
-    console.log(`\n  tailwise is running: open ${dashboardLoginUrl(url, token.token)}\n`);
-  } else {
-    console.log(`tailwise is running at ${url} (api token in ${token.source})`);
-  }
-  await Promise.race([server.finished, new Promise((r) => signal.addEventListener("abort", r))]);
-  stop.abort();
-  const results = await Promise.allSettled([server.finished, ...tasks]);
-  for (const r of results) {
-    if (r.status === "rejected") log.error("a function stopped with an error", { error: r.reason });
-  }
-  await alerts?.[Symbol.asyncDispose]();
-  for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.removeSignalListener(sig, onSignal);
-  log.info("stopped");
-  return 0;
-}
-
-async function _consume(
-  stream: LogStream,
-  config: Config,
-  group: string,
-  handler: BatchHandler,
-  log: Logger,
-  signal: AbortSignal,
-): Promise<void> {
-  await stream.createGroup(config.streams.logs, group);
-  const consumer = new StreamConsumer(stream, handler, {
-    stream: config.streams.logs,
-    group,
-    consumer: `${group}-${config.instance.replace(/-\d+$/, "")}`,
-    deadLetterStream: config.streams.deadLetter,
-    batch: config.consumer.batch,
-    blockMs: config.consumer.blockMs,
-    claimIdleMs: config.consumer.claimIdleMs,
-    maxDeliveries: config.consumer.maxDeliveries,
-    onError: (error, { retryInMs }) => log.warn(`${group} failed; retrying`, { error, retryInMs }),
-  });
-  await consumer.run(signal);
-}
-
-async function _trainFirstModels(
-  deps: TrainDeps,
-  config: Config,
-  signal: AbortSignal,
-  log: Logger,
-): Promise<void> {
-  while (!signal.aborted) {
-    try {
-      const seen = await deps.logStore.containers({
-        since: new Date(Date.now() - config.train.windowMs),
-      });
-      for (const { container, count } of seen) {
-        if (signal.aborted || count < config.train.minLines) continue;
-        if (await deps.registry.currentVersion(container) !== null) continue;
-        if ((await deps.registry.list(container)).length > 0) continue;
-        const r = await trainContainer(container, deps, trainSettings(config));
-        log.info("first model", { container, status: r.status, version: r.version });
-      }
-    } catch (e) {
-      log.warn("first-model training failed; retrying", { error: e });
+  const functions: TailwiseFunction<object>[] = [
+    buildCollect(config, adapters, {
+      docker,
+      files: values.file,
+      demo: values.demo,
+      log: log.child({ fn: "collect" }),
+    }),
+    buildIngest(config, adaptersWithStore, {
+      consumer: stable("ingest"),
+      log: log.child({ fn: "ingest" }),
+    }),
+    buildScore(config, adapters, {
+      consumer: stable("score"),
+      metrics,
+      log: log.child({ fn: "score" }),
+    }),
+    train,
+    api,
+  ];
+  for (const fn of functions) logSettings(fn, log.child({ fn: fn.name }));
+  let failed = false;
+  const runs = functions.map((fn) =>
+    fn.run(signal).catch((error) => {
+      failed = true;
+      log.error("a function stopped with an error", { function: fn.name, error });
+      // Without the api there is nothing to serve: stop the rest too.
+      if (fn === api) stop.abort();
+    })
+  );
+  api.listening.then((addr) => {
+    const url = `http://${config.api.host}:${addr.port}`;
+    if (Deno.stdout.isTerminal()) {
+      console.log(`\n  tailwise is running: open ${dashboardLoginUrl(url, token.token)}\n`);
+    } else {
+      console.log(`tailwise is running at ${url} (api token in ${token.source})`);
     }
-    await sleep(5000, signal);
+  });
+  try {
+    await Promise.all(runs);
+  } finally {
+    stop.abort();
+    await Promise.all(runs);
+    await Promise.allSettled(functions.map((fn) => fn.close()));
+    for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.removeSignalListener(sig, onSignal);
   }
+  log.info("stopped");
+  return failed ? 1 : 0;
 }
 
 async function _dockerReachable(docker: { ping(): Promise<unknown> }): Promise<boolean> {

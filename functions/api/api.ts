@@ -66,6 +66,8 @@ export interface ScoredLine {
   reasons: readonly string[];
   /** The tokens that drove the score. */
   tokens?: readonly string[];
+  /** The slots and values that drove the score (`status=502: never seen here`). */
+  explanation?: readonly string[];
   /** True when feedback suppressed an anomaly of this template. */
   suppressed?: boolean;
   /** The model version that scored it. */

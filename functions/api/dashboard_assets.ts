@@ -103,6 +103,7 @@ table.grid .r, .r { text-align: right; }
 .anomalies .c-ctr { width: 140px; }
 .anomalies .c-score { width: 180px; }
 .anomalies .c-reasons { width: 240px; }
+.anomalies .why { color: var(--muted); font-size: 11.5px; margin-top: 3px; overflow-wrap: anywhere; }
 .anomalies .c-fb { width: 176px; }
 tr.anomaly td:first-child { box-shadow: inset 3px 0 0 var(--sev); }
 tr.anomaly { --sev: var(--elev); }
@@ -266,6 +267,12 @@ export const DASHBOARD_JS = `(function () {
       chip.className = "chip";
       chip.textContent = r;
       reasons.appendChild(chip);
+    });
+    (v.explanation || []).forEach(function (e) {
+      var why = document.createElement("div");
+      why.className = "why";
+      why.textContent = e;
+      reasons.appendChild(why);
     });
     setText(tr, "feedback", feedbackText(tr.dataset.feedback));
     localize(tr);

@@ -47,6 +47,8 @@ export interface AnomalyView {
   threshold: number;
   /** Reason codes, strongest first. */
   reasons: string[];
+  /** The slots and values that drove the score (`status=502: never seen here`), at most four. */
+  explanation: string[];
   /** The model version that scored it; 0 while learning. */
   modelVersion: number;
   /** Severity from score and threshold. */
@@ -88,11 +90,13 @@ export interface ContainerView {
 const _ANSI = /\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|[@-Z\\-_])/g;
 const _BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 // deno-lint-ignore no-control-regex
-const _CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
+const _CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 
 /**
  * Makes log text safe to show as text: ANSI escape sequences removed, C0/C1
- * control characters shown as their Unicode control pictures (or `[U+0085]`),
+ * control characters shown as their Unicode control pictures (or `[U+0085]`)
+ * except tab and `\n` (a multi-line event keeps its lines; the page shows
+ * its first three and the rest on a click),
  * bidirectional controls shown as `[U+202E]` so they cannot reorder what
  * follows, and the result cut at `max` code units (never inside a surrogate
  * pair) with a "…" marker. HTML escaping is left to the template.
@@ -164,6 +168,7 @@ export function anomalyView(
     score: Number.isFinite(a.score) ? a.score : 0,
     threshold: Number.isFinite(a.threshold) ? a.threshold : 0,
     reasons: a.reasons.slice(0, 8).map((r) => displayText(r, 40).text),
+    explanation: (a.explanation ?? []).slice(0, 4).map((e) => displayText(e, 160).text),
     modelVersion: Number.isFinite(a.modelVersion) ? a.modelVersion : 0,
     severity: severityOf(a.score, a.threshold),
     feedback: state.feedback ?? null,
@@ -441,6 +446,7 @@ const _EMPTY_ANOMALY: AnomalyView = {
   score: 0,
   threshold: 0,
   reasons: [],
+  explanation: [],
   modelVersion: 0,
   severity: "elevated",
   feedback: null,
@@ -496,7 +502,7 @@ export function anomalyRow(
       </td>
       <td class="c-reasons" data-f="reasons">${a.reasons.map((r) =>
         html`<span class="chip">${r}</span>`
-      )}</td>
+      )}${a.explanation.map((e) => html`<div class="why">${e}</div>`)}</td>
       <td class="c-fb r"><div class="fb">
     <button type="button" class="fb-normal" data-label="normal"
     title="Not a problem: silence this template for ${silence} and learn the line as normal">Normal</button>

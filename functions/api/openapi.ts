@@ -498,6 +498,7 @@ export function openApiDocument(): Record<string, unknown> {
             templateId: { type: "string" },
             reasons: { type: "array", items: { type: "string" } },
             tokens: { type: "array", items: { type: "string" } },
+            explanation: { type: "array", items: { type: "string" } },
             suppressed: { type: "boolean" },
             modelVersion: { type: "integer" },
           },
@@ -518,6 +519,7 @@ export function openApiDocument(): Record<string, unknown> {
             template: { type: "string" },
             templateId: { type: "string" },
             tokens: { type: "array", items: { type: "string" } },
+            explanation: { type: "array", items: { type: "string" } },
             modelVersion: { type: "integer" },
             scoredAt: { type: "integer" },
             version: {

@@ -9,10 +9,21 @@
  * It holds at most about `bufferLines` entries: {@linkcode AppendBatcher.full}
  * tells readers to pause, {@linkcode AppendBatcher.whenRoom} when to resume.
  *
+ * When the oldest unwritten batch is refused as out of order, the stream has
+ * lost state the batcher saw written (Redis restarted empty or from an older
+ * snapshot): the batcher discards what it holds (none of it was written, nor
+ * its checkpoints), starts a new sequence and calls `onStoreLost`, so the
+ * writer re-reads from its source what the stream no longer has.
+ *
  * @module
  */
 
-import type { AppendOptions, Fields, LogStream } from "../../shared/ports/log_stream.ts";
+import {
+  type AppendOptions,
+  AppendOutOfOrderError,
+  type Fields,
+  type LogStream,
+} from "../../shared/ports/log_stream.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
 
 /** Options of {@linkcode AppendBatcher}. */
@@ -54,6 +65,29 @@ export interface AppendBatcherOptions {
    * @default 2
    */
   inFlight?: number;
+  /**
+   * While idle, how often to check that the stream still holds the
+   * sequence's last confirmed number (with a `sequenceKey`), in ms.
+   * @default 2000
+   */
+  probeMs?: number;
+  /**
+   * Called when the stream lost state the batcher saw written (see the
+   * module doc), after the batcher discarded what it held. It runs before
+   * any other entry is pushed, so the writer can drop what its readers hold.
+   * @default ignore
+   */
+  onStoreLost?: (lost: StoreLost) => void;
+}
+
+/** What {@linkcode AppendBatcherOptions.onStoreLost} is told. */
+export interface StoreLost {
+  /** The refusal, e.g. `append 846 after 746` or `append 846 after none`. */
+  error: AppendOutOfOrderError;
+  /** Entries held and discarded (the writer reads them again). */
+  discarded: number;
+  /** The new sequence key. */
+  sequenceKey: string;
 }
 
 interface _Waiter {
@@ -80,8 +114,14 @@ export class AppendBatcher {
   #flushMs: number;
   #maxBackoffMs: number;
   #sequenceKey: string | undefined;
+  #sequenceBase: string | undefined;
   #inFlight: number;
   #sealedCount = 0;
+  #onStoreLost: (lost: StoreLost) => void;
+  #discarded = 0;
+  #probeMs: number;
+  /** The sequence number of the last batch the stream confirmed. */
+  #confirmed = 0;
 
   #current: _Batch = _newBatch();
   #sealed: _Batch[] = [];
@@ -114,6 +154,9 @@ export class AppendBatcher {
     this.#flushMs = options.flushMs ?? 50;
     this.#maxBackoffMs = options.maxBackoffMs ?? 5000;
     this.#sequenceKey = options.sequenceKey;
+    this.#sequenceBase = options.sequenceKey;
+    this.#onStoreLost = options.onStoreLost ?? (() => {});
+    this.#probeMs = options.probeMs ?? 2000;
     this.#inFlight = this.#sequenceKey === undefined ? 1 : options.inFlight ?? 2;
     for (
       const [name, v] of [
@@ -158,6 +201,15 @@ export class AppendBatcher {
   }
 
   /**
+   * Entries discarded because the stream lost state (see the module doc).
+   *
+   * @returns the count
+   */
+  get discarded(): number {
+    return this.#discarded;
+  }
+
+  /**
    * Queues an entry.
    *
    * @param fields the stream message
@@ -198,7 +250,7 @@ export class AppendBatcher {
    * @returns a promise of the write
    */
   whenWritten(count: number): Promise<void> {
-    if (this.#written >= count || this.#stopped) return Promise.resolve();
+    if (this.#written + this.#discarded >= count || this.#stopped) return Promise.resolve();
     this.#seal();
     return new Promise((resolve) => this.#writtenWaiters.push({ upTo: count, resolve }));
   }
@@ -254,11 +306,29 @@ export class AppendBatcher {
       }
       if (sent.length === 0) {
         if (this.#closing) return;
-        await new Promise<void>((resolve) => this.#wake = resolve);
+        const probing = this.#sequenceKey !== undefined && this.#confirmed > 0;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const woken = await new Promise<boolean>((resolve) => {
+          this.#wake = () => resolve(true);
+          if (probing) timer = setTimeout(() => resolve(false), this.#probeMs);
+        });
+        clearTimeout(timer);
+        this.#wake = null;
+        if (!woken && !this.#stopped) await this.#probe();
         continue;
       }
       const error = await sent.shift()!;
       if (this.#stopped) return;
+      if (error instanceof AppendOutOfOrderError) {
+        // The oldest unwritten batch follows batches the stream confirmed:
+        // a refusal means the stream lost them, not a gap of ours.
+        await Promise.all(sent.splice(0));
+        if (this.#stopped) return;
+        this.#restart(error);
+        failing = false;
+        backoff = 100;
+        continue;
+      }
       if (error !== null) {
         // The later ones fail as a gap, or are skipped when resent if they
         // were applied after all: wait for them, then resend in order.
@@ -279,12 +349,13 @@ export class AppendBatcher {
       failing = false;
       backoff = 100;
       const batch = this.#sealed.shift()!;
+      this.#confirmed = batch.n;
       this.#held -= batch.fields.length;
       this.#written += batch.fields.length;
       if (this.#writtenWaiters.length > 0) {
         const still: _Waiter[] = [];
         for (const w of this.#writtenWaiters) {
-          if (this.#written >= w.upTo) w.resolve();
+          if (this.#written + this.#discarded >= w.upTo) w.resolve();
           else still.push(w);
         }
         this.#writtenWaiters = still;
@@ -293,6 +364,49 @@ export class AppendBatcher {
         for (const r of this.#roomWaiters.splice(0)) r();
       }
     }
+  }
+
+  /** While idle: restarts when the stream no longer holds the last confirmed number. */
+  async #probe(): Promise<void> {
+    const key = this.#sequenceKey!;
+    const confirmed = this.#confirmed;
+    let value: string | null;
+    try {
+      value = await this.#log.getState(key);
+    } catch {
+      return; // the stream is down: the next append or probe tells
+    }
+    // An append confirmed meanwhile wrote the key itself.
+    if (this.#stopped || key !== this.#sequenceKey || confirmed !== this.#confirmed) return;
+    const n = value === null ? NaN : Number(value);
+    if (n >= confirmed) return;
+    this.#restart(
+      new AppendOutOfOrderError(
+        `Cannot find append ${confirmed} of sequence ${key} in ${this.#stream}: the sequence is at ${
+          value ?? "none"
+        }`,
+      ),
+    );
+  }
+
+  /** Discards what is held, starts a new sequence and tells the writer. */
+  #restart(error: AppendOutOfOrderError): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const discarded = this.#held;
+    this.#sealed = [];
+    this.#current = _newBatch();
+    this.#held = 0;
+    this.#discarded += discarded;
+    this.#sealedCount = 0;
+    this.#confirmed = 0;
+    // A new key: the old one may still hold a number from an older snapshot.
+    this.#sequenceKey = `${this.#sequenceBase}:${crypto.randomUUID()}`;
+    for (const w of this.#writtenWaiters.splice(0)) w.resolve();
+    for (const r of this.#roomWaiters.splice(0)) r();
+    this.#onStoreLost({ error, discarded, sequenceKey: this.#sequenceKey });
   }
 
   /** Sends one batch; resolves with null when it is written, else the error. */

@@ -13,6 +13,13 @@
  * were sent). A (re)attach asks Docker for the lines `since` that timestamp
  * and skips the ones the checkpoint counts: no line lost, none sent twice.
  *
+ * When the stream refuses an append as out of order, Redis lost what it had
+ * confirmed (it restarted empty, or from an older snapshot): the collector
+ * logs it once, drops what it held, starts a new append sequence and
+ * re-reads every container it follows from the checkpoint Redis still has
+ * (from the start of its log when the checkpoint is gone), so what Redis
+ * lost is written again.
+ *
  * @module
  */
 
@@ -25,6 +32,13 @@ import {
 } from "../../shared/sources/docker/docker_log_reader.ts";
 import { LineAssembler } from "../../shared/sources/line_assembler.ts";
 import {
+  MULTILINE_LABEL,
+  type MultilineEvent,
+  MultilineGrouper,
+  type MultilineMode,
+  parseMultilineMode,
+} from "../../shared/sources/multiline.ts";
+import {
   decodeLine,
   entryToFields,
   type LogEntry,
@@ -33,7 +47,7 @@ import {
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { serviceKey, SWARM_SERVICE_LABEL } from "../../shared/ports/service_key.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
-import { AppendBatcher } from "./append_batcher.ts";
+import { AppendBatcher, type StoreLost } from "./append_batcher.ts";
 import { ContainerWatch, type DockerEvent, type LineRing } from "./container_watch.ts";
 import type { AlertSink } from "../../shared/ports/alert_sink.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
@@ -90,6 +104,28 @@ export interface CollectOptions {
    */
   appendsInFlight?: number;
   /**
+   * How lines join into events for a container without the
+   * `tailwise.multiline.start` label: `auto` (stack traces and indented
+   * lines), `off`, or a regular expression matching an event's first line.
+   * @default "auto"
+   */
+  multiline?: string;
+  /**
+   * Longest wait of an event for more lines after its first line, in ms.
+   * @default 1000
+   */
+  multilineFlushMs?: number;
+  /**
+   * Most lines in one event.
+   * @default 500
+   */
+  multilineMaxLines?: number;
+  /**
+   * Most bytes in one event.
+   * @default 131072
+   */
+  multilineMaxBytes?: number;
+  /**
    * Prefix of the per-container checkpoint keys.
    * @default "tailwise:collect:ckpt:"
    */
@@ -142,6 +178,8 @@ export interface CollectSummary {
   written: number;
   /** Entries read but not written when it stopped (read again by the next run). */
   dropped: number;
+  /** Times the stream lost state and the collector re-read from Docker. */
+  recoveries: number;
 }
 
 interface _Position {
@@ -150,6 +188,7 @@ interface _Position {
 }
 
 interface _Meta {
+  multiline: MultilineMode;
   containerId: string;
   containerName: string;
   key: string;
@@ -182,6 +221,11 @@ class _Collector {
   readonly positions = new Map<string, _Position>();
   readonly tails = new Map<string, _Tail>();
   readonly dial: DockerDial;
+  readonly multiline: MultilineMode;
+  readonly multilineFlushMs: number;
+  readonly multilineMaxLines: number;
+  readonly multilineMaxBytes: number;
+  readonly #badLabels = new Set<string>();
   readonly #prefix: string;
   readonly #exclude: readonly string[];
   readonly #drainTimeoutMs: number;
@@ -189,12 +233,18 @@ class _Collector {
   readonly watch: ContainerWatch;
   #events: NodeJS.ReadableStream | null = null;
   #lastEventSec = 0;
+  /** Bumped when the stream lost state: lines read before it are dropped. */
+  epoch = 0;
 
   constructor(deps: CollectDeps, options: CollectOptions) {
     this.deps = deps;
     this.dial = dockerDial(deps.docker);
     this.maxLineBytes = options.maxLineBytes ?? 1024 * 1024;
     this.maxBackoffMs = options.maxBackoffMs ?? 5000;
+    this.multiline = parseMultilineMode(options.multiline);
+    this.multilineFlushMs = options.multilineFlushMs ?? 1000;
+    this.multilineMaxLines = options.multilineMaxLines ?? 500;
+    this.multilineMaxBytes = options.multilineMaxBytes ?? 128 * 1024;
     this.#prefix = options.checkpointPrefix ?? "tailwise:collect:ckpt:";
     this.#exclude = options.excludeContainers ?? [];
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
@@ -223,7 +273,30 @@ class _Collector {
       // once and in order even when a reply is lost and ioredis resends.
       sequenceKey: `${this.#prefix}seq:${crypto.randomUUID()}`,
       inFlight: options.appendsInFlight ?? 2,
+      onStoreLost: (lost) => this.#storeLost(lost),
     });
+  }
+
+  /** The stream lost state: re-read every container from its checkpoint in the stream. */
+  #storeLost(lost: StoreLost): void {
+    this.epoch++;
+    const ids = new Set([...this.positions.keys(), ...this.tails.keys()]);
+    this.positions.clear();
+    this.deps.logger.warn(
+      "the log stream lost appends it had confirmed (Redis restarted empty or from an older " +
+        "snapshot); re-reading from Docker what it no longer has",
+      {
+        refused: lost.error.message,
+        discardedLines: lost.discarded,
+        containers: ids.size,
+        recovery: this.epoch,
+      },
+    );
+    for (const id of ids) {
+      const tail = this.tails.get(id);
+      if (tail) tail.restart();
+      else this.attach(id);
+    }
   }
 
   get signal(): AbortSignal {
@@ -236,24 +309,38 @@ class _Collector {
 
   async run(): Promise<CollectSummary> {
     const { signal, logger } = this.deps;
+    let stoppedAt = 0;
+    let aborted: () => void = () => {};
+    const whenAborted = new Promise<void>((resolve) => aborted = resolve);
     const onAbort = () => {
+      stoppedAt ||= Date.now();
       this.#events?.removeAllListeners("data");
       _destroy(this.#events);
       for (const tail of this.tails.values()) tail.stop();
+      aborted();
     };
+    if (signal.aborted) onAbort();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      await this.#watch();
+      // A call to Redis or Docker under way (e.g. waiting for Redis to come
+      // back) must not hold up the stop.
+      await Promise.race([this.#watch(), whenAborted]);
     } finally {
       signal.removeEventListener("abort", onAbort);
       onAbort();
     }
-    await Promise.allSettled([...this.tails.values()].map((t) => t.done));
-    await this.watch.close();
-    const complete = await this.batcher.close(this.#drainTimeoutMs);
+    // The whole stop, followers and last appends, fits in drainTimeoutMs.
+    const deadline = stoppedAt + this.#drainTimeoutMs;
+    await _within(
+      Promise.allSettled([...this.tails.values()].map((t) => t.done)),
+      deadline - Date.now(),
+    );
+    await _within(this.watch.close(), deadline - Date.now());
+    const complete = await this.batcher.close(Math.max(0, deadline - Date.now()));
     const summary = {
       written: this.batcher.written,
-      dropped: this.batcher.pushed - this.batcher.written,
+      dropped: this.batcher.pushed - this.batcher.written - this.batcher.discarded,
+      recoveries: this.epoch,
     };
     if (!complete) logger.warn("stopped before every entry was written", summary);
     logger.info("collector stopped", summary);
@@ -341,6 +428,23 @@ class _Collector {
     });
   }
 
+  /** A container's grouping: its `tailwise.multiline.start` label, else the default. */
+  multilineOf(id: string, name: string, label: string | undefined): MultilineMode {
+    if (label === undefined || label.trim() === "") return this.multiline;
+    try {
+      return parseMultilineMode(label);
+    } catch (e) {
+      if (!this.#badLabels.has(id)) {
+        this.#badLabels.add(id);
+        this.deps.logger.warn("ignoring a bad multi-line label; using the default grouping", {
+          container: name,
+          error: e,
+        });
+      }
+      return this.multiline;
+    }
+  }
+
   /** Reports a container whose logs cannot be read, once. */
   unreadable(id: string, meta: _Meta, driver: string, error: unknown): void {
     if (this.#unreadable.has(id)) return;
@@ -381,10 +485,19 @@ class _Tail {
   #stopped = false;
   #reader: DockerLogReader | null = null;
   #wakeSleep: (() => void) | null = null;
+  #onStop: () => void = () => {};
+  readonly #whenStopped = new Promise<void>((resolve) => this.#onStop = resolve);
 
   constructor(collector: _Collector, id: string) {
     this.#c = collector;
     this.id = id;
+  }
+
+  /** Drops the current read and reads again from the checkpoint (the stream lost state). */
+  restart(): void {
+    this.#gen++;
+    this.#reader?.close();
+    this.#wakeSleep?.();
   }
 
   /** Makes the follower look at its container again now (an event arrived). */
@@ -395,6 +508,7 @@ class _Tail {
 
   stop(): void {
     this.#stopped = true;
+    this.#onStop();
     this.#reader?.close();
     this.#wakeSleep?.();
   }
@@ -407,6 +521,7 @@ class _Tail {
     let mustRead = true;
     while (!this.#stopped && !c.signal.aborted) {
       const gen = this.#gen;
+      const epoch = c.epoch;
       let info: Docker.ContainerInspectInfo;
       try {
         info = await container.inspect();
@@ -420,19 +535,35 @@ class _Tail {
       if (!mustRead && !info.State.Running && gen === this.#gen) return;
       c.watch.inspected(info);
       const meta = _meta(info);
+      meta.multiline = c.multilineOf(
+        this.id,
+        meta.containerName,
+        info.Config.Labels?.[MULTILINE_LABEL],
+      );
       let position = c.positions.get(this.id);
       if (!position) {
-        const saved = await c.deps.log.getState(c.checkpointKey(this.id));
+        let saved: string | null;
+        try {
+          saved = await c.deps.log.getState(c.checkpointKey(this.id));
+        } catch (e) {
+          if (this.#stopped || c.signal.aborted) return;
+          logger.warn("cannot read the checkpoint; retrying", { containerId: this.id, error: e });
+          await this.#sleep(backoff);
+          backoff = Math.min(backoff * 2, c.maxBackoffMs);
+          continue;
+        }
+        // Read before the stream lost state: it may name lines it no longer has.
+        if (epoch !== c.epoch) continue;
         position = _parsePosition(saved);
         c.positions.set(this.id, position);
       }
-      let result = await this.#follow(container, info, meta, position, true);
+      let result = await this.#follow(container, info, meta, position, true, epoch);
       if (result === "ended") {
         // Docker 20.10's follow can end before the last lines of a container
         // that just stopped; a plain read from the position gets what it
         // left (the checkpoint's skip keeps every line once).
         const before = position.ts + " " + position.count;
-        result = await this.#follow(container, info, meta, position, false);
+        result = await this.#follow(container, info, meta, position, false, epoch);
         if (result === "ended" && before !== position.ts + " " + position.count) {
           logger.debug("read lines the followed log stream missed", {
             container: meta.containerName,
@@ -477,6 +608,7 @@ class _Tail {
     meta: _Meta,
     position: _Position,
     follow: boolean,
+    epoch: number,
   ): Promise<"ended" | "cut" | "unreadable"> {
     const c = this.#c;
     const { logger } = c.deps;
@@ -500,11 +632,56 @@ class _Tail {
     }
     this.#reader = reader;
 
-    // Lines at the checkpoint's timestamp that it counts were sent before.
     const ring: LineRing = c.watch.ring(this.id);
+    // Lines at the checkpoint's timestamp that it counts were sent before.
     let skipping = position.ts !== "";
     const skipTs = position.ts;
     let skipLeft = position.count;
+
+    // Lines read: `cur` counts them (the position after the last line read);
+    // `position` moves only when an event is handed to the batcher, so the
+    // lines of an event still open are read again after a cut or a restart.
+    const cur: _Position = { ts: position.ts, count: position.count };
+    const emit = (e: MultilineEvent<_Line>) => {
+      const lines = e.positions;
+      const first = lines[0]!;
+      const last = lines[lines.length - 1]!;
+      const entry: LogEntry = {
+        containerId: meta.containerId,
+        containerName: meta.containerName,
+        image: meta.image,
+        stream: first.stream,
+        ts: first.ts,
+        seq: first.seq,
+        line: e.text,
+      };
+      if (meta.key !== meta.containerName) entry.key = meta.key;
+      if (meta.service !== undefined) entry.service = meta.service;
+      if (meta.task !== undefined) entry.task = meta.task;
+      if (meta.node !== undefined) entry.node = meta.node;
+      const raw = _joinRaw(e);
+      if (raw !== undefined) entry.raw = raw;
+      if (lines.some((l) => l.truncated)) entry.truncated = true;
+      position.ts = last.afterTs;
+      position.count = last.afterCount;
+      batcher.push(entryToFields(entry), key, `${last.afterTs} ${last.afterCount}`);
+    };
+    const grouper = new MultilineGrouper<_Line>(emit, {
+      mode: meta.multiline,
+      flushMs: c.multilineFlushMs,
+      maxLines: c.multilineMaxLines,
+      maxBytes: c.multilineMaxBytes,
+    });
+    let now = Date.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      if (timer !== undefined || !grouper.pending) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        grouper.flushDue(Date.now());
+        arm();
+      }, Math.max(0, grouper.deadline! - Date.now()));
+    };
 
     const onLine = (
       streamName: "stdout" | "stderr",
@@ -512,6 +689,8 @@ class _Tail {
       bytes: Uint8Array,
       truncated: boolean,
     ) => {
+      // Read before the stream lost state: dropped, and read again.
+      if (epoch !== c.epoch) return;
       if (skipping) {
         const cmp = _compareTs(ts, skipTs);
         if (cmp < 0) return;
@@ -521,33 +700,26 @@ class _Tail {
         }
         skipping = false;
       }
-      const cmp = _compareTs(ts, position.ts);
+      const cmp = _compareTs(ts, cur.ts);
       let seq = 0;
       if (cmp > 0) {
-        position.ts = ts;
-        position.count = 1;
+        cur.ts = ts;
+        cur.count = 1;
       } else if (cmp === 0) {
-        seq = position.count++;
+        seq = cur.count++;
       }
-      const entry: LogEntry = {
-        containerId: meta.containerId,
-        containerName: meta.containerName,
-        image: meta.image,
+      const decoded = decodeLine(bytes);
+      const line: _Line = {
         stream: streamName,
         ts,
         seq,
-        line: "",
+        afterTs: cur.ts,
+        afterCount: cur.count,
+        truncated,
+        raw: decoded.raw,
       };
-      if (meta.key !== meta.containerName) entry.key = meta.key;
-      if (meta.service !== undefined) entry.service = meta.service;
-      if (meta.task !== undefined) entry.task = meta.task;
-      if (meta.node !== undefined) entry.node = meta.node;
-      const decoded = decodeLine(bytes);
-      entry.line = decoded.line;
       ring.push(decoded.line);
-      if (decoded.raw !== undefined) entry.raw = decoded.raw;
-      if (truncated) entry.truncated = true;
-      batcher.push(entryToFields(entry), key, `${position.ts} ${position.count}`);
+      grouper.push(decoded.line, line, { stream: streamName, bytes: bytes.length, now });
     };
     const maxLineBytes = c.maxLineBytes;
     const out = new LineAssembler((ts, b, t) => onLine("stdout", ts, b, t), {
@@ -566,8 +738,16 @@ class _Tail {
       }
     });
     const onData = tty
-      ? (chunk: Uint8Array) => out.push(chunk)
-      : (chunk: Uint8Array) => demux.push(chunk);
+      ? (chunk: Uint8Array) => {
+        now = Date.now();
+        out.push(chunk);
+        arm();
+      }
+      : (chunk: Uint8Array) => {
+        now = Date.now();
+        demux.push(chunk);
+        arm();
+      };
 
     const startedAt = info.State.StartedAt;
     let failure: unknown = null;
@@ -577,7 +757,7 @@ class _Tail {
           logger.debug("reading paused: the append buffer is full", {
             container: meta.containerName,
           });
-          await batcher.whenRoom();
+          await Promise.race([batcher.whenRoom(), this.#whenStopped]);
         }
       }
     } catch (e) {
@@ -610,23 +790,66 @@ class _Tail {
         if (gone) {
           out.end();
           err.end();
+          grouper.flush();
         } else {
           out.discard();
           err.discard();
+          grouper.discard();
         }
+        clearTimeout(timer);
         return "ended";
       }
     }
     out.discard();
     err.discard();
+    grouper.discard();
+    clearTimeout(timer);
     return "cut";
   }
+}
+
+/** One line read, held in its event until the event is handed on. */
+interface _Line {
+  stream: "stdout" | "stderr";
+  ts: string;
+  seq: number;
+  /** The position after this line (the checkpoint once its event is written). */
+  afterTs: string;
+  afterCount: number;
+  truncated: boolean;
+  /** The line's bytes when they are not valid UTF-8. */
+  raw: Uint8Array | undefined;
+}
+
+/** The bytes of an event whose lines are not all valid UTF-8, else undefined. */
+function _joinRaw(e: MultilineEvent<_Line>): Uint8Array | undefined {
+  const lines = e.positions;
+  if (lines.length === 1) return lines[0]!.raw;
+  if (!lines.some((l) => l.raw !== undefined)) return undefined;
+  const encoder = new TextEncoder();
+  const parts = lines.map((l, i) => l.raw ?? encoder.encode(e.lines[i]!));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0) + parts.length - 1);
+  let at = 0;
+  parts.forEach((p, i) => {
+    if (i > 0) out[at++] = 10;
+    out.set(p, at);
+    at += p.length;
+  });
+  return out;
+}
+
+/** Waits for `p`, at most `ms`. */
+async function _within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p, new Promise((r) => timer = setTimeout(r, Math.max(0, ms)))]);
+  clearTimeout(timer);
 }
 
 function _meta(info: Docker.ContainerInspectInfo): _Meta {
   const labels = info.Config.Labels ?? {};
   const containerName = info.Name.replace(/^\//, "");
   const meta: _Meta = {
+    multiline: { kind: "auto" },
     containerId: info.Id,
     containerName,
     key: serviceKey(labels, containerName),

@@ -1,7 +1,8 @@
 /**
  * The collect function as a process: reads the config, connects to the
- * Docker engine and the log stream, and follows every container until
- * SIGTERM or SIGINT, then writes what it holds and exits.
+ * Docker engine and the log stream, and runs {@linkcode buildCollect}
+ * (follows every container) until SIGTERM or SIGINT, then writes what it
+ * holds and exits. `deno task start` builds the same function.
  *
  * `deno task collect` (with `REDIS_URL` the entries go to Redis; without it
  * to the embedded log stream under `TAILWISE_DATA_DIR`).
@@ -9,30 +10,16 @@
  * @module
  */
 
-import Docker from "dockerode";
-import {
-  type DockerEndpoint,
-  loadConfigOrExit,
-  redactConfig,
-} from "../../shared/runtime/config.ts";
-import { EmbeddedLogStream } from "../../shared/adapters/embedded/embedded_log_stream.ts";
+import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
+import { DataDirLockedError } from "../../shared/adapters/sqlite/data_dir_lock.ts";
+import { DataDirError } from "../../shared/adapters/sqlite/sqlite_database.ts";
+import { SqliteLogStream } from "../../shared/adapters/sqlite/sqlite_log_stream.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
+import { runUntilSignal } from "../../shared/runtime/tailwise_function.ts";
 import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
-import { collect } from "./collect.ts";
-
-/**
- * A dockerode client for an endpoint of the config.
- *
- * @param endpoint the `DOCKER_HOST` setting
- * @returns the client (connections open on demand)
- */
-export function dockerClient(endpoint: DockerEndpoint): Docker {
-  return endpoint.kind === "socket"
-    ? new Docker({ socketPath: endpoint.socketPath })
-    : new Docker({ host: endpoint.host, port: endpoint.port, protocol: endpoint.protocol });
-}
+import { buildCollect, dockerClient } from "./build.ts";
 
 /**
  * The id of the container this process runs in, read from the mounts Docker
@@ -48,44 +35,42 @@ export function ownContainerId(mountinfo: string): string | null {
 
 if (import.meta.main) {
   const config = loadConfigOrExit();
-  const logger = createLogger("collect", { level: config.logLevel });
-  logger.info("starting", { config: redactConfig(config) });
+  const log = createLogger("collect", { level: config.logLevel });
+  log.info("starting", { config: redactConfig(config) });
   let self: string | null = null;
   try {
     self = ownContainerId(Deno.readTextFileSync("/proc/self/mountinfo"));
   } catch {
     // not Linux, or no permission: follow every container
   }
-  const log: LogStream = config.redis.url
-    ? RedisLogStream.connect(config.redis.url, {
-      username: config.redis.username,
-      password: config.redis.password,
-      name: `collect-${config.instance}`,
-    })
-    : await EmbeddedLogStream.open(config.dataDir);
-  const stop = new AbortController();
-  for (const sig of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(sig, () => stop.abort());
-  }
-  const alerts = openAlertSink(config, log, logger);
+  let stream: LogStream;
   try {
-    await collect({
-      docker: dockerClient(config.docker),
+    stream = config.redis.url
+      ? RedisLogStream.connect(config.redis.url, {
+        username: config.redis.username,
+        password: config.redis.password,
+        name: `collect-${config.instance}`,
+      })
+      : await SqliteLogStream.open(config.dataDir);
+  } catch (e) {
+    if (!(e instanceof DataDirLockedError || e instanceof DataDirError)) throw e;
+    log.error(e.message);
+    Deno.exit(2);
+  }
+  // Lifecycle anomalies are alerted by collect itself.
+  const alerts = openAlertSink(config, stream, log);
+  try {
+    await runUntilSignal(
+      buildCollect(config, { stream, alerts }, {
+        docker: dockerClient(config.docker),
+        excludeContainers: self ? [self] : [],
+        log,
+      }),
       log,
-      logger,
-      signal: stop.signal,
-      alerts,
-    }, {
-      stream: config.streams.logs,
-      maxLen: config.streams.maxLen,
-      anomalyStream: config.streams.anomalies,
-      deployStream: config.streams.deploys,
-      ...config.collect,
-      excludeContainers: self ? [self] : [],
-    });
+    );
   } finally {
     await alerts?.[Symbol.asyncDispose]();
-    await log[Symbol.asyncDispose]();
+    await stream[Symbol.asyncDispose]();
   }
   Deno.exit(0);
 }

@@ -1,7 +1,8 @@
 /**
- * The score function as a process: reads the config, builds the adapters and
- * binds the score handler to the shared stream consumer (group `score`) on
- * the log stream, until SIGTERM or SIGINT.
+ * The score function as a process: reads the config, opens the adapters and
+ * runs {@linkcode buildScore} (the shared stream consumer in group `score`
+ * on the log stream) until SIGTERM or SIGINT. `deno task start` builds the
+ * same function.
  *
  * `deno task score` (needs `REDIS_URL`; without it, `deno task start` runs
  * every function in one process).
@@ -12,14 +13,8 @@
 import { openAdapters } from "../../shared/adapters/open_adapters.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
-import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
-import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
-import { StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
-import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
-import { createScoreHandler } from "./score.ts";
-
-/** The consumer group of the score function. */
-export const SCORE_GROUP = "score";
+import { runUntilSignal } from "../../shared/runtime/tailwise_function.ts";
+import { buildScore } from "./build.ts";
 
 if (import.meta.main) {
   const config = loadConfigOrExit();
@@ -30,32 +25,5 @@ if (import.meta.main) {
   }
   log.info("starting", { config: redactConfig(config) });
   await using adapters = await openAdapters(config, { name: `score-${config.instance}` });
-  await using alerts = openAlertSink(config, adapters.stream, log);
-  const metrics = createTailwiseMetrics();
-  const models = new ModelCache(adapters.registry, {
-    onBadVersion: logBadVersions(log),
-  });
-  const handler = createScoreHandler(
-    { models, stream: adapters.stream, feedback: adapters.feedback, alerts, metrics, log },
-    { anomalyStream: config.streams.anomalies, coldStart: config.score.coldStart },
-  );
-  await adapters.stream.createGroup(config.streams.logs, SCORE_GROUP);
-  const consumer = new StreamConsumer(adapters.stream, handler, {
-    stream: config.streams.logs,
-    group: SCORE_GROUP,
-    consumer: config.instance,
-    deadLetterStream: config.streams.deadLetter,
-    batch: config.consumer.batch,
-    blockMs: config.consumer.blockMs,
-    claimIdleMs: config.consumer.claimIdleMs,
-    maxDeliveries: config.consumer.maxDeliveries,
-    onError: (error, { retryInMs }) => log.warn("scoring failed; retrying", { error, retryInMs }),
-  });
-  const stop = new AbortController();
-  for (const sig of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(sig, () => stop.abort());
-  }
-  log.info("scoring", { stream: config.streams.logs, group: SCORE_GROUP });
-  await consumer.run(stop.signal);
-  log.info("stopped", { ...consumer.counters });
+  await runUntilSignal(buildScore(config, adapters, { log }), log);
 }

@@ -17,16 +17,15 @@
 
 import { type Anomaly, anomalyToFields } from "../../shared/ports/anomaly.ts";
 import type { AlertSink } from "../../shared/ports/alert_sink.ts";
-import { contentHash64 } from "../../shared/detector/hash.ts";
-import { createMaskedLine, maskTokens, templateText } from "../../shared/detector/mask.ts";
-import { severityOf } from "../../shared/detector/severity.ts";
 import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
 import { fieldsToEntry, type LogEntry, modelKey } from "../../shared/ports/log_entry.ts";
 import type { LogStream, StreamMessage } from "../../shared/ports/log_stream.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
 import type { TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import type { ModelCache } from "../../shared/runtime/model_cache.ts";
+import { scoreLines } from "../../shared/scoring/score_lines.ts";
 import type { BatchHandler, BatchOutcome } from "../../shared/runtime/stream_consumer.ts";
+import type { RateTracker } from "./rate_tracker.ts";
 
 /** What the score handler needs. */
 export interface ScoreDeps {
@@ -42,6 +41,8 @@ export interface ScoreDeps {
   metrics?: TailwiseMetrics;
   /** Where problems are reported. */
   log?: Logger;
+  /** Counts lines per window for the rate models, if rates are tracked. */
+  rates?: RateTracker | null;
 }
 
 /** Options of {@linkcode createScoreHandler}. */
@@ -69,46 +70,6 @@ export interface ScoreOptions {
    */
   now?: () => number;
 }
-
-/** One scored line, as on-demand scoring returns it. */
-export interface ScoredLine {
-  /** Score in [0, 1]. */
-  score: number;
-  /** True when the score is above the threshold and the template is not suppressed. */
-  anomaly: boolean;
-  /** The threshold applied. */
-  threshold: number;
-  /** Reason codes. */
-  reasons: string[];
-  /** The line's template. */
-  template: string;
-  /** Its stable id. */
-  templateId: string;
-  /** The tokens that drove the score. */
-  tokens: string[];
-  /** True when feedback suppressed this template. */
-  suppressed: boolean;
-  /** The model version used; 0 while learning. */
-  modelVersion: number;
-}
-
-/** Options of {@linkcode scoreLines}. */
-export interface ScoreLinesOptions {
-  /**
-   * What a container without a model alerts on.
-   * @default "severity"
-   */
-  coldStart?: "severity" | "none";
-  /**
-   * Keys the lines' model was stored under before (the container names behind
-   * a service key), tried in order while the key itself has no model.
-   * @default []
-   */
-  formerKeys?: readonly string[];
-}
-
-/** The strongest severity weight that raises a line while a container is learning. */
-export const COLD_START_SEVERITY = 0.8;
 
 /**
  * Creates the score function's batch handler.
@@ -143,6 +104,13 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
         coldStart: options.coldStart,
         formerKeys: _formerKeys(container, items),
       });
+      if (deps.rates) {
+        await deps.rates.count(
+          container,
+          items.map((it, i) => ({ ts: it.entry.ts, templateId: scored[i]!.templateId })),
+          `${batch[0]!.id}+${batch.length}`,
+        );
+      }
       const at = now();
       for (let i = 0; i < items.length; i++) {
         const { msg, entry } = items[i]!;
@@ -164,6 +132,7 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
           template: s.template,
           templateId: s.templateId,
           tokens: s.tokens,
+          ...(s.explanation === undefined ? {} : { explanation: s.explanation }),
           modelVersion: s.modelVersion,
           scoredAt: at,
           ...(entry.image ? { version: entry.image } : {}),
@@ -195,99 +164,9 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
   };
 }
 
-/**
- * Scores lines of one container with its current model, or, while it is
- * learning, by the cold-start policy. Templates suppressed by feedback are
- * scored but never anomalies.
- *
- * @param container the model key
- * @param lines the lines
- * @param deps the model cache and the feedback store
- * @param options the cold-start policy and former keys
- * @returns one result per line, in order
- */
-export async function scoreLines(
-  container: string,
-  lines: readonly string[],
-  deps: Pick<ScoreDeps, "models" | "feedback">,
-  options: ScoreLinesOptions = {},
-): Promise<ScoredLine[]> {
-  let [model, suppressed] = await Promise.all([
-    deps.models.get(container),
-    deps.feedback.suppressedTemplates(container),
-  ]);
-  // A service key without a model yet keeps serving with the model its
-  // container had under its own name (before service keys), and that
-  // model's feedback, until the service's first model is trained.
-  for (const former of options.formerKeys ?? []) {
-    if (model || former === container) break;
-    const [m, s] = await Promise.all([
-      deps.models.get(former),
-      deps.feedback.suppressedTemplates(former),
-    ]);
-    if (m) {
-      model = m;
-      suppressed = new Set([...suppressed, ...s]);
-    }
-  }
-  if (model) {
-    return model.detector.scoreBatch(lines).map((s) => {
-      const off = suppressed.has(s.templateId);
-      return {
-        score: s.score,
-        anomaly: s.anomaly && !off,
-        threshold: s.threshold,
-        reasons: [...s.reasons],
-        template: s.template,
-        templateId: s.templateId,
-        tokens: [...s.tokens],
-        suppressed: off && s.anomaly,
-        modelVersion: model.version,
-      };
-    });
-  }
-  const coldStart = options.coldStart ?? "severity";
-  return lines.map((line) => {
-    const { template, templateId, severity, token } = _coldStart(line);
-    const raised = coldStart === "severity" && severity >= COLD_START_SEVERITY;
-    const off = raised && suppressed.has(templateId);
-    return {
-      score: severity,
-      anomaly: raised && !off,
-      threshold: COLD_START_SEVERITY,
-      reasons: raised ? ["severity"] : [],
-      template,
-      templateId,
-      tokens: raised && token ? [token] : [],
-      suppressed: off,
-      modelVersion: 0,
-    };
-  });
-}
-
 /** The container names behind a service key other than the key, in order of first appearance. */
 function _formerKeys(key: string, items: readonly { entry: LogEntry }[]): string[] {
   const names = new Set<string>();
   for (const { entry } of items) if (entry.containerName !== key) names.add(entry.containerName);
   return [...names];
-}
-
-const _masked = createMaskedLine();
-
-function _coldStart(
-  line: string,
-): { template: string; templateId: string; severity: number; token: string } {
-  maskTokens(line, _masked);
-  let severity = 0;
-  let token = "";
-  for (let i = 0; i < _masked.count; i++) {
-    const t = _masked.tokens[i]!;
-    const w = severityOf(t);
-    if (w > severity) {
-      severity = w;
-      token = t;
-    }
-  }
-  const template = templateText(_masked.tokens, _masked.count);
-  return { template, templateId: contentHash64(template), severity, token };
 }

@@ -1,28 +1,35 @@
 /**
  * Builds the adapters of every port from the config: the Redis and InfluxDB
- * ones when `REDIS_URL` / `INFLUX_URL` are set, the embedded ones (persisted
- * in `TAILWISE_DATA_DIR`) otherwise. A function's `main.ts` calls this once
- * and closes what it got on shutdown; nothing else opens connections.
+ * ones when `REDIS_URL` / `INFLUX_URL` are set, the embedded ones otherwise:
+ * one SQLite database, `<TAILWISE_DATA_DIR>/tailwise.db`, opened once per
+ * process by its owner (the data-dir lock) and shared by the embedded
+ * stream, history, registry and feedback. A function's `main.ts` calls this
+ * once and closes what it got on shutdown; nothing else opens connections.
  *
  * @module
  */
 
 import type { Redis } from "ioredis";
 import type { Config } from "../runtime/config.ts";
-import { EmbeddedFeedbackStore } from "./embedded/embedded_feedback_store.ts";
-import { EmbeddedLogStream } from "./embedded/embedded_log_stream.ts";
-import { EmbeddedModelRegistry } from "./embedded/embedded_model_registry.ts";
+import { SqliteDatabase } from "./sqlite/sqlite_database.ts";
+import { SqliteFeedbackStore } from "./sqlite/sqlite_feedback_store.ts";
+import { SqliteLock } from "./sqlite/sqlite_lock.ts";
+import { SqliteLogStream } from "./sqlite/sqlite_log_stream.ts";
+import { SqliteLogStore } from "./sqlite/sqlite_log_store.ts";
+import { SqliteModelRegistry } from "./sqlite/sqlite_model_registry.ts";
 import type { FeedbackStore } from "../ports/feedback_store.ts";
-import { type Lock, MemoryLock } from "../ports/lock.ts";
+import type { Lock } from "../ports/lock.ts";
 import type { LogStream } from "../ports/log_stream.ts";
 import type { ModelRegistry } from "../ports/model_registry.ts";
 import { RedisFeedbackStore } from "./redis/redis_feedback_store.ts";
 import { RedisLock } from "./redis/redis_lock.ts";
 import { createRedisClient, RedisLogStream } from "./redis/redis_log_stream.ts";
 import { RedisModelRegistry } from "./redis/redis_model_registry.ts";
-import { EmbeddedLogStore } from "./embedded/embedded_log_store.ts";
 import { InfluxLogStore, type InfluxLogStoreOptions } from "./influx/influx_log_store.ts";
 import type { LogStore } from "../ports/log_store.ts";
+import type { RateStore } from "../ports/rate_store.ts";
+import { RedisRateStore } from "./redis/redis_rate_store.ts";
+import { SqliteRateStore } from "./sqlite/sqlite_rate_store.ts";
 
 /** The ports' adapters for one process. */
 export interface Adapters extends AsyncDisposable {
@@ -38,6 +45,8 @@ export interface Adapters extends AsyncDisposable {
   lock: Lock;
   /** The history of lines; null unless asked for with `logStore: true`. */
   logStore: LogStore | null;
+  /** Lines counted per service, window and template (the live rate models). */
+  rates: RateStore;
 }
 
 /**
@@ -68,7 +77,7 @@ export async function openLogStore(
       ...options,
     });
   }
-  return await EmbeddedLogStore.open(config.dataDir, { retentionMs: config.influx.retentionMs });
+  return await SqliteLogStore.open(config.dataDir, { retentionMs: config.influx.retentionMs });
 }
 
 /**
@@ -80,14 +89,16 @@ export async function openLogStore(
  * @param options.name @default "tailwise"
  * @param options.logStore @default false
  * @returns the adapters; dispose them to close every connection and file
+ * @throws {DataDirLockedError} embedded, when another process owns the data dir
+ * @throws {DataDirError} embedded, when an old-format data dir cannot be migrated
  */
 export async function openAdapters(
   config: Config,
   options: { name?: string; logStore?: boolean } = {},
 ): Promise<Adapters> {
   const name = options.name ?? "tailwise";
-  const logStore = options.logStore ? await openLogStore(config) : null;
   if (config.redis.url) {
+    const logStore = options.logStore ? await openLogStore(config) : null;
     const auth = { username: config.redis.username, password: config.redis.password };
     const stream = RedisLogStream.connect(config.redis.url, { ...auth, name });
     const client: Redis = stream.client;
@@ -106,25 +117,41 @@ export async function openAdapters(
       feedback,
       lock: new RedisLock(client),
       logStore,
+      rates: new RedisRateStore(client),
       [Symbol.asyncDispose]: () => _closeAll(stream, [logStore, registry, feedback]),
     };
   }
-  const stream = await EmbeddedLogStream.open(config.dataDir);
-  const registry = await EmbeddedModelRegistry.open(config.dataDir, {
-    keepVersions: config.train.keepVersions,
-  });
-  const feedback = await EmbeddedFeedbackStore.open(config.dataDir, {
-    suppressMs: config.api.suppressMs,
-  });
-  return {
-    mode: "embedded",
-    stream,
-    registry,
-    feedback,
-    lock: new MemoryLock(),
-    logStore,
-    [Symbol.asyncDispose]: () => _closeAll(stream, [logStore, registry, feedback]),
-  };
+  const db = await SqliteDatabase.open(config.dataDir, { owner: true });
+  try {
+    const logStore = options.logStore
+      ? (config.influx.url
+        ? await openLogStore(config)
+        : new SqliteLogStore(db, { retentionMs: config.influx.retentionMs }))
+      : null;
+    const stream = new SqliteLogStream(db);
+    const registry = new SqliteModelRegistry(db, { keepVersions: config.train.keepVersions });
+    const feedback = new SqliteFeedbackStore(db, { suppressMs: config.api.suppressMs });
+    const rates = new SqliteRateStore(db);
+    return {
+      mode: "embedded",
+      stream,
+      registry,
+      feedback,
+      lock: new SqliteLock(db),
+      logStore,
+      rates,
+      [Symbol.asyncDispose]: async () => {
+        try {
+          await _closeAll(stream, [logStore, registry, feedback, rates]);
+        } finally {
+          db.close();
+        }
+      },
+    };
+  } catch (e) {
+    db.close();
+    throw e;
+  }
 }
 
 /** Closes the other adapters together, then the stream (they may share its connection). */

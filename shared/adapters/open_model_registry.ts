@@ -1,12 +1,14 @@
 /**
  * Picks the model registry adapter from the config: Redis when `REDIS_URL`
- * is set, the files under the data dir otherwise.
+ * is set, the data dir's SQLite database otherwise (without the data dir's
+ * lock: the CLI may use the registry while `deno task start` runs; SQLite
+ * makes their writes take turns).
  *
  * @module
  */
 
 import type { Config } from "../runtime/config.ts";
-import { EmbeddedModelRegistry } from "./embedded/embedded_model_registry.ts";
+import { SqliteModelRegistry } from "./sqlite/sqlite_model_registry.ts";
 import type { ModelRegistry } from "../ports/model_registry.ts";
 import { RedisModelRegistry } from "./redis/redis_model_registry.ts";
 
@@ -15,7 +17,7 @@ import { RedisModelRegistry } from "./redis/redis_model_registry.ts";
  *
  * @param config the settings (`redis`, `dataDir`, `train.keepVersions`, `instance`)
  * @returns a {@linkcode RedisModelRegistry} when `config.redis.url` is set,
- *   else an {@linkcode EmbeddedModelRegistry} under `config.dataDir`
+ *   else a {@linkcode SqliteModelRegistry} in `config.dataDir`
  * @throws {Deno.errors.PermissionDenied} when the data dir cannot be created (embedded)
  */
 export async function openModelRegistry(config: Config): Promise<ModelRegistry> {
@@ -27,7 +29,7 @@ export async function openModelRegistry(config: Config): Promise<ModelRegistry> 
       keepVersions: config.train.keepVersions,
     });
   }
-  return await EmbeddedModelRegistry.open(config.dataDir, {
+  return await SqliteModelRegistry.open(config.dataDir, {
     keepVersions: config.train.keepVersions,
   });
 }

@@ -18,6 +18,17 @@
  * again.score("panic: runtime error: index out of range").anomaly; // true
  * ```
  *
+ * This file is the detector's public surface: code outside `shared/detector/`
+ * imports from here only. Besides the model it offers what the rest of
+ * tailwise takes from the detector's parts: {@linkcode coldStartLine} (the
+ * template, template id and severity of a line without a model, for scoring
+ * while a container learns), {@linkcode createPrng} (the seeded generator,
+ * for the demo source), {@linkcode fnv1a32} (a stable 32-bit hash, for
+ * source ids), the rate models, model bundles, timestamps and stack
+ * fingerprints, and {@linkcode mineTemplates} (for the eval). The other
+ * files are private to the detector: `tests/shared/layering_test.ts` keeps
+ * it so.
+ *
  * @module
  */
 
@@ -28,13 +39,14 @@ import {
   DIMENSIONS,
   FeatureModel,
   type LineEvidence,
-  prepareLine,
+  prepareMasked,
   quantizeZ,
+  slotName,
   TRAIN_SIMILARITY,
 } from "./feature_model.ts";
 import { contentHash64, fnv1a32 } from "./hash.ts";
 import { IsolationForest, type SparseRows } from "./isolation_forest.ts";
-import { createMaskedLine, maskTokens, templateText, WILDCARD } from "./mask.ts";
+import { createMaskedLine, templateText, WILDCARD } from "./mask.ts";
 import { ModelFormatError } from "./model_format_error.ts";
 import { createPrng } from "./prng.ts";
 import { TemplateMiner } from "./template_miner.ts";
@@ -42,23 +54,41 @@ import { TokenSet } from "./token_set.ts";
 
 export { ModelFormatError } from "./model_format_error.ts";
 export { maskLine } from "./mask.ts";
+export { type ColdStartLine, coldStartLine } from "./cold_start.ts";
+export { createPrng, type Prng } from "./prng.ts";
+export { fnv1a32 } from "./hash.ts";
+export { type MinedTemplates, mineTemplates } from "./mine_templates.ts";
+export { bundleModel, type ModelParts, splitModel } from "./model_bundle.ts";
+export {
+  RateModel,
+  RateModelBuilder,
+  type RateModelOptions,
+  RateMonitor,
+  type RateMonitorOptions,
+  type RateReason,
+  type RateReasonCode,
+  type RateWindow,
+  type TemplateMove,
+  type WindowCounts,
+} from "./rate_model.ts";
+export { judgeSpan, learnRates, type TimedLine } from "./rate_windows.ts";
+export { formatTimestamp, splitTimestamp, type TimestampedLine } from "./timestamp.ts";
+export { eventLine, type StackFingerprint, stackFingerprint } from "./stack_fingerprint.ts";
 
 /**
  * Version of the binary model format written by {@linkcode Detector.toBytes}.
- * Version 2 (this one) mines templates with units after numbers masked,
- * masked names kept at enumerated positions and true/false as values. Its
- * layout is that of version 1, but version 1 templates were mined with the
- * older masking, and scoring with the new masking against them changes what
- * is flagged (5 % of Android's own training lines instead of 0.4 %), so
- * {@linkcode Detector.fromBytes} rejects version 1: such a model must be
- * retrained.
+ * Version 3 (this one) reads fields out of access, JSON and logfmt lines,
+ * keeps a model per template slot (values, shapes, counters) and the share
+ * of training lines above the threshold. Versions 1 and 2 were mined without
+ * fields and have no slot models, so {@linkcode Detector.fromBytes} rejects
+ * them: such a model must be retrained.
  */
-export const MODEL_FORMAT_VERSION = 2;
+export const MODEL_FORMAT_VERSION = 3;
 
 /** Format versions {@linkcode Detector.fromBytes} reads. */
-const _READABLE_VERSIONS: readonly number[] = [2];
-/** Format versions written by an older template miner: retrain, do not load. */
-const _RETRAIN_VERSIONS: readonly number[] = [1];
+const _READABLE_VERSIONS: readonly number[] = [3];
+/** Format versions written by an older detector: retrain, do not load. */
+const _RETRAIN_VERSIONS: readonly number[] = [1, 2];
 
 const _MAGIC = [0x54, 0x57, 0x44, 0x4d]; // "TWDM"
 const _HEADER = 12;
@@ -90,6 +120,12 @@ export interface LineScore {
   reasons: ReasonCode[];
   /** Tokens that drove the score (empty when not anomalous). */
   tokens: string[];
+  /**
+   * The slots and values that drove the score, for people (empty when not
+   * anomalous): `status=502: never seen here`, `path: shape never seen (..)
+   * "/a/../../etc/passwd"`.
+   */
+  explanation: string[];
 }
 
 /** Facts about a trained model. */
@@ -106,6 +142,8 @@ export interface DetectorInfo {
   seed: number;
   /** Number of trees. */
   trees: number;
+  /** Share of the (sampled) training lines that score above the threshold. */
+  trainAboveThreshold: number;
 }
 
 /** Options for {@linkcode trainDetector}. */
@@ -149,6 +187,8 @@ export interface DetectorState {
   isoMedian: number;
   /** Alert rate used for the threshold. */
   alertRate: number;
+  /** Share of the (sampled) training lines above the threshold. */
+  trainAbove: number;
   /** PRNG seed. */
   seed: number;
   /**
@@ -167,7 +207,17 @@ const _W = {
   rarity: 0.5,
   severity: 0.6,
   unusual: 0.8,
+  param: 0.9,
 } as const;
+
+/** The threshold never goes below this (weak evidence alone never alerts). */
+const _MIN_THRESHOLD = 0.5;
+/**
+ * Nor above this: a strong slot finding or a new template always alerts,
+ * however many rare lines training held. Below it, what recurs in training
+ * more often than the alert rate is normal at that rate.
+ */
+const _MAX_THRESHOLD = 0.8;
 
 /** A trained detector for one container. */
 export class Detector {
@@ -190,6 +240,7 @@ export class Detector {
       templates: state.features.miner.templates.length,
       seed: state.seed,
       trees: state.forest.trees,
+      trainAboveThreshold: state.trainAbove,
     });
     this.#isoCache = new Float64Array(state.features.miner.templates.length * 22).fill(NaN);
   }
@@ -204,21 +255,7 @@ export class Detector {
   score(line: string): LineScore {
     const s = this.#s;
     const ev = s.features.analyze(typeof line === "string" ? line : String(line), this.#ev);
-    const iso = this.#isolation(ev);
-    const isoE = _isoEvidence(iso, s.isoMedian);
-    const novel = ev.template < 0 ? 1 : 0;
-    const unseenE = ev.unseen.length > 0
-      ? Math.min(1, 0.5 + 0.5 * ev.unseen.length / Math.max(1, ev.constants))
-      : 0;
-    const unusualE = Math.min(1, ev.unusual / 3);
-    const sevE = ev.severity * (0.25 + 0.75 * ev.rarity);
-    const score = 1 -
-      (1 - _W.isolation * isoE) *
-        (1 - _W.novel * novel) *
-        (1 - _W.unseen * unseenE) *
-        (1 - _W.rarity * ev.rarity * ev.rarity) *
-        (1 - _W.severity * sevE) *
-        (1 - _W.unusual * unusualE);
+    const score = this.#fuse(ev);
     const anomaly = score > s.threshold;
     const miner = s.features.miner;
     let template: string;
@@ -232,26 +269,100 @@ export class Detector {
     }
     const reasons: ReasonCode[] = [];
     const tokens: string[] = [];
+    const explanation: string[] = [];
     if (anomaly) {
+      const novel = ev.template < 0;
+      const isoE = _isoEvidence(this.#lastIso, s.isoMedian);
+      const sevE = ev.severity * (0.25 + 0.75 * ev.rarity);
       if (novel) reasons.push("new_template");
       if (ev.unseen.length > 0) reasons.push("unseen_tokens");
       if (!novel && ev.rarity >= 0.6) reasons.push("rare_template");
       if (ev.severity >= 0.4 && _W.severity * sevE >= 0.1) reasons.push("severity");
-      if (ev.unusual > 0) reasons.push("unusual_value");
+      if (ev.unusual > 0 || ev.param >= 0.2) reasons.push("unusual_value");
       if (isoE >= 0.3 || reasons.length === 0) reasons.push("isolation");
       for (const t of ev.unseen) _pushToken(tokens, t);
       for (const t of ev.severityTokens) _pushToken(tokens, t);
       for (const t of ev.unusualTokens) _pushToken(tokens, t);
+      const m = ev.masked;
+      const tt = novel ? undefined : miner.templates[ev.template]!.tokens;
+      for (let k = 0; k < ev.findingPos.length && k < 4; k++) {
+        if (ev.findingStrength[k]! < 0.2) break;
+        const pos = ev.findingPos[k]!;
+        const name = slotName(tt?.[pos] ?? "", pos);
+        const value = _show(m.source.substring(m.start[pos]!, m.end[pos]!));
+        const why = ev.findingWhy[k]!;
+        explanation.push(
+          why.startsWith("never") || why.startsWith("rare")
+            ? `${name}=${value}: ${why}`
+            : `${name}: ${why}: ${value}`,
+        );
+        _pushToken(tokens, value);
+      }
+      if (novel) explanation.push("template never seen in training");
+      else if (ev.rarity >= 0.6) {
+        explanation.push(
+          `template seen in ${miner.templates[ev.template]!.count} of ` +
+            `${s.features.trainedLines} training lines`,
+        );
+      }
+      for (const t of ev.unseen.slice(0, 4)) explanation.push(`token never seen: ${_show(t)}`);
+      if (ev.unusualTokens.length > 0) {
+        explanation.push(`number out of range: ${ev.unusualTokens.slice(0, 4).join(", ")}`);
+      }
+      if (reasons.includes("severity")) {
+        explanation.push(`severity: ${ev.severityTokens.slice(0, 4).join(", ")}`);
+      }
     }
     return {
-      score: Number.isFinite(score) ? Math.min(1, Math.max(0, score)) : 1,
+      score,
       anomaly,
       threshold: s.threshold,
       template,
       templateId,
       reasons,
       tokens,
+      explanation,
     };
+  }
+
+  #lastIso = 0;
+
+  /**
+   * The fused score of analysed evidence.
+   *
+   * @param ev The line's evidence.
+   * @returns Its score in [0, 1].
+   */
+  #fuse(ev: LineEvidence): number {
+    const iso = this.#isolation(ev);
+    this.#lastIso = iso;
+    const isoE = _isoEvidence(iso, this.#s.isoMedian);
+    const novel = ev.template < 0 ? 1 : 0;
+    const unseenE = ev.unseen.length > 0
+      ? Math.min(1, 0.5 + 0.5 * ev.unseen.length / Math.max(1, ev.constants))
+      : 0;
+    const unusualE = Math.min(1, ev.unusual / 3);
+    const sevE = ev.severity * (0.25 + 0.75 * ev.rarity);
+    const score = 1 -
+      (1 - _W.isolation * isoE) *
+        (1 - _W.novel * novel) *
+        (1 - _W.unseen * unseenE) *
+        (1 - _W.rarity * ev.rarity * ev.rarity) *
+        (1 - _W.severity * sevE) *
+        (1 - _W.unusual * unusualE) *
+        (1 - _W.param * ev.param);
+    return Number.isFinite(score) ? Math.min(1, Math.max(0, score)) : 1;
+  }
+
+  /**
+   * Score of a training line as if it were new: its own value is left out
+   * of the slot counts. For calibration.
+   *
+   * @param line A training line.
+   * @returns Its score.
+   */
+  calibrationScore(line: string): number {
+    return this.#fuse(this.#s.features.analyze(line, this.#ev, 1));
   }
 
   /**
@@ -323,6 +434,7 @@ export class Detector {
     w.f64(s.alertRate);
     w.f64(s.threshold);
     w.f64(s.isoMedian);
+    w.f64(s.trainAbove);
     const templates = s.features.miner.templates;
     w.varint(templates.length);
     for (const t of templates) {
@@ -354,8 +466,8 @@ export class Detector {
    * @param bytes The blob.
    * @returns The detector.
    * @throws {ModelFormatError} If the blob is not a tailwise model, has an
-   * unknown format version or one mined by an older template miner (version
-   * 1: retrain it), fails its checksum or is truncated.
+   * unknown format version or one written by an older detector (versions 1
+   * and 2: retrain it), fails its checksum or is truncated.
    */
   static fromBytes(bytes: Uint8Array): Detector {
     if (!(bytes instanceof Uint8Array)) {
@@ -374,9 +486,12 @@ export class Detector {
     const version = bytes[4]!;
     if (_RETRAIN_VERSIONS.includes(version)) {
       throw new ModelFormatError(
-        `Cannot read model format version ${version}: the model was mined by an older template ` +
-          `miner and must be retrained (train again, e.g. "deno task cli train --container NAME ` +
-          `--file PATH"); expected version ${MODEL_FORMAT_VERSION}`,
+        `Cannot read model format version ${version}: the model was built by an older detector ` +
+          `(${
+            version === 1 ? "older template miner, " : ""
+          }no field slots) and must be retrained ` +
+          `(train again, e.g. "deno task cli train --container NAME --file PATH"); expected ` +
+          `version ${MODEL_FORMAT_VERSION}`,
       );
     }
     if (!_READABLE_VERSIONS.includes(version)) {
@@ -452,9 +567,19 @@ export async function trainDetector(
   let numVal = new Float64Array(4096);
   let numCount = 0;
   let structured = new Uint8Array(4096);
+  // An even sample of the lines, in order, for the slot models and calibration.
+  let kept: string[] = [];
+  let stride = 1;
   const take = (line: string): void => {
-    const prepared = prepareLine(typeof line === "string" ? line : String(line));
-    maskTokens(prepared.text, masked);
+    const text = typeof line === "string" ? line : String(line);
+    if (n % stride === 0) {
+      if (kept.length === _MAX_FOREST_ROWS) {
+        kept = kept.filter((_, i) => (i & 1) === 0);
+        stride *= 2;
+      }
+      if (n % stride === 0) kept.push(text);
+    }
+    const isStructured = prepareMasked(text, masked);
     const t = miner.add(masked.tokens, masked.count, masked.literals);
     if (n === lineTemplate.length) {
       lineTemplate = _growI32(lineTemplate, n * 2);
@@ -464,7 +589,7 @@ export async function trainDetector(
       structured = s2;
     }
     lineTemplate[n] = t;
-    structured[n] = prepared.structured ? 1 : 0;
+    structured[n] = isStructured ? 1 : 0;
     numStart[n] = numCount;
     for (let i = 0; i < masked.count; i++) {
       const tok = masked.tokens[i]!;
@@ -507,6 +632,9 @@ export async function trainDetector(
     }
   }
   features.finish();
+  // Slot models: what every template position held.
+  for (const line of kept) features.learnSlots(line, masked);
+  features.finishSlots();
 
   // Rows for the forest and for calibration: every line, or an even sample.
   const prng = createPrng(seed);
@@ -575,20 +703,27 @@ export async function trainDetector(
     iso[r] = s;
   }
   const isoMedian = _quantile(Float64Array.from(iso).sort(), 0.5);
-  const fused = new Float64Array(rowsN);
-  for (let r = 0; r < rowsN; r++) {
-    const t = lineTemplate[chosen[r]!]!;
-    const rarity = features.rarity(t);
-    const sev = features.severity(t);
-    fused[r] = 1 -
-      (1 - _W.isolation * _isoEvidence(iso[r]!, isoMedian)) *
-        (1 - _W.rarity * rarity * rarity) *
-        (1 - _W.severity * sev * (0.25 + 0.75 * rarity));
-  }
+  // Calibrate on the kept lines scored as if new (each leaves its own value
+  // out of the slot counts): the (1 − alertRate) quantile, within bounds.
+  const state: DetectorState = {
+    features,
+    forest,
+    threshold: 1,
+    isoMedian,
+    alertRate,
+    seed: seed >>> 0,
+    trainAbove: 0,
+  };
+  const provisional = new Detector(state);
+  const fused = new Float64Array(kept.length);
+  for (let r = 0; r < kept.length; r++) fused[r] = provisional.calibrationScore(kept[r]!);
   fused.sort();
-  const threshold = Math.min(0.999999, _quantile(fused, 1 - alertRate) + 1e-9);
+  const q = _quantile(fused, 1 - alertRate) + 1e-9;
+  const threshold = Math.min(_MAX_THRESHOLD, Math.max(_MIN_THRESHOLD, q));
+  let above = 0;
+  for (let r = fused.length - 1; r >= 0 && fused[r]! > threshold; r--) above++;
   onProgress?.(n, n);
-  return new Detector({ features, forest, threshold, isoMedian, alertRate, seed: seed >>> 0 });
+  return new Detector({ ...state, threshold, trainAbove: above / Math.max(1, fused.length) });
 }
 
 function _isoEvidence(iso: number, median: number): number {
@@ -600,6 +735,16 @@ function _quantile(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return 0;
   const pos = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return sorted[pos]!;
+}
+
+function _show(v: string): string {
+  const s = v.length > 80 ? v.slice(0, 77) + "..." : v;
+  // Control characters are shown escaped, the rest as it is.
+  return s.replace(
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u007f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 function _pushToken(tokens: string[], t: string): void {
@@ -618,6 +763,7 @@ function _read(r: ByteReader, version: number): Detector {
   const alertRate = r.f64();
   const threshold = r.f64();
   const isoMedian = r.f64();
+  const trainAbove = r.f64();
   const miner = new TemplateMiner({ similarity: TRAIN_SIMILARITY });
   const nT = r.varint();
   if (nT > 10_000_000) throw new ModelFormatError(`Cannot read model: ${nT} templates`);
@@ -642,5 +788,14 @@ function _read(r: ByteReader, version: number): Detector {
   if (!(threshold >= 0 && threshold <= 1) || !(isoMedian >= 0 && isoMedian <= 1)) {
     throw new ModelFormatError(`Cannot read model: threshold ${threshold} is not in [0, 1]`);
   }
-  return new Detector({ features, forest, threshold, isoMedian, alertRate, seed, version });
+  return new Detector({
+    features,
+    forest,
+    threshold,
+    isoMedian,
+    alertRate,
+    seed,
+    version,
+    trainAbove,
+  });
 }

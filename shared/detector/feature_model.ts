@@ -10,10 +10,12 @@
 
 import type { ByteReader, ByteWriter } from "./binary.ts";
 import { fnv1a32 } from "./hash.ts";
-import { flattenJsonLine } from "./json_line.ts";
-import { createMaskedLine, type MaskedLine, maskTokens, WILDCARD } from "./mask.ts";
+import { extractFields } from "./fields.ts";
+import { createMaskedLine, type MaskedLine, maskTokens, MAX_TOKENS, WILDCARD } from "./mask.ts";
 import { ModelFormatError } from "./model_format_error.ts";
 import { severityOf } from "./severity.ts";
+import { CODE, COUNTER, IDENTIFIER, type SlotFinding, SlotModel } from "./slot_model.ts";
+import { eventLine } from "./stack_fingerprint.ts";
 import { TemplateMiner } from "./template_miner.ts";
 import { TokenSet } from "./token_set.ts";
 
@@ -41,6 +43,8 @@ export const MATCH_SIMILARITY = 0.5;
 
 /** A numeric parameter must leave its seen range by this much (natural log units) to be unusual. */
 const _UNUSUAL_MARGIN = 1.5;
+/** A numeric parameter this many standard deviations (log space) from its mean is out of the bulk. */
+const _FAR_SD = 5;
 /** Values a position must have seen before its range is trusted. */
 const _UNUSUAL_MIN_COUNT = 10;
 
@@ -70,6 +74,14 @@ export interface LineEvidence {
   unusualTokens: string[];
   /** Largest |z| of a numeric parameter against its template position, in log space. */
   numericZ: number;
+  /** Evidence of the slot models in [0, 1] (noisy-OR of the slot findings). */
+  param: number;
+  /** Token positions of the slot findings, strongest first after {@linkcode FeatureModel.analyze}. */
+  findingPos: number[];
+  /** Strength per slot finding. */
+  findingStrength: number[];
+  /** Why, per slot finding. */
+  findingWhy: string[];
 }
 
 /**
@@ -91,26 +103,78 @@ export function createLineEvidence(): LineEvidence {
     unusual: 0,
     unusualTokens: [],
     numericZ: 0,
+    param: 0,
+    findingPos: [],
+    findingStrength: [],
+    findingWhy: [],
   };
 }
 
 /**
- * Prepare a raw line: JSON objects become `level message key=value`, other
- * lines pass through; lone UTF-16 surrogates become U+FFFD, as they would in
+ * Tokenise and mask a raw line into `out`. A multi-line event becomes one
+ * line first ({@linkcode eventLine}). A line in a known container
+ * format ({@linkcode extractFields}: access log, JSON, logfmt) becomes its
+ * level and masked message followed by one `name=<*>` token per field, whose
+ * value is kept in `out.source` at `out.start`/`out.end`; other lines are
+ * masked as they are. Lone UTF-16 surrogates become U+FFFD, as they would in
  * a stored model.
  *
  * @param line Any string.
- * @returns The text to mask and whether it was JSON.
+ * @param out The buffer to fill.
+ * @returns Whether the line had fields.
  */
-export function prepareLine(line: string): { text: string; structured: boolean } {
-  // Models store text as UTF-8, where a lone surrogate becomes U+FFFD: make
-  // it U+FFFD here, so training, scoring and a loaded model see one text.
-  const c = line.charCodeAt(0);
-  if (c === 123 || c === 32 || c === 9) {
-    const flat = flattenJsonLine(line);
-    if (flat !== undefined) return { text: _wellFormed(flat), structured: true };
+export function prepareMasked(line: string, out: MaskedLine): boolean {
+  // A multi-line event is seen as one line: fingerprint, first line, stack.
+  const text = _wellFormed(line.indexOf("\n") >= 0 ? eventLine(line) : line);
+  const f = extractFields(text);
+  if (f === undefined) {
+    maskTokens(text, out);
+    return false;
   }
-  return { text: _wellFormed(line), structured: false };
+  // JSON escapes may hold lone surrogates: well-form what was decoded.
+  const head = _wellFormed(
+    f.level === "" ? f.message : f.message === "" ? f.level : f.level + " " + f.message,
+  );
+  maskTokens(head, out);
+  let count = out.count;
+  const parts = [head];
+  let at = head.length;
+  for (let k = 0; k < f.names.length && count < MAX_TOKENS; k++) {
+    const name = f.names[k]!;
+    let tok = _fieldTokens.get(name);
+    if (tok === undefined) {
+      tok = name + "=" + WILDCARD;
+      if (_fieldTokens.size < 4096) _fieldTokens.set(name, tok);
+    }
+    const v = f.values[k]!;
+    out.tokens[count] = tok;
+    out.values[count] = f.numbers[k]!;
+    out.literals[count] = "";
+    out.start[count] = at + 1;
+    out.end[count] = at + 1 + v.length;
+    at += 1 + v.length;
+    parts.push(v);
+    count++;
+  }
+  out.count = count;
+  out.source = _wellFormed(parts.join("\u0001"));
+  return true;
+}
+
+const _fieldTokens = new Map<string, string>();
+
+/**
+ * The name of a template slot: the field or key name, else `#` and the
+ * token position.
+ *
+ * @param token The template's token at the slot.
+ * @param pos Its position.
+ * @returns The name.
+ */
+export function slotName(token: string, pos: number): string {
+  return token.length > WILDCARD.length && token.endsWith(WILDCARD)
+    ? token.slice(0, -WILDCARD.length - 1)
+    : `#${pos}`;
 }
 
 function _wellFormed(s: string): string {
@@ -141,6 +205,7 @@ export class FeatureModel {
   /** Number of training lines. */
   trainedLines = 0;
   #stats: (_NumericStats | undefined)[] = [];
+  #slots: (SlotModel | undefined)[][] = [];
   #templateSeverity: Float64Array = new Float64Array(0);
   #templateRarity: Float64Array = new Float64Array(0);
   #templateRows: { index: number[]; value: number[] }[] = [];
@@ -207,6 +272,8 @@ export class FeatureModel {
   numericDeviation(template: number, pos: number, value: number): { z: number; beyond: number } {
     const st = this.#stats[template];
     if (st === undefined) return _NO_DEVIATION;
+    const sm = this.#slots[template]?.[pos];
+    if (sm !== undefined && (sm.kind & (COUNTER | IDENTIFIER | CODE)) !== 0) return _NO_DEVIATION;
     const slot = st.positions.indexOf(pos);
     if (slot < 0) return _NO_DEVIATION;
     const c = st.count[slot]!;
@@ -216,7 +283,10 @@ export class FeatureModel {
     const z = Math.abs(x - st.mean[slot]!) / Math.max(sd, 0.25);
     let beyond = 0;
     if (c >= _UNUSUAL_MIN_COUNT) {
-      beyond = Math.max(0, x - st.max[slot]!, st.min[slot]! - x);
+      // Beyond the seen range, or far out of the bulk (a few outliers in
+      // training must not widen what is normal).
+      const far = Math.abs(x - st.mean[slot]!) - _FAR_SD * Math.max(sd, 0.25);
+      beyond = Math.max(0, x - st.max[slot]!, st.min[slot]! - x, far);
     }
     _deviation.z = z;
     _deviation.beyond = beyond;
@@ -301,9 +371,9 @@ export class FeatureModel {
    * @param ev The buffer to fill.
    * @returns The filled buffer.
    */
-  analyze(line: string, ev: LineEvidence): LineEvidence {
-    const { text, structured } = prepareLine(line);
-    const m = maskTokens(text, ev.masked);
+  analyze(line: string, ev: LineEvidence, self: 0 | 1 = 0): LineEvidence {
+    const m = ev.masked;
+    const structured = prepareMasked(typeof line === "string" ? line : String(line), m);
     const tokens = m.tokens;
     const count = m.count;
     ev.structured = structured;
@@ -314,15 +384,29 @@ export class FeatureModel {
     ev.unusual = 0;
     ev.numericZ = 0;
     ev.differing = 0;
+    ev.param = 0;
+    ev.findingPos.length = 0;
+    ev.findingStrength.length = 0;
+    ev.findingWhy.length = 0;
     let constants = 0;
     const t = this.miner.match(tokens, count, MATCH_SIMILARITY, m.literals);
     ev.template = t;
     if (t >= 0) {
       const tt = this.miner.templates[t]!.tokens;
+      const slots = this.#slots[t];
+      let keep = 1;
       ev.rarity = this.#templateRarity[t]!;
       ev.severity = this.#templateSeverity[t]!;
       for (let i = 0; i < count; i++) {
         const tok = tokens[i]!;
+        const sm = slots?.[i];
+        if (sm !== undefined) {
+          const st = sm.check(m.source, m.start[i]!, m.end[i]!, m.values[i]!, self, _finding);
+          if (st > 0) {
+            keep *= 1 - st;
+            _addFinding(ev, i, st, _finding.why);
+          }
+        }
         if (tok === WILDCARD) {
           const v = m.values[i]!;
           if (v === v) this.#checkNumber(ev, t, i, v);
@@ -340,6 +424,7 @@ export class FeatureModel {
         if (tt[i] !== WILDCARD) ev.differing++;
         this.#checkToken(ev, tok, tt[i] !== WILDCARD);
       }
+      ev.param = 1 - keep;
     } else {
       ev.rarity = 1;
       for (let i = 0; i < count; i++) {
@@ -352,6 +437,56 @@ export class FeatureModel {
     }
     ev.constants = constants;
     return ev;
+  }
+
+  /**
+   * Learn the slot values of a training line (after the templates are mined).
+   *
+   * @param line A training line.
+   * @param m A scratch buffer.
+   */
+  learnSlots(line: string, m: MaskedLine): void {
+    prepareMasked(typeof line === "string" ? line : String(line), m);
+    const t = this.miner.match(m.tokens, m.count, MATCH_SIMILARITY, m.literals);
+    if (t < 0) return;
+    const tt = this.miner.templates[t]!.tokens;
+    let slots = this.#slots[t];
+    if (slots === undefined) this.#slots[t] = slots = [];
+    const count = Math.min(m.count, tt.length);
+    for (let i = 0; i < count; i++) {
+      const tok = tt[i]!;
+      if (tok !== WILDCARD && !tok.endsWith(WILDCARD)) continue;
+      let sm = slots[i];
+      if (sm === undefined) slots[i] = sm = new SlotModel();
+      sm.add(m.source, m.start[i]!, m.end[i]!, m.values[i]!);
+    }
+  }
+
+  /** Settle the slot models after {@linkcode FeatureModel.learnSlots}; drop those with too few values. */
+  finishSlots(): void {
+    for (const slots of this.#slots) {
+      if (slots === undefined) continue;
+      for (let i = 0; i < slots.length; i++) {
+        const sm = slots[i];
+        if (sm === undefined) continue;
+        if (sm.n < 20) slots[i] = undefined;
+        else {
+          sm.finish();
+          if (!sm.useful) slots[i] = undefined;
+        }
+      }
+    }
+  }
+
+  /**
+   * The slot model of a template position, if any.
+   *
+   * @param template Template index.
+   * @param pos Token position.
+   * @returns The slot model.
+   */
+  slot(template: number, pos: number): SlotModel | undefined {
+    return this.#slots[template]?.[pos];
   }
 
   /**
@@ -509,6 +644,18 @@ export class FeatureModel {
     for (let i = 0; i < nT; i++) if (this.#templateStructured[i] === 1) structured++;
     w.varint(structured);
     for (let i = 0; i < nT; i++) if (this.#templateStructured[i] === 1) w.varint(i);
+    for (let i = 0; i < nT; i++) {
+      const slots = this.#slots[i] ?? [];
+      let k = 0;
+      for (const sm of slots) if (sm !== undefined) k++;
+      w.varint(k);
+      for (let p = 0; p < slots.length; p++) {
+        const sm = slots[p];
+        if (sm === undefined) continue;
+        w.varint(p);
+        sm.write(w);
+      }
+    }
   }
 
   /**
@@ -551,6 +698,17 @@ export class FeatureModel {
       if (i >= nT) throw new ModelFormatError(`Cannot read model: template ${i} out of range`);
       this.markStructured(i);
     }
+    for (let i = 0; i < nT; i++) {
+      const k = r.varint();
+      if (k === 0) continue;
+      const slots: (SlotModel | undefined)[] = [];
+      for (let j = 0; j < k; j++) {
+        const p = r.varint();
+        if (p > MAX_TOKENS) throw new ModelFormatError(`Cannot read model: slot ${p} out of range`);
+        slots[p] = SlotModel.read(r);
+      }
+      this.#slots[i] = slots;
+    }
   }
 }
 
@@ -576,5 +734,22 @@ export function quantizeZ(z: number): number {
 }
 
 const _NO_DEVIATION = Object.freeze({ z: 0, beyond: 0 });
+const _finding: SlotFinding = { strength: 0, why: "" };
+
+function _addFinding(ev: LineEvidence, pos: number, strength: number, why: string): void {
+  // Keep the eight strongest, strongest first.
+  const n = ev.findingPos.length;
+  if (n >= 8 && strength <= ev.findingStrength[n - 1]!) return;
+  let k = n >= 8 ? n - 1 : n;
+  while (k > 0 && ev.findingStrength[k - 1]! < strength) {
+    ev.findingPos[k] = ev.findingPos[k - 1]!;
+    ev.findingStrength[k] = ev.findingStrength[k - 1]!;
+    ev.findingWhy[k] = ev.findingWhy[k - 1]!;
+    k--;
+  }
+  ev.findingPos[k] = pos;
+  ev.findingStrength[k] = strength;
+  ev.findingWhy[k] = why;
+}
 const _deviation = { z: 0, beyond: 0 };
 const _evidence: LineEvidence = createLineEvidence();

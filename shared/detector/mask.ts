@@ -34,6 +34,15 @@ export interface MaskedLine {
   literals: string[];
   /** Number of tokens. */
   count: number;
+  /**
+   * The text the tokens were read from; `start`/`end` index it. For a line
+   * with fields it is the message followed by the field values.
+   */
+  source: string;
+  /** Per token, where its value starts in `source` (after `key=` or `key:`). */
+  start: Int32Array;
+  /** Per token, where its value ends in `source`. */
+  end: Int32Array;
 }
 
 /**
@@ -42,7 +51,15 @@ export interface MaskedLine {
  * @returns A buffer for {@linkcode maskTokens}.
  */
 export function createMaskedLine(): MaskedLine {
-  return { tokens: [], values: new Float64Array(MAX_TOKENS), literals: [], count: 0 };
+  return {
+    tokens: [],
+    values: new Float64Array(MAX_TOKENS),
+    literals: [],
+    count: 0,
+    source: "",
+    start: new Int32Array(MAX_TOKENS),
+    end: new Int32Array(MAX_TOKENS),
+  };
 }
 
 const _TIME_WORDS = new Set([
@@ -80,6 +97,9 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
   const tokens = out.tokens;
   const values = out.values;
   const literals = out.literals;
+  const starts = out.start;
+  const ends = out.end;
+  out.source = text;
   let count = 0;
   let i = 0;
   let afterNumber = false;
@@ -143,10 +163,13 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
     const len = end - start;
     values[count] = NaN;
     literals[count] = "";
+    starts[count] = start;
+    ends[count] = end;
     let token: string;
     let number = false;
     if (quoted) {
       token = eq > start ? text.substring(start, eq + 1) + WILDCARD : WILDCARD;
+      if (eq > start) starts[count] = eq + 1;
     } else if (digits === 0 && afterNumber && _isUnit(text, start, end)) {
       token = WILDCARD;
     } else if (digits === 0) {
@@ -162,10 +185,12 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
         token = WILDCARD;
       } else if (eq > start && _isKey(text, start, eq) && _isBoolean(text, eq + 1, end)) {
         token = text.substring(start, eq + 1) + WILDCARD;
+        starts[count] = eq + 1;
       } else if (
         colon > start && eq < 0 && _isName(text, start, colon) && _isBoolean(text, colon + 1, end)
       ) {
         token = text.substring(start, colon + 1) + WILDCARD;
+        starts[count] = colon + 1;
       } else {
         const b = text.charCodeAt(start) === 91 || text.charCodeAt(start) === 40 ? 1 : 0;
         token = len === 3 + b && _TIME_WORDS.has(text.substring(start + b, end))
@@ -174,12 +199,14 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
       }
     } else if (eq > start && eq < end - 1 && _isKey(text, start, eq)) {
       token = text.substring(start, eq + 1) + WILDCARD;
+      starts[count] = eq + 1;
       values[count] = _parseNumber(text, eq + 1, end);
     } else if (
       colon > start + 1 && colon < end - 1 && eq < 0 && slashes === 0 && !backslash &&
       _isName(text, start, colon)
     ) {
       token = text.substring(start, colon + 1) + WILDCARD;
+      starts[count] = colon + 1;
       values[count] = _parseNumber(text, colon + 1, end);
     } else {
       token = WILDCARD;

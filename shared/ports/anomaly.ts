@@ -37,6 +37,11 @@ export interface Anomaly {
   templateId: string;
   /** The tokens that drove the score. */
   tokens: string[];
+  /**
+   * The slots and values that drove the score, for people
+   * (`status=502: never seen here`); absent from older messages.
+   */
+  explanation?: string[];
   /** The model version that scored it; 0 while the container is learning. */
   modelVersion: number;
   /** When it was scored (ms since the epoch). */
@@ -51,6 +56,35 @@ export interface Anomaly {
    * `exited`, `unhealthy`, `restart_loop`), oldest first.
    */
   lastLines?: string[];
+  /**
+   * What kind of anomaly: `line` (one line or event scored) or `rate` (a
+   * window's volume, see `rate`).
+   * @default "line"
+   */
+  kind?: "line" | "rate";
+  /** For a rate anomaly: the window, its counts and the reasons with expected and observed counts. */
+  rate?: RateAnomalyDetails;
+}
+
+/** The window behind a rate anomaly. */
+export interface RateAnomalyDetails {
+  /** Window start (RFC 3339). */
+  start: string;
+  /** Window end (RFC 3339). */
+  end: string;
+  /** Lines in the window. */
+  lines: number;
+  /** Lines expected; null where the history is too thin. */
+  expected: number | null;
+  /** The reasons, each with its expected and observed counts. */
+  reasons: {
+    code: string;
+    expected: number;
+    observed: number;
+    templateId?: string;
+    template?: string;
+    windows: number;
+  }[];
 }
 
 /**
@@ -83,8 +117,11 @@ export function anomalyToFields(a: Anomaly): Fields {
     template: a.template,
     templateId: a.templateId,
     tokens: JSON.stringify(a.tokens),
+    ...(a.explanation === undefined ? {} : { explanation: JSON.stringify(a.explanation) }),
     modelVersion: String(a.modelVersion),
     scoredAt: String(a.scoredAt),
+    ...(a.kind && a.kind !== "line" ? { kind: a.kind } : {}),
+    ...(a.rate ? { rate: JSON.stringify(a.rate) } : {}),
   };
   if (a.version) f.version = a.version;
   if (a.lastLines) f.lastLines = JSON.stringify(a.lastLines);
@@ -107,6 +144,15 @@ export function fieldsToAnomaly(id: string, f: Fields): Anomaly {
   } catch {
     tokens = [];
   }
+  let explanation: string[] | undefined;
+  if (f.explanation !== undefined) {
+    try {
+      const parsed = JSON.parse(f.explanation);
+      explanation = Array.isArray(parsed) ? parsed.map(String) : [];
+    } catch {
+      explanation = [];
+    }
+  }
   const a: Anomaly = {
     id,
     container: f.container ?? "",
@@ -121,8 +167,11 @@ export function fieldsToAnomaly(id: string, f: Fields): Anomaly {
     template: f.template ?? "",
     templateId: f.templateId ?? "",
     tokens,
+    ...(explanation === undefined ? {} : { explanation }),
     modelVersion: Number(f.modelVersion ?? 0),
     scoredAt: Number(f.scoredAt ?? 0),
+    ...(f.kind === "rate" ? { kind: "rate" as const } : {}),
+    ...(f.rate ? { rate: _parseRate(f.rate) } : {}),
   };
   if (f.version) a.version = f.version;
   if (f.lastLines) {
@@ -134,4 +183,13 @@ export function fieldsToAnomaly(id: string, f: Fields): Anomaly {
     }
   }
   return a;
+}
+
+function _parseRate(text: string): RateAnomalyDetails | undefined {
+  try {
+    const v = JSON.parse(text);
+    return v && typeof v === "object" ? v as RateAnomalyDetails : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -6,7 +6,7 @@
  * suppression of that template).
  *
  * Adapters: {@linkcode RedisFeedbackStore} (real) and
- * {@linkcode EmbeddedFeedbackStore}; both pass
+ * `SqliteFeedbackStore`; both pass
  * `tests/shared/feedback_store_conformance.ts`.
  *
  * @module

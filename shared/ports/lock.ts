@@ -1,7 +1,8 @@
 /**
  * The lock port: a named lease held by one process at a time, so two trainers
- * never train one container at once. {@linkcode MemoryLock} serves the
- * one-process embedded mode; `RedisLock` the distributed one.
+ * never train one container at once. `SqliteLock` serves the embedded mode
+ * (across the processes sharing a data dir), `RedisLock` the distributed one,
+ * {@linkcode MemoryLock} one process on its own.
  *
  * @module
  */

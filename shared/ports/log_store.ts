@@ -2,7 +2,7 @@
  * The log store port: the history of every container's lines, written in
  * batches by ingest and read back per container by train. Adapters:
  * {@linkcode InfluxLogStore} (InfluxDB over its v1 HTTP API) and the embedded
- * one.
+ * `SqliteLogStore` (the data dir's SQLite database).
  *
  * Writes are idempotent: writing an entry again (a replay after a crash)
  * leaves one copy, and distinct entries (container, stream, ts, seq) never

@@ -1,7 +1,7 @@
 /**
  * The log stream port: append-only streams with consumer groups, as Redis
  * Streams provide them. Adapters: {@linkcode RedisLogStream} (real) and the
- * embedded one; both pass `tests/shared/log_stream_conformance.ts`.
+ * embedded `SqliteLogStream`; both pass `tests/shared/ports/log_stream_conformance.ts`.
  *
  * @module
  */
@@ -37,9 +37,12 @@ export interface AppendOptions {
    * so a writer may pipeline appends and resend them after a lost reply.
    * `key` holds the last applied `n`: an append with an `n` not above it was
    * applied before and is skipped (it returns no ids); one that leaves a gap
-   * fails with {@linkcode AppendOutOfOrderError} and writes nothing; when the
-   * key is absent any `n` is applied. The key expires `ttlMs` after the last
-   * append (default one day).
+   * fails with {@linkcode AppendOutOfOrderError} and writes nothing. When the
+   * key is absent only `n` = 1 (a writer's first append) is applied; a larger
+   * `n` fails with {@linkcode AppendOutOfOrderError} too, since the store lost
+   * the writer's state (it restarted empty, or the key expired): the writer
+   * must start a new sequence and re-send what the store no longer has. The
+   * key expires `ttlMs` after the last append (default one day).
    */
   sequence?: { key: string; n: number; ttlMs?: number };
 }
@@ -58,7 +61,11 @@ export function checkSequence(sequence: AppendOptions["sequence"]): void {
   }
 }
 
-/** An append with a sequence number that leaves a gap after the last applied one. */
+/**
+ * An append with a sequence number that leaves a gap after the last applied
+ * one (`append 846 after 746`), or that is not the first of a sequence the
+ * store does not know (`append 846 after none`).
+ */
 export class AppendOutOfOrderError extends Error {
   override name = "AppendOutOfOrderError";
 }

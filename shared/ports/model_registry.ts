@@ -3,8 +3,8 @@
  * a current pointer that moves atomically, the last K versions kept, rollback
  * and a change notice so scorers pick up a new model on their next batch.
  *
- * Adapters: `RedisModelRegistry` (real) and `EmbeddedModelRegistry` (files
- * under the data dir); both pass `tests/shared/model_registry_conformance.ts`.
+ * Adapters: `RedisModelRegistry` (real) and `SqliteModelRegistry` (the data
+ * dir's SQLite database); both pass `tests/shared/ports/model_registry_conformance.ts`.
  * `openModelRegistry(config)` picks one.
  *
  * Container names are hostile input: any well-formed string of 1 to 1024
@@ -110,6 +110,7 @@ export interface ModelRegistry extends AsyncDisposable {
    *
    * @param container the container's name
    * @returns the version, or null when the container has no current model
+   * @throws {CurrentVersionCorruptError} when the stored pointer is not a version
    */
   currentVersion(container: string): Promise<number | null>;
   /**
@@ -234,6 +235,29 @@ export class ModelCorruptError extends Error {
     );
     this.container = container;
     this.version = version;
+  }
+}
+
+/**
+ * A container's current-version pointer that cannot be read as a version
+ * (e.g. `abc`, or a key of the wrong type): only that container is affected.
+ */
+export class CurrentVersionCorruptError extends Error {
+  override name = "CurrentVersionCorruptError";
+  /** The container. */
+  readonly container: string;
+
+  /**
+   * @param container the container
+   * @param detail what is wrong
+   * @param options the cause
+   */
+  constructor(container: string, detail: string, options: { cause?: unknown } = {}) {
+    super(
+      `The current version of container ${displayContainer(container)} is unreadable: ${detail}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.container = container;
   }
 }
 

@@ -75,6 +75,18 @@ export interface Config {
     flushMs: number;
     /** `COLLECT_APPENDS_IN_FLIGHT`: appends under way at once (pipelined, in order). */
     appendsInFlight: number;
+    /**
+     * `COLLECT_MULTILINE`: how lines join into events for containers without a
+     * `tailwise.multiline.start` label: `auto`, `off` or a regular expression
+     * matching an event's first line.
+     */
+    multiline: string;
+    /** `COLLECT_MULTILINE_FLUSH_MS`: longest wait of an event for more lines. */
+    multilineFlushMs: number;
+    /** `COLLECT_MULTILINE_MAX_LINES`: most lines in one event. */
+    multilineMaxLines: number;
+    /** `COLLECT_MULTILINE_MAX_BYTES`: most bytes in one event. */
+    multilineMaxBytes: number;
     /** `COLLECT_LAST_LINES`: last lines kept per container for its lifecycle anomalies. */
     lastLines: number;
   };
@@ -232,6 +244,10 @@ export function loadConfig(
       bufferLines: r.int("COLLECT_BUFFER_LINES", 20_000, { min: 1 }),
       flushMs: r.duration("COLLECT_FLUSH_MS", "50ms"),
       appendsInFlight: r.int("COLLECT_APPENDS_IN_FLIGHT", 2, { min: 1, max: 16 }),
+      multiline: r.pattern("COLLECT_MULTILINE", "auto", ["auto", "off"]),
+      multilineFlushMs: r.duration("COLLECT_MULTILINE_FLUSH_MS", "1s", { allowZero: true }),
+      multilineMaxLines: r.int("COLLECT_MULTILINE_MAX_LINES", 500, { min: 1, max: 100_000 }),
+      multilineMaxBytes: r.size("COLLECT_MULTILINE_MAX_BYTES", "128KiB", { min: 1024 }),
       lastLines: r.int("COLLECT_LAST_LINES", 20, { min: 0, max: 1000 }),
     },
     deploys: {
@@ -463,6 +479,19 @@ class _Reader {
       return parseSize(fallback) ?? 0;
     }
     return n;
+  }
+
+  /** One of `words`, or a regular expression. */
+  pattern(name: string, fallback: string, words: readonly string[]): string {
+    const v = this.#get(name) ?? fallback;
+    if (words.includes(v.toLowerCase())) return v.toLowerCase();
+    try {
+      new RegExp(v);
+      return v;
+    } catch {
+      this.#bad(name, v, `${words.join(", ")} or a regular expression`);
+      return fallback;
+    }
   }
 
   cron(name: string, fallback: string): string {

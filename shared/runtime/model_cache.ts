@@ -7,14 +7,18 @@
  *
  * A version whose blob is corrupt is reported once and skipped: the version
  * the cache already had keeps serving, or, for a fresh cache, the newest
- * earlier version that loads.
+ * earlier version that loads. A current-version pointer that cannot be read
+ * (`abc`, a key of the wrong type) is reported once too: the model the cache
+ * has keeps serving, else the newest version that loads, else cold start.
+ * Either way only that container is affected.
  *
  * @module
  */
 
-import { Detector } from "../detector/detector.ts";
+import { Detector, RateModel, splitModel } from "../detector/detector.ts";
 import type { Logger } from "./logger.ts";
 import {
+  CurrentVersionCorruptError,
   ModelCorruptError,
   type ModelMeta,
   ModelNotFoundError,
@@ -29,6 +33,8 @@ export interface LoadedModel {
   meta: ModelMeta;
   /** The detector. */
   detector: Detector;
+  /** The rate model, when the model was trained with timestamps. */
+  rates?: RateModel;
 }
 
 /**
@@ -51,7 +57,8 @@ export function logBadVersions(
 /** Options of {@linkcode ModelCache}. */
 export interface ModelCacheOptions {
   /**
-   * Told once per bad version, with why it was skipped.
+   * Told once per bad version, with why it was skipped; `version` is 0 when
+   * the current-version pointer itself is unreadable.
    * @default ignore
    */
   onBadVersion?: (container: string, version: number, error: Error) => void;
@@ -67,6 +74,7 @@ export class ModelCache {
   #registry: ModelRegistry;
   #models = new Map<string, LoadedModel>();
   #bad = new Map<string, Set<number>>();
+  #badPointers = new Set<string>();
   #onBad: (container: string, version: number, error: Error) => void;
   #max: number;
   /** Blob fetches and decodes since start: the cost beyond the version check. */
@@ -93,7 +101,18 @@ export class ModelCache {
    */
   async get(container: string): Promise<LoadedModel | null> {
     this.checks++;
-    const version = await this.#registry.currentVersion(container);
+    let version: number | null;
+    try {
+      version = await this.#registry.currentVersion(container);
+      this.#badPointers.delete(container);
+    } catch (e) {
+      if (!(e instanceof CurrentVersionCorruptError)) throw e;
+      if (!this.#badPointers.has(container)) {
+        this.#badPointers.add(container);
+        this.#onBad(container, 0, e);
+      }
+      return this.#models.get(container) ?? await this.#fallback(container, Infinity);
+    }
     const cached = this.#models.get(container);
     if (version === null) {
       if (cached) this.#models.delete(container);
@@ -111,7 +130,11 @@ export class ModelCache {
       return loaded;
     }
     if (cached) return cached;
-    // A fresh cache with a bad current version: serve the newest earlier one that loads.
+    return await this.#fallback(container, version);
+  }
+
+  /** A fresh cache with a bad current version: the newest earlier one that loads. */
+  async #fallback(container: string, version: number): Promise<LoadedModel | null> {
     const older = (await this.#registry.list(container))
       .filter((m) => m.version < version && m.status !== "candidate")
       .sort((a, b) => b.version - a.version);
@@ -126,6 +149,17 @@ export class ModelCache {
     return null;
   }
 
+  /**
+   * The model {@linkcode ModelCache.get} last returned for a container,
+   * without asking the registry again.
+   *
+   * @param container the model key
+   * @returns the model, or undefined when none is loaded
+   */
+  cached(container: string): LoadedModel | undefined {
+    return this.#models.get(container);
+  }
+
   /** Forgets every loaded model. */
   clear(): void {
     this.#models.clear();
@@ -136,7 +170,13 @@ export class ModelCache {
     try {
       const { meta, blob } = await this.#registry.get(container, version);
       this.loads++;
-      return { version, meta, detector: Detector.fromBytes(blob) };
+      const parts = splitModel(blob);
+      return {
+        version,
+        meta,
+        detector: Detector.fromBytes(parts.detector),
+        ...(parts.rates ? { rates: RateModel.fromBytes(parts.rates) } : {}),
+      };
     } catch (e) {
       if (e instanceof ModelNotFoundError) return null;
       const error = e instanceof Error ? e : new Error(String(e));

@@ -23,6 +23,10 @@
  * handler writes to (or a revoked credential) stops acking instead of losing
  * or dead-lettering entries.
  *
+ * A group that disappears (Redis restarted empty, or without the group) is
+ * re-created at once, from the start of the stream, and reported once per
+ * loss through `onGroupLost`: the consumer goes on without a restart.
+ *
  * @module
  */
 
@@ -73,6 +77,8 @@ export interface ConsumerCounters {
   handlerErrors: number;
   /** Batches handed to the handler. */
   batches: number;
+  /** Times the group was found missing and re-created. */
+  groupsRecreated: number;
 }
 
 /** Counters plus the group's state, for metrics. */
@@ -147,6 +153,41 @@ export interface StreamConsumerOptions {
    * @default ignore
    */
   onError?: (error: unknown, context: { retryInMs: number }) => void;
+  /**
+   * Called once each time the group was found missing (the stream's server
+   * lost it) and re-created from the start of the stream.
+   * @default report it through `onError` with `retryInMs` 0
+   */
+  onGroupLost?: (lost: GroupLost) => void;
+}
+
+/** What {@linkcode StreamConsumerOptions.onGroupLost} is told. */
+export interface GroupLost {
+  /** The stream. */
+  stream: string;
+  /** The group, now re-created. */
+  group: string;
+  /** The error that showed it missing (e.g. `NOGROUP ...`). */
+  error: string;
+}
+
+/** The log message of a lost and re-created group, the same in every function. */
+export const GROUP_LOST_MESSAGE =
+  "consumer group was missing (Redis lost it: restarted empty or from an older snapshot); " +
+  "re-created it from the start of the stream, which collect fills again from Docker";
+
+/**
+ * Whether an error of a group read says the stream or the group does not
+ * exist (Redis' `NOGROUP`, or `UNBLOCKED` for a blocked read whose stream was
+ * deleted).
+ *
+ * @param e the error
+ * @returns true for a missing group
+ */
+export function isMissingGroupError(e: unknown): boolean {
+  const message = e instanceof Error ? e.message : String(e);
+  // A read blocked on a stream that is deleted meanwhile ends with UNBLOCKED.
+  return /\bNOGROUP\b|^UNBLOCKED the stream key no longer exists/.test(message);
 }
 
 /** Field names added to a dead-lettered message (the original fields are kept). */
@@ -164,8 +205,9 @@ export const DEAD_LETTER_FIELDS = {
 export class StreamConsumer {
   #log: LogStream;
   #handler: BatchHandler;
-  #o: Required<Omit<StreamConsumerOptions, "onError">> & {
+  #o: Required<Omit<StreamConsumerOptions, "onError" | "onGroupLost">> & {
     onError: NonNullable<StreamConsumerOptions["onError"]>;
+    onGroupLost: NonNullable<StreamConsumerOptions["onGroupLost"]>;
   };
   #counters: ConsumerCounters = {
     read: 0,
@@ -175,6 +217,7 @@ export class StreamConsumer {
     claimed: 0,
     handlerErrors: 0,
     batches: 0,
+    groupsRecreated: 0,
   };
   #lastError: string | null = null;
   #lastErrorValue: unknown = null;
@@ -190,6 +233,7 @@ export class StreamConsumer {
     this.#log = log;
     this.#handler = handler;
     const claimIdleMs = options.claimIdleMs ?? 30_000;
+    const onError = options.onError ?? (() => {});
     this.#o = {
       stream: options.stream,
       group: options.group,
@@ -204,7 +248,15 @@ export class StreamConsumer {
       concurrency: options.concurrency ?? 1,
       backoffMs: options.backoffMs ?? 200,
       maxBackoffMs: options.maxBackoffMs ?? 30_000,
-      onError: options.onError ?? (() => {}),
+      onError,
+      onGroupLost: options.onGroupLost ?? ((lost) =>
+        onError(
+          new Error(
+            `Consumer group ${lost.group} of ${lost.stream} was missing (${lost.error}): ` +
+              "re-created it from the start of the stream",
+          ),
+          { retryInMs: 0 },
+        )),
     };
     for (const key of ["batch", "maxDeliveries", "concurrency"] as const) {
       const v = this.#o[key];
@@ -330,6 +382,15 @@ export class StreamConsumer {
       } catch (e) {
         ahead = null;
         if (signal.aborted) break;
+        if (isMissingGroupError(e)) {
+          await drain();
+          if (await this.#recreateGroup(e)) {
+            failures = 0;
+            checkPending = true;
+            nextClaimAt = 0;
+            continue;
+          }
+        }
         failures++;
         await drain();
         await this.#backoff(e, failures, signal);
@@ -361,6 +422,19 @@ export class StreamConsumer {
       }
     }
     await drain();
+  }
+
+  /** Re-creates a lost group and reports it; false when that failed too. */
+  async #recreateGroup(error: unknown): Promise<boolean> {
+    const o = this.#o;
+    try {
+      await this.#log.createGroup(o.stream, o.group);
+    } catch {
+      return false;
+    }
+    this.#counters.groupsRecreated++;
+    o.onGroupLost({ stream: o.stream, group: o.group, error: _describe(error) });
+    return true;
   }
 
   #readNew(signal: AbortSignal, blockMs: number): Promise<StreamMessage[]> {

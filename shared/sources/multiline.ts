@@ -279,7 +279,7 @@ export class MultilineGrouper<P> {
   /** Emits the open event, if any (the input ended). */
   flush(): void {
     if (this.#lines.length === 0) return;
-    const event = _event(this.#lines, this.#positions, this.#stream, this.#bytes);
+    const event = new _Event(this.#lines, this.#positions, this.#stream, this.#bytes);
     this.#lines = [];
     this.#positions = [];
     this.#bytes = 0;
@@ -311,14 +311,12 @@ export class MultilineGrouper<P> {
         if (blank) return false;
         if (_MORE.test(line)) return true;
         // A log record's message line followed by its exception.
-        if (this.#lines.length === 1 && _ERRORISH.test(this.#lines[0]!)) {
-          const next = _startState(line);
-          if (next !== "plain" && next !== "node") {
+        if (this.#lines.length === 1) {
+          let next = _startState(line);
+          if (next === "node") next = "plain";
+          else if (next === "plain" && c === 103 /* g */ && _GO_GOROUTINE.test(line)) next = "go";
+          if (next !== "plain" && _ERRORISH.test(this.#lines[0]!)) {
             this.#state = next;
-            return true;
-          }
-          if (_GO_GOROUTINE.test(line)) {
-            this.#state = "go";
             return true;
           }
         }
@@ -412,27 +410,33 @@ function _startState(line: string): _State {
   const c = line.charCodeAt(0);
   if (c === 84 /* T */ && _PY_HEADER.test(line)) return "python";
   if ((c === 112 /* p */ || c === 102 /* f */) && _GO_PANIC.test(line)) return "go";
-  if (_EXCEPTION.test(line)) return "trace";
-  if (_NODE_SOURCE.test(line)) return "node";
+  // Exception lines start with a letter, `_` or `$`; a Node source line is a
+  // path without spaces.
+  const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36;
+  if (letter && _EXCEPTION.test(line)) return "trace";
+  if ((letter || c === 47 /* / */ || c === 46 /* . */) && line.indexOf(" ") < 0) {
+    if (_NODE_SOURCE.test(line)) return "node";
+  }
   return "plain";
 }
 
-function _event<P>(
-  lines: string[],
-  positions: P[],
-  stream: string,
-  bytes: number,
-): MultilineEvent<P> {
-  let text: string | undefined;
-  return {
-    lines,
-    positions,
-    stream,
-    bytes,
-    get text(): string {
-      return text ??= lines.length === 1 ? lines[0]! : lines.join("\n");
-    },
-  };
+class _Event<P> implements MultilineEvent<P> {
+  lines: string[];
+  positions: P[];
+  stream: string;
+  bytes: number;
+  #text: string | undefined;
+
+  constructor(lines: string[], positions: P[], stream: string, bytes: number) {
+    this.lines = lines;
+    this.positions = positions;
+    this.stream = stream;
+    this.bytes = bytes;
+  }
+
+  get text(): string {
+    return this.#text ??= this.lines.length === 1 ? this.lines[0]! : this.lines.join("\n");
+  }
 }
 
 function _utf8Length(s: string): number {

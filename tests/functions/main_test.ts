@@ -1,10 +1,20 @@
 import assert from "node:assert/strict";
-import { EmbeddedLogStore } from "../../shared/adapters/embedded/embedded_log_store.ts";
+import { SqliteLogStore } from "../../shared/adapters/sqlite/sqlite_log_store.ts";
 import { freePort, waitFor } from "../harness/services.ts";
 
 function _start(dataDir: string, port: number, args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "functions/main.ts", ...args],
+    // The flags of `deno task start` (deno.json), never -A for the code under test.
+    args: [
+      "run",
+      "--allow-env",
+      "--allow-net",
+      "--allow-read",
+      "--allow-sys",
+      "--allow-write",
+      "functions/main.ts",
+      ...args,
+    ],
     env: {
       TAILWISE_DATA_DIR: dataDir,
       API_PORT: String(port),
@@ -79,7 +89,7 @@ Deno.test("deno task start --demo: a live anomaly within a minute, kept across a
     });
     await t.step("history, models and anomalies survive the restart", async () => {
       {
-        await using store = await EmbeddedLogStore.open(dataDir);
+        await using store = await SqliteLogStore.open(dataDir);
         let n = 0;
         for await (const _ of store.history("demo-web")) n++;
         assert.ok(n >= 1500, `demo-web history has ${n} lines`);
@@ -113,7 +123,17 @@ Deno.test("deno task start --demo: a live anomaly within a minute, kept across a
 Deno.test("deno task start refuses a --file that does not exist, naming it", async () => {
   const dataDir = await Deno.makeTempDir();
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "functions/main.ts", "--file", "/nope/app.log"],
+    args: [
+      "run",
+      "--allow-env",
+      "--allow-net",
+      "--allow-read",
+      "--allow-sys",
+      "--allow-write",
+      "functions/main.ts",
+      "--file",
+      "/nope/app.log",
+    ],
     env: { TAILWISE_DATA_DIR: dataDir },
     stdin: "null",
   }).output();

@@ -37,7 +37,8 @@ type _RawMessage = [string, string[] | null];
 // KEYS[1] the stream, then the sequence key when ARGV[3] > 0, then the state
 // keys. ARGV: maxLen, message count, sequence number (0: none), sequence ttl
 // in ms, per message its field count and fields, then the state values in
-// KEYS order. An already applied sequence number returns false; a gap is an
+// KEYS order. An already applied sequence number returns false; a gap, or a
+// number above 1 for an absent sequence key (the server lost it), is an
 // OUTOFORDER error and writes nothing.
 const _APPEND = `
 local maxlen = tonumber(ARGV[1])
@@ -52,6 +53,8 @@ if seq > 0 then
     if seq ~= last + 1 then
       return redis.error_reply('OUTOFORDER append ' .. seq .. ' after ' .. last)
     end
+  elseif seq > 1 then
+    return redis.error_reply('OUTOFORDER append ' .. seq .. ' after none')
   end
 end
 local a = 5

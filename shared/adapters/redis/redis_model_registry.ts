@@ -29,6 +29,7 @@ import { createRedisClient, pingRedis, type RedisConnectOptions } from "./redis_
 import {
   checkContainerName,
   checkNewModelMeta,
+  CurrentVersionCorruptError,
   type ModelChange,
   modelChecksum,
   ModelCorruptError,
@@ -254,8 +255,26 @@ export class RedisModelRegistry implements ModelRegistry {
 
   /** {@inheritDoc ModelRegistry.currentVersion} */
   async currentVersion(container: string): Promise<number | null> {
-    const v = await this.#client.get(this.#keys(container).current);
-    return v === null ? null : Number(v);
+    let v: string | null;
+    try {
+      v = await this.#client.get(this.#keys(container).current);
+    } catch (e) {
+      if (_wrongType(e)) {
+        throw new CurrentVersionCorruptError(container, "its key holds the wrong Redis type", {
+          cause: e,
+        });
+      }
+      throw e;
+    }
+    if (v === null) return null;
+    const n = _version(v);
+    if (n === null) {
+      throw new CurrentVersionCorruptError(
+        container,
+        `it holds ${JSON.stringify(v.slice(0, 40))}: expected an integer of at least 1`,
+      );
+    }
+    return n;
   }
 
   /** {@inheritDoc ModelRegistry.current} */
@@ -308,7 +327,23 @@ export class RedisModelRegistry implements ModelRegistry {
     if (withBlob) p.getBuffer(`${k.blob}${version}`);
     const replies = await p.exec();
     if (replies === null) throw new Error("Redis aborted the read of a model");
-    for (const [err] of replies) if (err) throw err;
+    // A key of the wrong type spoils this version only; an unreadable
+    // current pointer only means this version is not known to be current.
+    replies.forEach(([err], i) => {
+      if (!err) return;
+      if (!_wrongType(err)) throw err;
+      if (i === 3) replies[3] = [null, null];
+      else {
+        throw new ModelCorruptError(
+          container,
+          version,
+          `its ${
+            ["metadata", "promotion time", "rollback time", "", "blob"][i]
+          } key holds the wrong Redis type`,
+          { cause: err },
+        );
+      }
+    });
     const [json, promotedAt, rolledBackAt, current, blob] = replies.map((r) => r[1]) as [
       string | null,
       string | null,
@@ -332,28 +367,36 @@ export class RedisModelRegistry implements ModelRegistry {
     }
     const replies = await p.exec();
     if (replies === null) throw new Error("Redis aborted the listing of models");
-    for (const [err] of replies) if (err) throw err;
+    for (const [err] of replies) if (err && !_wrongType(err)) throw err;
     const out: ModelMeta[] = [];
     names.forEach((name, i) => {
+      // A broken entry (a key of the wrong type, metadata that is not JSON)
+      // leaves out what it spoils, never the other containers.
       const [metas, promoted, rolledback, current] = replies.slice(i * 4, i * 4 + 4)
-        .map((r) => r[1]) as [
-          Record<string, string>,
-          Record<string, string>,
-          Record<string, string>,
+        .map(([err, value]) => (err ? null : value)) as [
+          Record<string, string> | null,
+          Record<string, string> | null,
+          Record<string, string> | null,
           string | null,
         ];
-      const versions = Object.keys(metas).map(Number).sort((a, b) => b - a);
+      if (metas === null) return;
+      const versions = Object.keys(metas).map(Number).filter((v) => _version(String(v)) !== null)
+        .sort((a, b) => b - a);
       for (const v of versions) {
-        out.push(
-          _toMeta(
-            name,
-            v,
-            metas[String(v)]!,
-            promoted[String(v)] ?? null,
-            rolledback[String(v)] ?? null,
-            current,
-          ),
-        );
+        try {
+          out.push(
+            _toMeta(
+              name,
+              v,
+              metas[String(v)]!,
+              promoted?.[String(v)] ?? null,
+              rolledback?.[String(v)] ?? null,
+              current,
+            ),
+          );
+        } catch (e) {
+          if (!(e instanceof ModelCorruptError)) throw e;
+        }
       }
     });
     return out;
@@ -471,6 +514,17 @@ export class RedisModelRegistry implements ModelRegistry {
   }
 }
 
+function _wrongType(e: unknown): boolean {
+  return e instanceof Error && e.message.startsWith("WRONGTYPE");
+}
+
+/** A stored version number, or null when it is not one. */
+function _version(text: string): number | null {
+  if (!/^[1-9]\d{0,15}$/.test(text)) return null;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
 function _checkVersion(version: number): void {
   if (!Number.isSafeInteger(version) || version < 1) {
     throw new RangeError(`Cannot use model version ${version}: expected an integer of at least 1`);
@@ -485,7 +539,20 @@ function _toMeta(
   rolledBackAt: string | null,
   current: string | null,
 ): ModelMeta {
-  const stored = JSON.parse(json) as _StoredMeta;
+  let stored: _StoredMeta;
+  try {
+    stored = JSON.parse(json);
+    if (typeof stored !== "object" || stored === null || Array.isArray(stored)) {
+      throw new TypeError("not an object");
+    }
+  } catch (e) {
+    throw new ModelCorruptError(
+      container,
+      version,
+      `its metadata is not a JSON object (${e instanceof Error ? e.message : String(e)})`,
+      { cause: e },
+    );
+  }
   const status = current !== null && Number(current) === version
     ? "current"
     : promotedAt !== null

@@ -586,11 +586,16 @@ function _slackPayload(p: AlertPayload): { text: string; blocks: unknown[] } {
   const line = _slackEscape(_cut(a.line, 1500)).replaceAll("`", "ˋ");
   const template = _slackEscape(_cut(a.template, 300)).replaceAll("`", "ˋ");
   const reasons = a.reasons.map(_slackEscape).join(", ") || "-";
+  const why = (a.explanation ?? []).slice(0, 4).map((e) => _slackEscape(_cut(e, 200)));
   return {
     text,
     blocks: [
       { type: "section", text: { type: "mrkdwn", text } },
       { type: "section", text: { type: "mrkdwn", text: `\`\`\`${line}\`\`\`` } },
+      ...(why.length === 0 ? [] : [{
+        type: "section",
+        text: { type: "mrkdwn", text: why.map((e) => `• ${e.replaceAll("`", "ˋ")}`).join("\n") },
+      }]),
       {
         type: "context",
         elements: [{

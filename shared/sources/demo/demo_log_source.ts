@@ -11,7 +11,7 @@
 
 import { entryToFields, type LogEntry } from "../../ports/log_entry.ts";
 import type { LogStream } from "../../ports/log_stream.ts";
-import { createPrng, type Prng } from "../../detector/prng.ts";
+import { createPrng, type Prng } from "../../detector/detector.ts";
 import { sleep } from "../../runtime/sleep.ts";
 
 /** Options of {@linkcode runDemo}. */

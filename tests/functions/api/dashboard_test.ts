@@ -37,6 +37,10 @@ async function _signIn(
 Deno.test("displayText() strips ANSI, shows controls and bidi overrides, cuts at 2 KB", () => {
   assert.deepEqual(displayText("\u001b[31mred\u001b[0m ok"), { text: "red ok", cut: null });
   assert.equal(displayText("a\u0000b\u0007c\u007f").text, "a\u2400b\u2407c\u2421");
+  assert.equal(
+    displayText('Traceback (most recent call last):\n  File "a.py"\r\nValueError').text,
+    'Traceback (most recent call last):\n  File "a.py"\u240d\nValueError',
+  );
   assert.equal(displayText("x\u202egnp.exe\u2066").text, "x[U+202E]gnp.exe[U+2066]");
   assert.equal(displayText("tab\there").text, "tab\there");
   const long = displayText("A".repeat(1 << 20));

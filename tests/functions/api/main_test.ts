@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { apiToken, serveApi } from "../../../functions/api/main.ts";
-import { trainSettings } from "../../../functions/train/main.ts";
-import { trainContainer } from "../../../functions/train/train.ts";
+import { apiToken, serveApi } from "../../../functions/api/build.ts";
+import { trainContainer, trainSettings } from "../../../shared/training/train_model.ts";
 import { ConfigError, loadConfig } from "../../../shared/runtime/config.ts";
-import { EmbeddedLogStore } from "../../../shared/adapters/embedded/embedded_log_store.ts";
+import { SqliteLogStore } from "../../../shared/adapters/sqlite/sqlite_log_store.ts";
 import type { LogEntry } from "../../../shared/ports/log_entry.ts";
 import { silentLogger } from "../../../shared/runtime/logger.ts";
 import { ModelCache } from "../../../shared/runtime/model_cache.ts";
@@ -54,7 +53,7 @@ Deno.test("serveApi() serves on a real port, trains on demand, and stops on its 
   const stream = RedisLogStream.connect(redisUrl);
   const registry = new RedisModelRegistry(stream.client, { prefix: `${ns}:models:` });
   const feedback = new RedisFeedbackStore(stream.client, { prefix: `${ns}:feedback` });
-  const logStore = await EmbeddedLogStore.open(dataDir);
+  const logStore = await SqliteLogStore.open(dataDir);
   const start = Date.now() - 60_000;
   const entries: LogEntry[] = Array.from({ length: 300 }, (_, i) => ({
     containerId: "c0ffee",

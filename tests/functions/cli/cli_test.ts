@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { generateEventServices } from "../../../bench/events_eval.ts";
 
 const MAIN = new URL("../../../functions/cli/main.ts", import.meta.url).pathname;
 const FIXTURE = new URL("../../fixtures/hdfs_sample.log", import.meta.url).pathname;
@@ -93,6 +94,77 @@ Deno.test("cli train and score: the contract from a fresh data dir", async (t) =
         assert.equal(r.code, 0);
         assert.match(r.stdout, /Usage: deno task cli/);
       }
+    });
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("cli score: a stack trace is one event with one verdict, a known one is not flagged", async (t) => {
+  const dataDir = await Deno.makeTempDir({ prefix: "tailwise_cli_events_" });
+  try {
+    const [service] = generateEventServices(5, { trainEvents: 1500, testEvents: 300 });
+    const trainFile = `${dataDir}/train.log`;
+    await Deno.writeTextFile(trainFile, service!.train.flatMap((e) => e.lines).join("\n") + "\n");
+    await t.step("train groups lines into events", async () => {
+      const r = await cli(dataDir, "train", "--container", "worker", "--file", trainFile);
+      assert.equal(r.code, 0, r.stderr);
+      const info = JSON.parse(r.stdout);
+      assert.equal(info.lines, service!.train.reduce((n, e) => n + e.lines.length, 0));
+      assert.equal(info.events, service!.train.length);
+    });
+    await t.step("score prints one object per input line with its event's verdict", async () => {
+      const known = service!.train.find((e) => e.kind === "known")!;
+      const fresh = service!.test.find((e) => e.kind === "new")!;
+      const normal = service!.train.find((e) => e.kind === "normal")!;
+      const events = [normal, known, normal, fresh, normal];
+      const input = `${dataDir}/input.log`;
+      await Deno.writeTextFile(input, events.flatMap((e) => e.lines).join("\n") + "\n");
+      const r = await cli(dataDir, "score", "--container", "worker", "--file", input, "--jsonl");
+      assert.equal(r.code, 0, r.stderr);
+      const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      assert.equal(rows.length, events.reduce((n, e) => n + e.lines.length, 0));
+      let line = 1;
+      for (const e of events) {
+        const first = rows[line - 1];
+        for (let k = 0; k < e.lines.length; k++) {
+          const row = rows[line - 1 + k];
+          assert.equal(row.line, line + k);
+          assert.equal(row.event, line);
+          assert.equal(row.score, first.score);
+          assert.equal(row.anomaly, first.anomaly);
+        }
+        assert.equal(first.anomaly, e.kind === "new", `${e.kind}: ${e.lines[0]}`);
+        line += e.lines.length;
+      }
+    });
+    await t.step("--multiline off scores every line alone", async () => {
+      const input = `${dataDir}/input.log`;
+      const r = await cli(
+        dataDir,
+        "score",
+        "--container",
+        "worker",
+        "--file",
+        input,
+        "--multiline",
+        "off",
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      rows.forEach((row) => assert.equal(row.event, row.line));
+      const bad = await cli(
+        dataDir,
+        "score",
+        "--container",
+        "worker",
+        "--file",
+        input,
+        "--multiline",
+        "([",
+      );
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--multiline "\(\["/);
     });
   } finally {
     await Deno.remove(dataDir, { recursive: true });

@@ -148,12 +148,12 @@ Deno.test("Detector.fromBytes() rejects a version 1 blob: mined by an older mine
   const v1 = (await trainDetector(lines)).toBytes().slice();
   v1[4] = 1;
   new DataView(v1.buffer).setUint32(v1.length - 4, crc32(v1, 0, v1.length - 4), true);
-  assert.equal(MODEL_FORMAT_VERSION, 2);
+  assert.equal(MODEL_FORMAT_VERSION, 3);
   assert.throws(() => Detector.fromBytes(v1), (err: unknown) => {
     assert.ok(err instanceof ModelFormatError);
     assert.equal(err.name, "ModelFormatError");
     assert.match(err.message, /format version 1/);
-    assert.match(err.message, /older template miner/);
+    assert.match(err.message, /older detector/);
     assert.match(err.message, /must be retrained/);
     assert.match(err.message, /deno task cli train/);
     return true;
@@ -304,4 +304,89 @@ Deno.test("FeatureModel keeps templates marked structured through finish(), so t
   };
   assert.equal(flag(templateOf[0]!), 1);
   assert.equal(flag(templateOf[1]!), 0);
+});
+
+Deno.test("Detector.fromBytes() rejects a version 2 blob (no field slots): retrain", async () => {
+  const v2 = (await trainDetector(await fixtureLines())).toBytes().slice();
+  v2[4] = 2;
+  new DataView(v2.buffer).setUint32(v2.length - 4, crc32(v2, 0, v2.length - 4), true);
+  assert.throws(() => Detector.fromBytes(v2), (err: unknown) => {
+    assert.ok(err instanceof ModelFormatError);
+    assert.match(err.message, /format version 2/);
+    assert.match(err.message, /no field slots/);
+    assert.match(err.message, /must be retrained/);
+    assert.match(err.message, /expected version 3/);
+    return true;
+  });
+});
+
+function accessLines(n: number, seed: number): string[] {
+  const prng = createPrng(seed);
+  const uas = [
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:125.0) Gecko/20100101 Firefox/125.0",
+    "kube-probe/1.29",
+  ];
+  return Array.from({ length: n }, (_, i) => {
+    const ua = uas[prng.nextInt(uas.length)]!;
+    const probe = ua.startsWith("kube");
+    const path = probe ? "/healthz" : `/api/v1/products/${1000 + prng.nextInt(900)}`;
+    const status = probe ? 200 : prng.next() < 0.05 ? 404 : 200;
+    return `10.1.${prng.nextInt(9)}.${prng.nextInt(250)} - - [14/Mar/2026:08:${
+      String(i % 60).padStart(2, "0")
+    }:00 +0000] "GET ${path} HTTP/1.1" ${status} ${100 + prng.nextInt(900)} "-" "${ua}"`;
+  });
+}
+
+Deno.test("Detector raises access-log attacks and failures, naming the field and value", async () => {
+  const detector = await trainDetector(accessLines(5000, 21));
+  const back = Detector.fromBytes(detector.toBytes());
+  const normal = accessLines(2000, 22);
+  const flagged = normal.filter((l) => back.score(l).anomaly).length;
+  assert.ok(flagged <= 10, `${flagged} of 2000 normal lines flagged`);
+  const at = '45.155.205.9 - - [14/Mar/2026:09:00:00 +0000] "GET ';
+  const failure = back.score(
+    `10.1.2.3 - - [14/Mar/2026:09:00:00 +0000] "GET /api/v1/products/1234 HTTP/1.1" 502 157 "-" "${"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"}"`,
+  );
+  assert.ok(failure.anomaly);
+  assert.ok(failure.reasons.includes("unusual_value"), failure.reasons.join());
+  assert.ok(
+    failure.explanation.includes("status=502: never seen here"),
+    failure.explanation.join(),
+  );
+  const traversal = back.score(
+    `${at}/api/v1/products/..%2f..%2fetc%2fpasswd HTTP/1.1" 404 153 "-" "-"`,
+  );
+  assert.ok(traversal.anomaly);
+  assert.ok(
+    traversal.explanation.some((e) => /^path: shape never seen \(.*\.\..*\)/.test(e)),
+    traversal.explanation.join(" | "),
+  );
+  const scanner = back.score(
+    `${at}/api/v1/products/1200 HTTP/1.1" 200 612 "-" "sqlmap/1.8.2#stable (https://sqlmap.org)"`,
+  );
+  assert.ok(scanner.anomaly);
+  assert.ok(scanner.explanation.some((e) => e.startsWith("ua=sqlmap")), scanner.explanation.join());
+  assert.ok(detector.info.trainAboveThreshold <= 0.01, String(detector.info.trainAboveThreshold));
+  assert.equal(back.info.trainAboveThreshold, detector.info.trainAboveThreshold);
+});
+
+Deno.test("Detector never flags counters for having grown ten times past training", async () => {
+  const line = (i: number) =>
+    i % 2 === 0
+      ? `time=2026-03-14T08:00:00Z level=info msg="request served" req=${i} seq=${
+        3 * i + 7
+      } uptime_s=${(i * 0.73).toFixed(1)} status=200`
+      : `worker heartbeat req=${i} seq=${3 * i + 7} uptime_s=${(i * 0.73).toFixed(1)} offset=${
+        i * 512
+      }`;
+  const detector = await trainDetector(Array.from({ length: 3000 }, (_, i) => line(i + 1)));
+  let flagged = 0;
+  for (let i = 30_000; i < 33_000; i++) if (detector.score(line(i)).anomaly) flagged++;
+  assert.ok(flagged <= 30, `${flagged} of 3000 lines with grown counters flagged`);
+  // A counter slot still judges the shape of what it holds.
+  const odd = detector.score(
+    `worker heartbeat req=12' seq=43 uptime_s=3.0 offset=512`,
+  );
+  assert.ok(odd.score > detector.score(line(31_000)).score);
 });

@@ -145,13 +145,28 @@ export function logStreamConformance(
     assert.equal((await batch(4)).length, 1);
     assert.deepEqual((await log.range(stream)).map((m) => m.fields.n), ["1", "2", "3", "4"]);
     assert.equal(await log.getState(k), "p4");
-    // An absent key accepts any number (a new writer, or an expired key).
+    // An absent key accepts only a first append: a later number means the
+    // store lost the writer's state (restarted empty, or the key expired).
     const other = key("seq2");
+    await assert.rejects(
+      () =>
+        log.append(stream, [{ n: "x" }], {
+          state: { [k]: "lost" },
+          sequence: { key: other, n: 7 },
+        }),
+      (e: unknown) => {
+        assert.ok(e instanceof AppendOutOfOrderError, String(e));
+        assert.match(e.message, /append 7 after none/);
+        return true;
+      },
+    );
+    assert.equal(await log.getState(k), "p4");
+    assert.equal(await log.getState(other), null);
     assert.equal(
-      (await log.append(stream, [{ n: "x" }], { sequence: { key: other, n: 7 } })).length,
+      (await log.append(stream, [{ n: "x" }], { sequence: { key: other, n: 1 } })).length,
       1,
     );
-    assert.equal(await log.getState(other), "7");
+    assert.equal(await log.getState(other), "1");
     await assert.rejects(
       () => log.append(stream, [{ n: "y" }], { sequence: { key: other, n: 0 } }),
       RangeError,

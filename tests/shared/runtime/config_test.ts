@@ -122,3 +122,33 @@ Deno.test("parseDuration() and parseSize() read units", () => {
   assert.equal(parseSize("2mb"), 2_000_000);
   assert.equal(parseSize("1 TB"), null);
 });
+
+Deno.test("loadConfig() reads the multi-line event settings", () => {
+  const d = loadConfig({}, { readFile: noFiles, hostname: "h" });
+  assert.equal(d.collect.multiline, "auto");
+  assert.equal(d.collect.multilineFlushMs, 1000);
+  assert.equal(d.collect.multilineMaxLines, 500);
+  assert.equal(d.collect.multilineMaxBytes, 128 * 1024);
+  const c = loadConfig({
+    COLLECT_MULTILINE: "^\\d{4}-",
+    COLLECT_MULTILINE_FLUSH_MS: "250ms",
+    COLLECT_MULTILINE_MAX_LINES: "50",
+    COLLECT_MULTILINE_MAX_BYTES: "16KiB",
+  }, { readFile: noFiles });
+  assert.equal(c.collect.multiline, "^\\d{4}-");
+  assert.equal(c.collect.multilineFlushMs, 250);
+  assert.equal(c.collect.multilineMaxLines, 50);
+  assert.equal(c.collect.multilineMaxBytes, 16384);
+  assert.equal(
+    loadConfig({ COLLECT_MULTILINE: "OFF" }, { readFile: noFiles }).collect.multiline,
+    "off",
+  );
+  assert.throws(
+    () => loadConfig({ COLLECT_MULTILINE: "([" }, { readFile: noFiles }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.problems.some((p) =>
+        p === 'Cannot parse COLLECT_MULTILINE "([": expected auto, off or a regular expression'
+      ),
+  );
+});

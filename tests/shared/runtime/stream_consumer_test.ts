@@ -4,6 +4,8 @@ import { RedisLogStream } from "../../../shared/adapters/redis/redis_log_stream.
 import {
   type BatchHandler,
   DEAD_LETTER_FIELDS,
+  type GroupLost,
+  isMissingGroupError,
   StreamConsumer,
   type StreamConsumerOptions,
 } from "../../../shared/runtime/stream_consumer.ts";
@@ -285,4 +287,41 @@ Deno.test("StreamConsumer handles a read-ahead batch dropped by a claim round at
     return seen.size === 400 && info.pending === 0 && info.lag === 0;
   }, "every entry handled and acked well before claimIdleMs");
   assert.equal(seen.size, 400);
+});
+
+Deno.test("StreamConsumer re-creates a group Redis lost (NOGROUP), reports it once, and goes on", async () => {
+  await using log = RedisLogStream.connect(suiteEnv().redisUrl);
+  const n = _names();
+  const seen: string[] = [];
+  const lost: GroupLost[] = [];
+  const errors: unknown[] = [];
+  const consumer = new StreamConsumer(log, (batch) => {
+    for (const m of batch) seen.push(m.fields.i!);
+    return _done(batch, { signal: new AbortController().signal });
+  }, {
+    ...n,
+    consumer: "c",
+    blockMs: 100,
+    onGroupLost: (l) => lost.push(l),
+    onError: (e) => errors.push(e),
+  });
+  await _runUntil(consumer, async () => {
+    if (seen.length === 0 && (await log.length(n.stream)) === 0) {
+      await log.append(n.stream, _messages(3));
+    }
+    if (seen.length === 3 && lost.length === 0) {
+      // What an empty restart of Redis leaves: no stream, no group.
+      await log.client.del(n.stream);
+      await log.append(n.stream, _messages(2, 3));
+    }
+    return seen.length >= 5;
+  }, "the entries after the loss handled");
+  assert.deepEqual(seen, ["0", "1", "2", "3", "4"]);
+  assert.equal(lost.length, 1);
+  assert.equal(lost[0]!.group, "g");
+  assert.match(lost[0]!.error, /NOGROUP|UNBLOCKED/);
+  assert.equal(consumer.counters.groupsRecreated, 1);
+  assert.deepEqual(errors, []);
+  assert.ok(isMissingGroupError(new Error("NOGROUP No such key")));
+  assert.ok(!isMissingGroupError(new Error("BUSYGROUP")));
 });

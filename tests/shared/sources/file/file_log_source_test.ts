@@ -79,3 +79,55 @@ Deno.test("followFile() follows a file like tail -F into the log stream", async 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("followFile() appends a stack trace as one entry; an open trace is read again after a restart", async (t) => {
+  await using stream = RedisLogStream.connect(suiteEnv().redisUrl);
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/worker.log`;
+  const name = `test:file:${crypto.randomUUID()}`;
+  const containerName = `file:${crypto.randomUUID().slice(0, 8)}`;
+  const follow = (signal: AbortSignal, multilineFlushMs: number) =>
+    followFile(path, stream, {
+      stream: name,
+      containerName,
+      pollMs: 10,
+      signal,
+      multilineFlushMs,
+    });
+  const trace = [
+    "ERROR job 7 failed",
+    "Traceback (most recent call last):",
+    '  File "/app/worker.py", line 42, in run',
+    '  File "/app/handlers.py", line 17, in handle',
+    "ValueError: bad input",
+  ];
+  await Deno.writeTextFile(path, ["INFO job 6 done", ...trace.slice(0, 3)].join("\n") + "\n");
+  let stop = new AbortController();
+  let run = follow(stop.signal, 60_000);
+  try {
+    await t.step("the lines before the open trace are written, the trace waits", async () => {
+      await waitFor(async () => (await stream.length(name)) === 1, { what: "the first line" });
+      assert.deepEqual(await _lines(stream, name), ["INFO job 6 done"]);
+      stop.abort();
+      await run;
+      assert.equal(await stream.length(name), 1);
+    });
+    await t.step("after a restart the whole trace is one entry, every line once", async () => {
+      await Deno.writeTextFile(path, [...trace.slice(3), "INFO job 8 done"].join("\n") + "\n", {
+        append: true,
+      });
+      stop = new AbortController();
+      run = follow(stop.signal, 200);
+      await waitFor(async () => (await stream.length(name)) === 3, { what: "three entries" });
+      assert.deepEqual(await _lines(stream, name), [
+        "INFO job 6 done",
+        trace.join("\n"),
+        "INFO job 8 done",
+      ]);
+    });
+  } finally {
+    stop.abort();
+    await run;
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,5 +1,6 @@
 /**
- * The train function's logic: learn a new model for a container from its
+ * Training a model (used by the train function, and by the api's
+ * `POST /train/:container`): learn a new model for a container from its
  * history, check it in the shadow of the current one, and promote it or keep
  * it as a candidate.
  *
@@ -21,15 +22,16 @@
  * @module
  */
 
-import { trainDetector } from "../../shared/detector/detector.ts";
-import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
-import type { Lock } from "../../shared/ports/lock.ts";
-import type { LogStore } from "../../shared/ports/log_store.ts";
-import type { Logger } from "../../shared/runtime/logger.ts";
-import type { ModelMeta, ModelRegistry } from "../../shared/ports/model_registry.ts";
-import type { ModelCache } from "../../shared/runtime/model_cache.ts";
-import { fieldsToDeploy } from "../../shared/ports/deploy.ts";
-import type { LogStream } from "../../shared/ports/log_stream.ts";
+import { bundleModel, learnRates, type TimedLine, trainDetector } from "../detector/detector.ts";
+import type { FeedbackStore } from "../ports/feedback_store.ts";
+import type { Lock } from "../ports/lock.ts";
+import type { LogStore } from "../ports/log_store.ts";
+import type { Config } from "../runtime/config.ts";
+import type { Logger } from "../runtime/logger.ts";
+import type { ModelMeta, ModelRegistry } from "../ports/model_registry.ts";
+import type { ModelCache } from "../runtime/model_cache.ts";
+import { fieldsToDeploy } from "../ports/deploy.ts";
+import type { LogStream } from "../ports/log_stream.ts";
 
 /** What training needs. */
 export interface TrainDeps {
@@ -78,6 +80,17 @@ export interface TrainSettings {
    * @default Date.now
    */
   now?: () => number;
+}
+
+/**
+ * The training settings of a config.
+ *
+ * @param config the settings
+ * @returns the part training uses (`config.train`)
+ */
+export function trainSettings(config: Config): TrainSettings {
+  const { windowMs, maxLines, minLines, shadowFactor, alertRate, seed } = config.train;
+  return { windowMs, maxLines, minLines, shadowFactor, alertRate, seed };
 }
 
 /** What became of one container's training. */
@@ -129,6 +142,7 @@ export async function trainContainer(
   ]);
   const excluded = new Set(confirmed.map((f) => f.line));
   const history: string[] = [];
+  const times: number[] = [];
   let skipped = 0;
   for await (
     const entry of deps.logStore.history(container, {
@@ -141,6 +155,7 @@ export async function trainContainer(
       continue;
     }
     history.push(entry.line);
+    times.push(Date.parse(entry.ts));
   }
   // The newest lines count most: keep the cap's worth of the most recent.
   const recent = history.length > settings.maxLines
@@ -185,7 +200,12 @@ export async function trainContainer(
       _pct(currentAlertRate ?? 0)
     })`
     : `promoted: first model, shadow alert rate ${_pct(shadowAlertRate)}`;
-  const meta: ModelMeta = await deps.registry.put(container, detector.toBytes(), {
+  // The rate model learns from the whole window (not only the capped lines):
+  // its baseline needs every window's count.
+  const rates = learnRates(detector, _timed(history, times));
+  evaluation.rateTemplates = rates.templates.size;
+  const blob = bundleModel(detector.toBytes(), rates.toBytes());
+  const meta: ModelMeta = await deps.registry.put(container, blob, {
     trainedAt: new Date(now).toISOString(),
     lines: training.length,
     threshold: detector.info.threshold,
@@ -316,4 +336,8 @@ function _alertRate(scores: readonly { anomaly: boolean }[]): number {
 
 function _pct(x: number): string {
   return `${(x * 100).toFixed(2)}%`;
+}
+
+function* _timed(lines: readonly string[], times: readonly number[]): Generator<TimedLine> {
+  for (let i = 0; i < lines.length; i++) yield { time: times[i]!, line: lines[i]! };
 }

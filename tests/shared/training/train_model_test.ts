@@ -6,7 +6,7 @@ import { RedisFeedbackStore } from "../../../shared/adapters/redis/redis_feedbac
 import { RedisLock } from "../../../shared/adapters/redis/redis_lock.ts";
 import { createRedisClient } from "../../../shared/adapters/redis/redis_log_stream.ts";
 import { RedisModelRegistry } from "../../../shared/adapters/redis/redis_model_registry.ts";
-import { trainContainer, type TrainDeps, trainDue } from "../../../functions/train/train.ts";
+import { trainContainer, type TrainDeps, trainDue } from "../../../shared/training/train_model.ts";
 import { suiteEnv } from "../../harness/services.ts";
 import { dropDatabase, testDatabase } from "../../shared/adapters/influx/influx_helpers.ts";
 

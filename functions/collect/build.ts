@@ -1,0 +1,206 @@
+/**
+ * The collect function's builder: the log sources (the Docker engine, files
+ * followed like `tail -F`, the demo) appending to the log stream.
+ * `deno task collect` and `deno task start` build it the same way, so the
+ * `COLLECT_*` settings mean the same for every source in both modes.
+ *
+ * @example
+ * ```ts
+ * import { buildCollect, dockerClient } from "./build.ts";
+ * // const collect = buildCollect(config, { stream }, { docker: dockerClient(config.docker) });
+ * // await collect.run(signal);
+ * ```
+ *
+ * @module
+ */
+
+import Docker from "dockerode";
+import type { AlertSink } from "../../shared/ports/alert_sink.ts";
+import type { LogStream } from "../../shared/ports/log_stream.ts";
+import type { Config, DockerEndpoint } from "../../shared/runtime/config.ts";
+import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
+import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
+import { runDemo } from "../../shared/sources/demo/demo_log_source.ts";
+import { followFile } from "../../shared/sources/file/file_log_source.ts";
+import { collect } from "./collect.ts";
+
+/** The effective settings of collect. */
+export interface CollectSettings {
+  /** The log stream written (`LOG_STREAM`). */
+  stream: string;
+  /** Its approximate MAXLEN (`STREAM_MAXLEN`). */
+  maxLen: number;
+  /** Longest line (`COLLECT_MAX_LINE_BYTES`). */
+  maxLineBytes: number;
+  /** Entries per append (`COLLECT_BATCH_LINES`). */
+  batchLines: number;
+  /** Entries buffered before reading pauses (`COLLECT_BUFFER_LINES`). */
+  bufferLines: number;
+  /** Longest wait of an entry for its batch, in ms (`COLLECT_FLUSH_MS`). */
+  flushMs: number;
+  /** Appends under way at once (`COLLECT_APPENDS_IN_FLIGHT`). */
+  appendsInFlight: number;
+  /** Multi-line grouping (`COLLECT_MULTILINE`). */
+  multiline: Config["collect"]["multiline"];
+  /** Longest wait of an open event for more lines, in ms (`COLLECT_MULTILINE_FLUSH_MS`). */
+  multilineFlushMs: number;
+  /** Most lines in one event (`COLLECT_MULTILINE_MAX_LINES`). */
+  multilineMaxLines: number;
+  /** Most bytes in one event (`COLLECT_MULTILINE_MAX_BYTES`). */
+  multilineMaxBytes: number;
+  /** Last lines attached to lifecycle anomalies (`COLLECT_LAST_LINES`). */
+  lastLines: number;
+  /** Where lifecycle anomalies go (`ANOMALY_STREAM`). */
+  anomalyStream: string;
+  /** Where deploys are recorded (`DEPLOY_STREAM`). */
+  deployStream: string;
+  /** The sources: `docker`, `file:<path>`, `demo`. */
+  sources: string[];
+  /** Containers not followed (e.g. the collector's own). */
+  excludeContainers: string[];
+}
+
+/** The adapters collect uses. */
+export interface CollectAdapters {
+  /** Where entries and checkpoints go (and lifecycle anomalies and deploys). */
+  stream: LogStream;
+  /** Where lifecycle anomalies are alerted, if anywhere (`openAlertSink`). */
+  alerts?: AlertSink | null;
+}
+
+/** Options of {@linkcode buildCollect}: the sources and the logger. */
+export interface BuildCollectOptions {
+  /**
+   * The Docker engine to follow; null follows none.
+   * @default null
+   */
+  docker?: Docker | null;
+  /**
+   * Files to follow like `tail -F`.
+   * @default []
+   */
+  files?: readonly string[];
+  /**
+   * Whether to run the demo source.
+   * @default false
+   */
+  demo?: boolean;
+  /**
+   * Containers not to follow (full or short ids).
+   * @default []
+   */
+  excludeContainers?: readonly string[];
+  /**
+   * Where it logs.
+   * @default createLogger("collect")
+   */
+  log?: Logger;
+}
+
+/**
+ * A dockerode client for an endpoint of the config.
+ *
+ * @param endpoint the `DOCKER_HOST` setting
+ * @returns the client (connections open on demand)
+ */
+export function dockerClient(endpoint: DockerEndpoint): Docker {
+  return endpoint.kind === "socket"
+    ? new Docker({ socketPath: endpoint.socketPath })
+    : new Docker({ host: endpoint.host, port: endpoint.port, protocol: endpoint.protocol });
+}
+
+/**
+ * The settings collect runs with under a config.
+ *
+ * @param config the settings
+ * @param options the sources
+ * @returns the effective settings
+ */
+export function collectSettings(
+  config: Config,
+  options: BuildCollectOptions = {},
+): CollectSettings {
+  const sources: string[] = [];
+  if (options.docker) sources.push("docker");
+  for (const f of options.files ?? []) sources.push(`file:${f}`);
+  if (options.demo) sources.push("demo");
+  return {
+    stream: config.streams.logs,
+    maxLen: config.streams.maxLen,
+    ...config.collect,
+    anomalyStream: config.streams.anomalies,
+    deployStream: config.streams.deploys,
+    sources,
+    excludeContainers: [...options.excludeContainers ?? []],
+  };
+}
+
+/**
+ * Builds collect: `run(signal)` runs every source until the signal aborts,
+ * then writes what they hold.
+ *
+ * @param config the settings
+ * @param adapters the log stream
+ * @param options the sources and the logger
+ * @returns the function
+ */
+export function buildCollect(
+  config: Config,
+  adapters: CollectAdapters,
+  options: BuildCollectOptions = {},
+): TailwiseFunction<CollectSettings> {
+  const settings = collectSettings(config, options);
+  const log = options.log ?? createLogger("collect", { level: config.logLevel });
+  const { stream } = adapters;
+  return {
+    name: "collect",
+    settings,
+    async run(signal) {
+      const tasks: Promise<unknown>[] = [];
+      if (options.docker) {
+        tasks.push(collect({
+          docker: options.docker,
+          log: stream,
+          logger: log,
+          signal,
+          alerts: adapters.alerts ?? null,
+        }, {
+          stream: settings.stream,
+          maxLen: settings.maxLen,
+          maxLineBytes: settings.maxLineBytes,
+          batchLines: settings.batchLines,
+          bufferLines: settings.bufferLines,
+          flushMs: settings.flushMs,
+          appendsInFlight: settings.appendsInFlight,
+          multiline: settings.multiline,
+          multilineFlushMs: settings.multilineFlushMs,
+          multilineMaxLines: settings.multilineMaxLines,
+          multilineMaxBytes: settings.multilineMaxBytes,
+          excludeContainers: settings.excludeContainers,
+          lastLines: settings.lastLines,
+          anomalyStream: settings.anomalyStream,
+          deployStream: settings.deployStream,
+        }));
+      }
+      for (const path of options.files ?? []) {
+        tasks.push(followFile(path, stream, {
+          stream: settings.stream,
+          maxLen: settings.maxLen,
+          maxLineBytes: settings.maxLineBytes,
+          batchLines: settings.batchLines,
+          multiline: settings.multiline,
+          multilineFlushMs: settings.multilineFlushMs,
+          multilineMaxLines: settings.multilineMaxLines,
+          multilineMaxBytes: settings.multilineMaxBytes,
+          signal,
+          log: log.child({ source: "file" }),
+        }));
+      }
+      if (options.demo) tasks.push(runDemo(stream, { stream: settings.stream, signal }));
+      const results = await Promise.allSettled(tasks);
+      const failed = results.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
+    },
+    close: () => Promise.resolve(),
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * The score function's builder: the shared stream consumer in group `score`
+ * with the {@linkcode createScoreHandler} handler, its model cache and its
+ * alert sink, built the same way by `deno task score` and by
+ * `deno task start`.
+ *
+ * @example
+ * ```ts
+ * import { buildScore } from "./build.ts";
+ * // const score = buildScore(config, { stream, registry, feedback }, { log });
+ * // await score.run(signal);
+ * ```
+ *
+ * @module
+ */
+
+import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
+import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
+import type { LogStream } from "../../shared/ports/log_stream.ts";
+import type { ModelRegistry } from "../../shared/ports/model_registry.ts";
+import type { RateStore } from "../../shared/ports/rate_store.ts";
+import type { Config } from "../../shared/runtime/config.ts";
+import { SCORE_GROUP } from "../../shared/runtime/consumer_groups.ts";
+import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
+import { createTailwiseMetrics, type TailwiseMetrics } from "../../shared/runtime/metrics.ts";
+import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
+import { GROUP_LOST_MESSAGE, StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
+import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
+import { RateTracker } from "./rate_tracker.ts";
+import { createScoreHandler } from "./score.ts";
+
+/** The effective settings of score. */
+export interface ScoreSettings {
+  /** The log stream read (`LOG_STREAM`). */
+  stream: string;
+  /** Its consumer group. */
+  group: string;
+  /** Its consumer name in the group. */
+  consumer: string;
+  /** Where entries that failed too often go (`DEAD_LETTER_STREAM`). */
+  deadLetterStream: string;
+  /** Entries per batch (`CONSUMER_BATCH`). */
+  batch: number;
+  /** How long one read waits (`CONSUMER_BLOCK_MS`). */
+  blockMs: number;
+  /** Idle time before pending entries are claimed (`CONSUMER_CLAIM_IDLE_MS`). */
+  claimIdleMs: number;
+  /** Deliveries before the dead letter (`CONSUMER_MAX_DELIVERIES`). */
+  maxDeliveries: number;
+  /** Where anomalies go (`ANOMALY_STREAM`). */
+  anomalyStream: string;
+  /** What a container without a model alerts on (`COLD_START_ALERTS`). */
+  coldStart: "severity" | "none";
+  /** Whether anomalies are sent to a webhook (`WEBHOOK_URL`). */
+  webhook: boolean;
+}
+
+/** The adapters score uses. */
+export interface ScoreAdapters {
+  /** The log stream and the anomalies stream. */
+  stream: LogStream;
+  /** The models. */
+  registry: ModelRegistry;
+  /** Suppressed templates. */
+  feedback: FeedbackStore;
+  /** Lines counted per service, window and template (the live rate models). */
+  rates: RateStore;
+}
+
+/** Options of {@linkcode buildScore}. */
+export interface BuildScoreOptions {
+  /**
+   * Where it logs.
+   * @default createLogger("score")
+   */
+  log?: Logger;
+  /**
+   * The process's metrics.
+   * @default createTailwiseMetrics()
+   */
+  metrics?: TailwiseMetrics;
+  /**
+   * Its consumer name in the group.
+   * @default config.instance
+   */
+  consumer?: string;
+}
+
+/**
+ * The settings score runs with under a config.
+ *
+ * @param config the settings
+ * @param options the consumer name
+ * @returns the effective settings
+ */
+export function scoreSettings(config: Config, options: BuildScoreOptions = {}): ScoreSettings {
+  return {
+    stream: config.streams.logs,
+    group: SCORE_GROUP,
+    consumer: options.consumer ?? config.instance,
+    deadLetterStream: config.streams.deadLetter,
+    batch: config.consumer.batch,
+    blockMs: config.consumer.blockMs,
+    claimIdleMs: config.consumer.claimIdleMs,
+    maxDeliveries: config.consumer.maxDeliveries,
+    anomalyStream: config.streams.anomalies,
+    coldStart: config.score.coldStart,
+    webhook: config.alerts.webhookUrl !== null,
+  };
+}
+
+/**
+ * Builds score: consumes the log stream, scores each container's lines with
+ * its current model and appends anomalies (then alerts), and closes the rate
+ * windows of the live rate models, until the signal aborts. Opens the alert sink the config asks for; `close()` closes it.
+ *
+ * @param config the settings
+ * @param adapters the streams, the model registry and the feedback store
+ * @param options logger, metrics and consumer name
+ * @returns the function
+ */
+export function buildScore(
+  config: Config,
+  adapters: ScoreAdapters,
+  options: BuildScoreOptions = {},
+): TailwiseFunction<ScoreSettings> {
+  const settings = scoreSettings(config, options);
+  const log = options.log ?? createLogger("score", { level: config.logLevel });
+  const { stream, registry, feedback } = adapters;
+  const alerts = openAlertSink(config, stream, log.child({ part: "alerts" }));
+  const models = new ModelCache(registry, { onBadVersion: logBadVersions(log) });
+  const rates = new RateTracker(
+    { store: adapters.rates, models, stream, alerts, log: log.child({ part: "rates" }) },
+    { anomalyStream: settings.anomalyStream },
+  );
+  const metrics = options.metrics ?? createTailwiseMetrics();
+  const handler = createScoreHandler(
+    { models, stream, feedback, alerts, metrics, log, rates },
+    { anomalyStream: settings.anomalyStream, coldStart: settings.coldStart },
+  );
+  return {
+    name: "score",
+    settings,
+    async run(signal) {
+      await stream.createGroup(settings.stream, settings.group);
+      const consumer = new StreamConsumer(stream, handler, {
+        ...settings,
+        onError: (error, { retryInMs }) =>
+          log.warn("scoring failed; retrying", { error, retryInMs }),
+        onGroupLost: (lost) => log.warn(GROUP_LOST_MESSAGE, { ...lost }),
+      });
+      log.info("scoring", { stream: settings.stream, group: settings.group });
+      await Promise.all([consumer.run(signal), rates.run(signal)]);
+      log.info("stopped", { ...consumer.counters });
+    },
+    close: async () => {
+      await alerts?.[Symbol.asyncDispose]();
+    },
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * The shape every tailwise function is built into: each function exports one
+ * builder (`buildIngest(config, adapters, options)` and so on) that returns a
+ * {@linkcode TailwiseFunction}. Its own `main.ts` and the one-process
+ * `deno task start` call the same builder, so a setting means the same in
+ * both modes; {@linkcode TailwiseFunction.settings} shows what the function
+ * really runs with.
+ *
+ * @example
+ * ```ts
+ * import { runUntilSignal } from "./tailwise_function.ts";
+ * // const fn = buildIngest(config, adapters, { log });
+ * // await runUntilSignal(fn, log);
+ * ```
+ *
+ * @module
+ */
+
+import type { Logger } from "./logger.ts";
+
+/** A function built from the config and the adapters, ready to run. */
+export interface TailwiseFunction<S extends object = Record<string, unknown>> {
+  /** Its name (`collect`, `ingest`, `score`, `train`, `api`). */
+  readonly name: string;
+  /** The effective settings it runs with (from the config, after defaults). */
+  readonly settings: Readonly<S>;
+  /**
+   * Runs until `signal` aborts (or, for a function with an end, until done),
+   * then finishes what is under way.
+   *
+   * @param signal stops it
+   */
+  run(signal: AbortSignal): Promise<void>;
+  /** Releases what the builder opened (never the adapters it was given). */
+  close(): Promise<void>;
+}
+
+/**
+ * Logs the function's settings (`msg: "settings"`), runs it until SIGTERM or
+ * SIGINT (a second signal exits at once with 130) and closes it: what a
+ * function's `main.ts` does once it built the function.
+ *
+ * @param fn the built function
+ * @param log where the settings line goes
+ */
+export async function runUntilSignal(fn: TailwiseFunction<object>, log: Logger): Promise<void> {
+  const stop = new AbortController();
+  const onSignal = () => {
+    if (stop.signal.aborted) Deno.exit(130);
+    stop.abort();
+  };
+  for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, onSignal);
+  logSettings(fn, log);
+  try {
+    await fn.run(stop.signal);
+  } finally {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.removeSignalListener(sig, onSignal);
+    await fn.close();
+  }
+}
+
+/**
+ * Logs a function's effective settings as one line, `msg: "settings"`, with
+ * `function` and `settings` fields (the same line in both modes).
+ *
+ * @param fn the built function
+ * @param log where it goes
+ */
+export function logSettings(fn: TailwiseFunction<object>, log: Logger): void {
+  log.info("settings", { function: fn.name, settings: fn.settings });
+}
