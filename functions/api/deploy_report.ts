@@ -7,9 +7,11 @@
  *
  * The window counts the lines of the new version only and the baseline those
  * of the others (by the image the container runs: the tasks of the version
- * before keep logging during a rolling update). A line's template here is its masked form (numbers, ids, paths... as `<*>`,
- * see `shared/detector/mask.ts`), the same for every model version, so the
- * report needs no model and does not change when the service is retrained.
+ * before keep logging during a rolling update). A line's template here is
+ * its masked form (numbers, ids, paths... as `<*>`, as for a container
+ * without a model: `coldStartLine`), the same for every model version, so
+ * the report needs no model and does not change when the service is
+ * retrained.
  *
  * @module
  */
@@ -17,8 +19,7 @@
 import type { Anomaly } from "../../shared/ports/anomaly.ts";
 import type { Deploy } from "../../shared/ports/deploy.ts";
 import { type LogEntry, tsToNanos } from "../../shared/ports/log_entry.ts";
-import { contentHash64 } from "../../shared/detector/hash.ts";
-import { createMaskedLine, maskTokens, templateText } from "../../shared/detector/mask.ts";
+import { coldStartLine } from "../../shared/detector/detector.ts";
 
 /** A template first seen after the deploy. */
 export interface NewTemplate {
@@ -245,7 +246,6 @@ async function _templates(
   keep: (image: string) => boolean,
 ): Promise<{ stats: Map<string, _Stat>; lines: number; firstMs: number | null }> {
   const stats = new Map<string, _Stat>();
-  const masked = createMaskedLine();
   let lines = 0;
   let firstMs: number | null = null;
   if (to <= from) return { stats, lines, firstMs };
@@ -258,9 +258,7 @@ async function _templates(
   ) {
     if (e.image && !keep(e.image)) continue;
     if (lines++ === 0) firstMs = Number(tsToNanos(e.ts) / 1_000_000n);
-    maskTokens(e.line, masked);
-    const template = templateText(masked.tokens, masked.count);
-    const id = contentHash64(template);
+    const { template, templateId: id } = coldStartLine(e.line);
     const s = stats.get(id);
     if (s) s.count++;
     else stats.set(id, { template, count: 1, firstTs: e.ts, example: e.line.slice(0, 500) });

@@ -718,7 +718,13 @@ class _Tail {
         truncated,
         raw: decoded.raw,
       };
-      ring.push(decoded.line);
+      // A line read again (an event still open when a read ended) is kept once.
+      const after = _compareTs(ts, ring.lastTs);
+      if (after > 0 || (after === 0 && seq > ring.lastSeq)) {
+        ring.push(decoded.line);
+        ring.lastTs = ts;
+        ring.lastSeq = seq;
+      }
       grouper.push(decoded.line, line, { stream: streamName, bytes: bytes.length, now });
     };
     const maxLineBytes = c.maxLineBytes;

@@ -26,7 +26,7 @@ import type { AlertSink } from "../../shared/ports/alert_sink.ts";
 import { type Deploy, deployToFields } from "../../shared/ports/deploy.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { serviceKey } from "../../shared/ports/service_key.ts";
-import { contentHash64 } from "../../shared/detector/hash.ts";
+import { coldStartLine } from "../../shared/detector/detector.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
 
 /** What a {@linkcode ContainerWatch} works with. */
@@ -129,6 +129,10 @@ export class LineRing {
   readonly #lines: string[];
   #next = 0;
   #full = false;
+  /** Docker timestamp of the last line pushed, for the pusher to skip lines read again. */
+  lastTs = "";
+  /** Its seq among the lines with that timestamp. */
+  lastSeq = -1;
 
   /**
    * @param size lines kept
@@ -460,7 +464,7 @@ export class ContainerWatch {
       threshold: 0,
       reasons: [reason],
       template: what.template,
-      templateId: contentHash64(what.template),
+      templateId: coldStartLine(what.template).templateId,
       tokens: [],
       modelVersion: 0,
       scoredAt: this.#now(),
