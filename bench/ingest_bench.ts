@@ -9,7 +9,7 @@
  */
 
 import { Point } from "@influxdata/influxdb-client";
-import { entryToFields, type LogEntry } from "../shared/ports/log_entry.ts";
+import { type LogEntry, messagesForLines, packEntries } from "../shared/ports/log_entry.ts";
 import { InfluxLogStore } from "../shared/adapters/influx/influx_log_store.ts";
 import { LineProtocolEncoder, tsToNanoText } from "../shared/adapters/influx/line_protocol.ts";
 import { RedisLogStream } from "../shared/adapters/redis/redis_log_stream.ts";
@@ -83,10 +83,15 @@ export async function benchIngest(
 
   log(`preloading ${lines} lines into ${rounds} streams`);
   const stream0 = performance.now();
+  const messages: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const share = entries.slice(r * per, (r + 1) * per);
+    messages.push(0);
     for (let i = 0; i < share.length; i += 5000) {
-      await stream.append(`bench:logs:${r}`, share.slice(i, i + 5000).map(entryToFields));
+      // Packed, as collect writes them.
+      const fields = packEntries(share.slice(i, i + 5000));
+      messages[r]! += fields.length;
+      await stream.append(`bench:logs:${r}`, fields);
     }
   }
   const appendRate = entries.length / ((performance.now() - stream0) / 1000);
@@ -116,7 +121,8 @@ export async function benchIngest(
         group: "ingest",
         consumer: "bench",
         deadLetterStream: "bench:dead",
-        batch,
+        // INGEST_BATCH_LINES as ingest's main reads it.
+        batch: messagesForLines(batch),
         blockMs: 100,
         concurrency: options.concurrency ?? 2,
       },
@@ -124,7 +130,7 @@ export async function benchIngest(
     const ac = new AbortController();
     const t0 = performance.now();
     const running = consumer.run(ac.signal);
-    await waitFor(() => consumer.counters.acked >= n, {
+    await waitFor(() => consumer.counters.acked >= messages[r]!, {
       timeoutMs: 600_000,
       intervalMs: 2,
       what: "every line ingested",

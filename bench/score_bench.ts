@@ -15,7 +15,13 @@
 
 import { fieldsToAnomaly } from "../shared/ports/anomaly.ts";
 import { trainDetector } from "../shared/detector/detector.ts";
-import { entryToFields, type LogEntry } from "../shared/ports/log_entry.ts";
+import {
+  type LogEntry,
+  messageLineCount,
+  messagesForLines,
+  packEntries,
+  unpackEntries,
+} from "../shared/ports/log_entry.ts";
 import { ModelCache } from "../shared/runtime/model_cache.ts";
 import { RedisFeedbackStore } from "../shared/adapters/redis/redis_feedback_store.ts";
 import { createRedisClient, RedisLogStream } from "../shared/adapters/redis/redis_log_stream.ts";
@@ -85,14 +91,22 @@ export async function benchScore(
           line: _line(c, (i * 7919) % 20_000),
         });
       }
-      await stream.append("bench:logs", batch.map(entryToFields));
+      // Packed, as collect writes them.
+      await stream.append("bench:logs", packEntries(batch));
     }
     await stream.createGroup("bench:logs", "score");
     const models = new ModelCache(registry);
     const consumer = new StreamConsumer(
       stream,
       createScoreHandler({ models, stream, feedback }, { anomalyStream: "bench:anomalies" }),
-      { stream: "bench:logs", group: "score", consumer: "bench", deadLetterStream: "bench:dead" },
+      {
+        stream: "bench:logs",
+        group: "score",
+        consumer: "bench",
+        deadLetterStream: "bench:dead",
+        // CONSUMER_BATCH's default, 1,000 lines, as score's main reads it.
+        batch: messagesForLines(1000),
+      },
     );
     const stop = new AbortController();
     const t0 = performance.now();
@@ -181,11 +195,10 @@ async function _latency(
       const info = await stream.groupInfo("tailwise:logs", "score");
       return info.lag === 0 && info.pending === 0 && (await stream.length("tailwise:logs")) > 0;
     }, { timeoutMs: 120_000, intervalMs: 100, what: "scored everything" });
-    const entries = await stream.range("tailwise:logs", { count: 1 });
-    const last = await stream.range("tailwise:logs", { reverse: true, count: 1 });
-    const first = Date.parse(entries[0]!.fields.t!);
-    const end = Date.parse(last[0]!.fields.t!);
-    const lines = await stream.length("tailwise:logs");
+    const all = await stream.range("tailwise:logs");
+    const first = Date.parse(unpackEntries(all[0]!.fields)[0]!.ts);
+    const end = Date.parse(unpackEntries(all.at(-1)!.fields).at(-1)!.ts);
+    const lines = all.reduce((n, m) => n + messageLineCount(m.fields), 0);
     const latencies = (await stream.range("tailwise:anomalies"))
       .map((m) => fieldsToAnomaly(m.id, m.fields))
       .filter((a) => a.line.startsWith("checksum mismatch"))

@@ -14,6 +14,8 @@
  * @module
  */
 
+import { createIncidentsApi } from "./incidents.ts";
+import type { IncidentStore } from "../../shared/ports/incident_store.ts";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import type { Context } from "hono";
@@ -105,6 +107,8 @@ export interface ConsumerGroupRef {
 
 /** The dependencies of {@linkcode createApi}. */
 export interface ApiDeps {
+  /** Incidents (`/incidents`); the routes are absent without it. */
+  incidents?: IncidentStore;
   /** Models per container. */
   registry: ModelRegistry;
   /** The streams (the anomalies stream and the consumer groups' streams). */
@@ -508,6 +512,19 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
     await _refreshGauges(deps, logError, options.deploysStream ?? "tailwise:deploys");
     return c.body(metrics.registry.render(), 200, { "Content-Type": METRICS_CONTENT_TYPE });
   });
+
+  if (deps.incidents) {
+    app.route(
+      "/incidents",
+      createIncidentsApi({
+        incidents: deps.incidents,
+        logStream: deps.logStream,
+        feedback: deps.feedback,
+        anomaliesStream: stream,
+        now,
+      }),
+    );
+  }
 
   app.get("/openapi.json", (c) => c.json(openApiDocument()));
 

@@ -16,7 +16,9 @@
  * @module
  */
 
+import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import { type Config, ConfigError } from "../../shared/runtime/config.ts";
+import type { IncidentStore } from "../../shared/ports/incident_store.ts";
 import { REPORTED_GROUPS } from "../../shared/runtime/consumer_groups.ts";
 import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
 import type { Lock } from "../../shared/ports/lock.ts";
@@ -65,6 +67,8 @@ export interface ApiAdapters {
   logStore: LogStore;
   /** One trainer per container (on-demand training). */
   lock: Lock;
+  /** Incidents, for `/incidents` (absent: no such routes). */
+  incidents?: IncidentStore;
 }
 
 /** Options of {@linkcode buildApi}. */
@@ -177,6 +181,8 @@ export interface ServeApiOptions {
   registry: ModelRegistry;
   /** The feedback store. */
   feedback: FeedbackStore;
+  /** Incidents, for `/incidents`. */
+  incidents?: IncidentStore;
   /** Trains a container now (the train function's `trainContainer`). */
   requestTraining: ApiDeps["requestTraining"];
   /** The api token (`config.api.token`, or one generated for the embedded mode). */
@@ -237,7 +243,10 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
       return await scoreLines(container, lines, { models, feedback });
     },
     requestTraining: options.requestTraining,
-    consumerGroups: REPORTED_GROUPS.map((group) => ({ stream: config.streams.logs, group })),
+    consumerGroups: configuredLogShards(config).flatMap((stream) =>
+      REPORTED_GROUPS.map((group) => ({ stream, group }))
+    ),
+    ...(options.incidents ? { incidents: options.incidents } : {}),
     ...(options.lineCounts ? { lineCounts: options.lineCounts } : {}),
     ...(options.history ? { history: options.history } : {}),
   }, {
@@ -247,7 +256,8 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
     deploys: config.deploys,
     bodyLimit: config.api.bodyLimit,
     dashboard: {
-      logsStream: config.streams.logs,
+      // The dashboard's log rates read the first shard only (see docs/deploy.md).
+      logsStream: configuredLogShards(config)[0]!,
       minLines: config.train.minLines,
       trainWindowMs: config.train.windowMs,
       suppressMs: config.api.suppressMs,

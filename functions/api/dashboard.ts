@@ -25,6 +25,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { HTTPException } from "hono/http-exception";
 import { streamSSE } from "hono/streaming";
 import { fieldsToAnomaly } from "../../shared/ports/anomaly.ts";
+import { messageLineCount } from "../../shared/ports/log_entry.ts";
 import { DEFAULT_SUPPRESS_MS } from "../../shared/ports/feedback_store.ts";
 import type { ModelMeta } from "../../shared/ports/model_registry.ts";
 import type { ApiDeps } from "./api.ts";
@@ -475,7 +476,8 @@ class _ContainerStates {
       const name = m.fields.n;
       if (name === undefined) continue;
       const key = m.fields.k || name;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
+      // A packed message carries many lines of one container.
+      counts.set(key, (counts.get(key) ?? 0) + messageLineCount(m.fields));
       let b = behind.get(key);
       if (!b) behind.set(key, b = new Set());
       b.add(name);

@@ -159,6 +159,92 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      "/incidents": {
+        get: {
+          summary: "Incidents (anomalies of one service close in time), newest opened first",
+          operationId: "listIncidents",
+          parameters: [
+            { name: "service", in: "query", schema: { type: "string" } },
+            { name: "status", in: "query", schema: { type: "string", enum: ["open", "resolved"] } },
+            {
+              name: "before",
+              in: "query",
+              description:
+                "Only incidents opened before this time (ms since the epoch or RFC 3339)",
+              schema: { type: "string" },
+            },
+            {
+              name: "limit",
+              in: "query",
+              schema: { type: "integer", minimum: 1, maximum: 500, default: 50 },
+            },
+          ],
+          responses: {
+            200: _ok("A page of incidents", {
+              type: "object",
+              properties: {
+                incidents: { type: "array", items: { $ref: "#/components/schemas/Incident" } },
+                nextBefore: {
+                  oneOf: [{ type: "number" }, { type: "null" }],
+                  description: "Pass as before for the next page",
+                },
+              },
+            }),
+            400: _error,
+            401: _unauthorized,
+          },
+        },
+      },
+      "/incidents/{id}": {
+        get: {
+          summary: "One incident",
+          operationId: "getIncident",
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: {
+            200: _ok("The incident", {
+              type: "object",
+              properties: { incident: { $ref: "#/components/schemas/Incident" } },
+            }),
+            400: _error,
+            401: _unauthorized,
+            404: _error,
+          },
+        },
+      },
+      "/incidents/{id}/feedback": {
+        post: {
+          summary:
+            "Label every anomaly of an incident normal (suppresses their templates) or confirmed",
+          operationId: "incidentFeedback",
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          requestBody: {
+            required: true,
+            content: _json({
+              type: "object",
+              required: ["label"],
+              properties: { label: { type: "string", enum: ["normal", "anomaly"] } },
+            }),
+          },
+          responses: {
+            200: _ok("Recorded for the members", {
+              type: "object",
+              properties: {
+                incidentId: { type: "string" },
+                label: { type: "string", enum: ["normal", "anomaly"] },
+                applied: { type: "integer", description: "Member anomalies labelled" },
+                missing: {
+                  type: "integer",
+                  description: "Members no longer in the anomalies stream",
+                },
+                templates: { type: "array", items: { type: "string" } },
+              },
+            }),
+            400: _error,
+            401: _unauthorized,
+            404: _error,
+          },
+        },
+      },
       "/models": {
         get: {
           summary: "Containers with models and their current version",
@@ -501,6 +587,36 @@ export function openApiDocument(): Record<string, unknown> {
             explanation: { type: "array", items: { type: "string" } },
             suppressed: { type: "boolean" },
             modelVersion: { type: "integer" },
+          },
+        },
+        Incident: {
+          type: "object",
+          properties: {
+            id: { type: "string" },
+            service: { type: "string", description: "The model key" },
+            group: {
+              oneOf: [{ type: "string" }, { type: "null" }],
+              description: "Swarm stack or Compose project",
+            },
+            status: { type: "string", enum: ["open", "resolved"] },
+            openedAt: { type: "number", description: "ms since the epoch" },
+            updatedAt: { type: "number" },
+            lastAnomalyAt: { type: "number" },
+            resolvedAt: { oneOf: [{ type: "number" }, { type: "null" }] },
+            anomalies: { type: "integer" },
+            members: { type: "array", items: { type: "string" }, description: "Anomaly ids" },
+            reasons: { type: "object", additionalProperties: { type: "integer" } },
+            kinds: { type: "object", additionalProperties: { type: "integer" } },
+            maxScore: { type: "number" },
+            title: { type: "string" },
+            samples: { type: "array", items: { type: "object" } },
+            links: {
+              type: "array",
+              items: { type: "string" },
+              description: "Incidents of other services of the same group in the same minutes",
+            },
+            notified: { type: "object" },
+            revision: { type: "integer" },
           },
         },
         Anomaly: {

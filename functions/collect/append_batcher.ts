@@ -1,6 +1,8 @@
 /**
  * Groups log entries into pipelined appends to the log stream, each written
- * atomically with the checkpoints of the containers it carries. Up to
+ * atomically with the checkpoints of the containers it carries. A batch is
+ * packed when it is sealed ({@linkcode packEntries}: one message per
+ * container with its metadata once), so a resend sends the same messages. Up to
  * `inFlight` appends are under way at once; each carries the next number of
  * the batcher's sequence, so the stream applies them once and in order (a
  * resend after a lost reply is skipped, a gap is refused and retried from the
@@ -18,6 +20,7 @@
  * @module
  */
 
+import { type LogEntry, packEntries } from "../../shared/ports/log_entry.ts";
 import {
   type AppendOptions,
   AppendOutOfOrderError,
@@ -96,6 +99,8 @@ interface _Waiter {
 }
 
 interface _Batch {
+  entries: LogEntry[];
+  /** The packed messages, once sealed. */
   fields: Fields[];
   keys: string[];
   positions: string[];
@@ -212,18 +217,18 @@ export class AppendBatcher {
   /**
    * Queues an entry.
    *
-   * @param fields the stream message
+   * @param entry the log entry
    * @param checkpointKey the state key of the entry's container
    * @param position the checkpoint written with it (`<ts> <count>`)
    */
-  push(fields: Fields, checkpointKey: string, position: string): void {
+  push(entry: LogEntry, checkpointKey: string, position: string): void {
     const b = this.#current;
-    b.fields.push(fields);
+    b.entries.push(entry);
     b.keys.push(checkpointKey);
     b.positions.push(position);
     this.#held++;
     this.#pushed++;
-    if (b.fields.length >= this.#batchLines) {
+    if (b.entries.length >= this.#batchLines) {
       this.#seal();
     } else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => {
@@ -283,8 +288,9 @@ export class AppendBatcher {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#current.fields.length > 0) {
+    if (this.#current.entries.length > 0) {
       this.#current.n = ++this.#sealedCount;
+      this.#current.fields = packEntries(this.#current.entries);
       this.#sealed.push(this.#current);
       this.#current = _newBatch();
     }
@@ -350,8 +356,8 @@ export class AppendBatcher {
       backoff = 100;
       const batch = this.#sealed.shift()!;
       this.#confirmed = batch.n;
-      this.#held -= batch.fields.length;
-      this.#written += batch.fields.length;
+      this.#held -= batch.entries.length;
+      this.#written += batch.entries.length;
       if (this.#writtenWaiters.length > 0) {
         const still: _Waiter[] = [];
         for (const w of this.#writtenWaiters) {
@@ -428,5 +434,5 @@ export class AppendBatcher {
 }
 
 function _newBatch(): _Batch {
-  return { fields: [], keys: [], positions: [], n: 0 };
+  return { entries: [], fields: [], keys: [], positions: [], n: 0 };
 }

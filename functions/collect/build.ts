@@ -14,6 +14,7 @@
  * @module
  */
 
+import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import Docker from "dockerode";
 import type { AlertSink } from "../../shared/ports/alert_sink.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
@@ -28,6 +29,8 @@ import { collect } from "./collect.ts";
 export interface CollectSettings {
   /** The log stream written (`LOG_STREAM`). */
   stream: string;
+  /** Its shards (`LOG_STREAM_SHARDS`): each container goes to the shard of its model key. */
+  streams: string[];
   /** Its approximate MAXLEN (`STREAM_MAXLEN`). */
   maxLen: number;
   /** Longest line (`COLLECT_MAX_LINE_BYTES`). */
@@ -126,6 +129,7 @@ export function collectSettings(
   if (options.demo) sources.push("demo");
   return {
     stream: config.streams.logs,
+    streams: configuredLogShards(config),
     maxLen: config.streams.maxLen,
     ...config.collect,
     anomalyStream: config.streams.anomalies,
@@ -166,6 +170,7 @@ export function buildCollect(
           alerts: adapters.alerts ?? null,
         }, {
           stream: settings.stream,
+          streams: settings.streams,
           maxLen: settings.maxLen,
           maxLineBytes: settings.maxLineBytes,
           batchLines: settings.batchLines,
@@ -184,7 +189,8 @@ export function buildCollect(
       }
       for (const path of options.files ?? []) {
         tasks.push(followFile(path, stream, {
-          stream: settings.stream,
+          // The first shard (consumers read every shard).
+          stream: settings.streams[0]!,
           maxLen: settings.maxLen,
           maxLineBytes: settings.maxLineBytes,
           batchLines: settings.batchLines,
@@ -196,7 +202,7 @@ export function buildCollect(
           log: log.child({ source: "file" }),
         }));
       }
-      if (options.demo) tasks.push(runDemo(stream, { stream: settings.stream, signal }));
+      if (options.demo) tasks.push(runDemo(stream, { stream: settings.streams[0]!, signal }));
       const results = await Promise.allSettled(tasks);
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw failed.reason;

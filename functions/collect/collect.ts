@@ -38,18 +38,14 @@ import {
   type MultilineMode,
   parseMultilineMode,
 } from "../../shared/sources/multiline.ts";
-import {
-  decodeLine,
-  entryToFields,
-  type LogEntry,
-  tsToNanos,
-} from "../../shared/ports/log_entry.ts";
+import { decodeLine, type LogEntry, modelKey, tsToNanos } from "../../shared/ports/log_entry.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { serviceKey, SWARM_SERVICE_LABEL } from "../../shared/ports/service_key.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
 import { AppendBatcher, type StoreLost } from "./append_batcher.ts";
 import { ContainerWatch, type DockerEvent, type LineRing } from "./container_watch.ts";
 import type { AlertSink } from "../../shared/ports/alert_sink.ts";
+import { keyBeside, shardOf } from "../../shared/ports/log_shards.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
 
 /** What {@linkcode collect} works with. */
@@ -73,6 +69,13 @@ export interface CollectOptions {
    * @default "tailwise:logs"
    */
   stream?: string;
+  /**
+   * The log stream's shards (see shared/ports/log_shards.ts); overrides
+   * `stream`. Each container goes to the shard of its model key, with its
+   * checkpoint in the shard's slot.
+   * @default [stream]
+   */
+  streams?: readonly string[];
   /**
    * Approximate MAXLEN of the log stream; 0 keeps all.
    * @default 0
@@ -213,9 +216,15 @@ export async function collect(
   return await collector.run();
 }
 
+/** One shard of the log stream: its name and its batcher. */
+interface _Shard {
+  stream: string;
+  batcher: AppendBatcher;
+}
+
 class _Collector {
   readonly deps: CollectDeps;
-  readonly batcher: AppendBatcher;
+  readonly shards: _Shard[];
   readonly maxLineBytes: number;
   readonly maxBackoffMs: number;
   readonly positions = new Map<string, _Position>();
@@ -262,19 +271,55 @@ class _Collector {
       lastLines: options.lastLines,
       excludeContainers: this.#exclude,
     });
-    this.batcher = new AppendBatcher(deps.log, deps.logger, {
-      stream: options.stream ?? "tailwise:logs",
-      maxLen: options.maxLen ?? 0,
-      batchLines: options.batchLines ?? 1000,
-      bufferLines: options.bufferLines ?? 20_000,
-      flushMs: options.flushMs ?? 50,
-      maxBackoffMs: this.maxBackoffMs,
-      // One sequence per process: its appends are pipelined, and applied
-      // once and in order even when a reply is lost and ioredis resends.
-      sequenceKey: `${this.#prefix}seq:${crypto.randomUUID()}`,
-      inFlight: options.appendsInFlight ?? 2,
-      onStoreLost: (lost) => this.#storeLost(lost),
-    });
+    const streams = options.streams?.length ? options.streams : [options.stream ?? "tailwise:logs"];
+    const uuid = crypto.randomUUID();
+    this.shards = streams.map((stream) => ({
+      stream,
+      batcher: new AppendBatcher(deps.log, deps.logger, {
+        stream,
+        maxLen: options.maxLen ?? 0,
+        batchLines: options.batchLines ?? 1000,
+        bufferLines: options.bufferLines ?? 20_000,
+        flushMs: options.flushMs ?? 50,
+        maxBackoffMs: this.maxBackoffMs,
+        // One sequence per process and shard: its appends are pipelined, and
+        // applied once and in order even when a reply is lost and ioredis resends.
+        sequenceKey: keyBeside(stream, this.#prefix, `seq:${uuid}`),
+        inFlight: options.appendsInFlight ?? 2,
+        // One shard's stream lost state: every container is re-read from its
+        // checkpoint (those of the other shards are intact: nothing twice).
+        onStoreLost: (lost) => this.#storeLost(lost),
+      }),
+    }));
+  }
+
+  /** The shard of a container (by its model key). */
+  shardOf(meta: _Meta): number {
+    return shardOf(modelKey(meta), this.shards.length);
+  }
+
+  /** Every key a container's checkpoint may be under: its shard's first, then the others. */
+  #checkpointKeys(id: string, shard = 0): string[] {
+    const keys = [this.checkpointKey(id, shard)];
+    for (let i = 0; i < this.shards.length; i++) {
+      if (i !== shard) keys.push(this.checkpointKey(id, i));
+    }
+    // The name before sharding.
+    if (!keys.includes(this.#prefix + id)) keys.push(this.#prefix + id);
+    return keys;
+  }
+
+  /**
+   * A container's saved checkpoint: under its shard's key, else under
+   * another shard's or the unsharded name (the shard count or the model key
+   * changed), so a reshard does not read a container again from the start.
+   */
+  async savedPosition(id: string, shard: number): Promise<string | null> {
+    for (const key of this.#checkpointKeys(id, shard)) {
+      const saved = await this.deps.log.getState(key);
+      if (saved !== null) return saved;
+    }
+    return null;
   }
 
   /** The stream lost state: re-read every container from its checkpoint in the stream. */
@@ -303,8 +348,8 @@ class _Collector {
     return this.deps.signal;
   }
 
-  checkpointKey(id: string): string {
-    return this.#prefix + id;
+  checkpointKey(id: string, shard: number): string {
+    return keyBeside(this.shards[shard]!.stream, this.#prefix, id);
   }
 
   async run(): Promise<CollectSummary> {
@@ -336,12 +381,17 @@ class _Collector {
       deadline - Date.now(),
     );
     await _within(this.watch.close(), deadline - Date.now());
-    const complete = await this.batcher.close(Math.max(0, deadline - Date.now()));
-    const summary = {
-      written: this.batcher.written,
-      dropped: this.batcher.pushed - this.batcher.written - this.batcher.discarded,
-      recoveries: this.epoch,
-    };
+    const closed = await Promise.all(
+      this.shards.map((s) => s.batcher.close(Math.max(0, deadline - Date.now()))),
+    );
+    const complete = closed.every((c) => c);
+    let written = 0;
+    let dropped = 0;
+    for (const { batcher } of this.shards) {
+      written += batcher.written;
+      dropped += batcher.pushed - batcher.written - batcher.discarded;
+    }
+    const summary = { written, dropped, recoveries: this.epoch };
     if (!complete) logger.warn("stopped before every entry was written", summary);
     logger.info("collector stopped", summary);
     return summary;
@@ -392,7 +442,7 @@ class _Collector {
       } else if (!this.tails.has(c.Id) && !this.#unreadable.has(c.Id)) {
         // A container that stopped while no collector ran: read what it
         // wrote after its checkpoint.
-        if (this.positions.has(c.Id) || await this.deps.log.getState(this.checkpointKey(c.Id))) {
+        if (this.positions.has(c.Id) || await this.savedPosition(c.Id, 0) !== null) {
           this.attach(c.Id);
         }
       }
@@ -465,11 +515,12 @@ class _Collector {
     }
     this.#unreadable.delete(id);
     this.positions.delete(id);
-    const upTo = this.batcher.pushed;
-    this.batcher.whenWritten(upTo).then(async () => {
-      if (this.tails.has(id) || this.signal.aborted) return;
-      await this.deps.log.deleteState([this.checkpointKey(id)]);
-    }).catch(() => {
+    Promise.all(this.shards.map(({ batcher }) => batcher.whenWritten(batcher.pushed))).then(
+      async () => {
+        if (this.tails.has(id) || this.signal.aborted) return;
+        await this.deps.log.deleteState(this.#checkpointKeys(id));
+      },
+    ).catch(() => {
       // Best effort: a stale checkpoint of a removed container is harmless.
     });
   }
@@ -544,7 +595,7 @@ class _Tail {
       if (!position) {
         let saved: string | null;
         try {
-          saved = await c.deps.log.getState(c.checkpointKey(this.id));
+          saved = await c.savedPosition(this.id, c.shardOf(meta));
         } catch (e) {
           if (this.#stopped || c.signal.aborted) return;
           logger.warn("cannot read the checkpoint; retrying", { containerId: this.id, error: e });
@@ -612,8 +663,9 @@ class _Tail {
   ): Promise<"ended" | "cut" | "unreadable"> {
     const c = this.#c;
     const { logger } = c.deps;
-    const batcher = c.batcher;
-    const key = c.checkpointKey(this.id);
+    const shard = c.shardOf(meta);
+    const batcher = c.shards[shard]!.batcher;
+    const key = c.checkpointKey(this.id, shard);
     const tty = info.Config.Tty === true;
     const since = position.ts === "" ? undefined : _since(position.ts);
     let reader: DockerLogReader;
@@ -664,7 +716,7 @@ class _Tail {
       if (lines.some((l) => l.truncated)) entry.truncated = true;
       position.ts = last.afterTs;
       position.count = last.afterCount;
-      batcher.push(entryToFields(entry), key, `${last.afterTs} ${last.afterCount}`);
+      batcher.push(entry, key, `${last.afterTs} ${last.afterCount}`);
     };
     const grouper = new MultilineGrouper<_Line>(emit, {
       mode: meta.multiline,

@@ -50,6 +50,7 @@ if (import.meta.main) {
         username: config.redis.username,
         password: config.redis.password,
         name: `collect-${config.instance}`,
+        cluster: config.redis.cluster,
       })
       : await SqliteLogStream.open(config.dataDir);
   } catch (e) {

@@ -18,21 +18,29 @@ import { INGEST_GROUP } from "../../shared/runtime/consumer_groups.ts";
 import type { LogStore } from "../../shared/ports/log_store.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
-import { GROUP_LOST_MESSAGE, StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
+import { GROUP_LOST_MESSAGE } from "../../shared/runtime/stream_consumer.ts";
+import { ShardedConsumer } from "../../shared/runtime/sharded_consumer.ts";
+import { configuredLogShards } from "../../shared/ports/log_shards.ts";
+import { messagesForLines } from "../../shared/ports/log_entry.ts";
 import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import { ingestBatch } from "./ingest.ts";
 
 /** The effective settings of ingest. */
 export interface IngestSettings {
-  /** The log stream read (`LOG_STREAM`). */
+  /** The log stream (`LOG_STREAM`). */
   stream: string;
+  /** Its shards, all read (`LOG_STREAM_SHARDS`; one: the stream itself). */
+  streams: string[];
   /** Its consumer group. */
   group: string;
   /** Its consumer name in the group. */
   consumer: string;
   /** Where entries that failed too often go (`DEAD_LETTER_STREAM`). */
   deadLetterStream: string;
-  /** Entries per batch (`INGEST_BATCH_LINES`). */
+  /**
+   * Messages per read: `INGEST_BATCH_LINES` over the lines a packed message
+   * holds (see `messagesForLines`).
+   */
   batch: number;
   /** Batches written at once (`INGEST_CONCURRENCY`). */
   concurrency: number;
@@ -78,10 +86,11 @@ export interface BuildIngestOptions {
 export function ingestSettings(config: Config, options: BuildIngestOptions = {}): IngestSettings {
   return {
     stream: config.streams.logs,
+    streams: configuredLogShards(config),
     group: INGEST_GROUP,
     consumer: options.consumer ?? config.instance,
     deadLetterStream: config.streams.deadLetter,
-    batch: config.ingest.batchLines,
+    batch: messagesForLines(config.ingest.batchLines),
     concurrency: config.ingest.concurrency,
     blockMs: config.consumer.blockMs,
     claimIdleMs: config.consumer.claimIdleMs,
@@ -118,10 +127,11 @@ export function buildIngest(
         if (signal.aborted) return;
         throw e;
       }
-      await stream.createGroup(settings.stream, settings.group);
-      const consumer = new StreamConsumer(
+      // One consumer per shard, each creating its group.
+      const consumer = new ShardedConsumer(
         stream,
         (batch, context) => ingestBatch(batch, { store: logStore }, context),
+        settings.streams,
         {
           ...settings,
           onError: (error, { retryInMs }) => {
@@ -139,7 +149,7 @@ export function buildIngest(
       }, settings.statusEveryMs);
       try {
         log.info("consuming", {
-          stream: settings.stream,
+          streams: settings.streams,
           group: settings.group,
           consumer: settings.consumer,
         });

@@ -33,6 +33,7 @@ async function _main(): Promise<number> {
     username: config.redis.username,
     password: config.redis.password,
     name: `tailwise-ingest-${config.instance}`,
+    cluster: config.redis.cluster,
   });
   await using logStore = await openLogStore(config, {
     onRetry: (error, { attempt, delayMs }) => {

@@ -1,7 +1,7 @@
 /**
  * The score function's builder: the shared stream consumer in group `score`
  * with the {@linkcode createScoreHandler} handler, its model cache and its
- * alert sink, built the same way by `deno task score` and by
+ * alert sink, its rate tracker and incident manager, built the same way by `deno task score` and by
  * `deno task start`.
  *
  * @example
@@ -24,22 +24,32 @@ import { SCORE_GROUP } from "../../shared/runtime/consumer_groups.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
 import { createTailwiseMetrics, type TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
-import { GROUP_LOST_MESSAGE, StreamConsumer } from "../../shared/runtime/stream_consumer.ts";
+import { GROUP_LOST_MESSAGE } from "../../shared/runtime/stream_consumer.ts";
+import { ShardedConsumer } from "../../shared/runtime/sharded_consumer.ts";
+import { configuredLogShards } from "../../shared/ports/log_shards.ts";
+import { messagesForLines } from "../../shared/ports/log_entry.ts";
 import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import { RateTracker } from "./rate_tracker.ts";
+import type { IncidentStore } from "../../shared/ports/incident_store.ts";
+import { IncidentManager } from "../../shared/runtime/incidents.ts";
 import { createScoreHandler } from "./score.ts";
 
 /** The effective settings of score. */
 export interface ScoreSettings {
-  /** The log stream read (`LOG_STREAM`). */
+  /** The log stream (`LOG_STREAM`). */
   stream: string;
+  /** Its shards, all read (`LOG_STREAM_SHARDS`; one: the stream itself). */
+  streams: string[];
   /** Its consumer group. */
   group: string;
   /** Its consumer name in the group. */
   consumer: string;
   /** Where entries that failed too often go (`DEAD_LETTER_STREAM`). */
   deadLetterStream: string;
-  /** Entries per batch (`CONSUMER_BATCH`). */
+  /**
+   * Messages per read: `CONSUMER_BATCH` lines over the lines a packed message
+   * holds (see `messagesForLines`).
+   */
   batch: number;
   /** How long one read waits (`CONSUMER_BLOCK_MS`). */
   blockMs: number;
@@ -65,6 +75,8 @@ export interface ScoreAdapters {
   feedback: FeedbackStore;
   /** Lines counted per service, window and template (the live rate models). */
   rates: RateStore;
+  /** Incidents (used with `ALERT_MODE=incident`). */
+  incidents?: IncidentStore;
 }
 
 /** Options of {@linkcode buildScore}. */
@@ -96,10 +108,11 @@ export interface BuildScoreOptions {
 export function scoreSettings(config: Config, options: BuildScoreOptions = {}): ScoreSettings {
   return {
     stream: config.streams.logs,
+    streams: configuredLogShards(config),
     group: SCORE_GROUP,
     consumer: options.consumer ?? config.instance,
     deadLetterStream: config.streams.deadLetter,
-    batch: config.consumer.batch,
+    batch: messagesForLines(config.consumer.batch),
     blockMs: config.consumer.blockMs,
     claimIdleMs: config.consumer.claimIdleMs,
     maxDeliveries: config.consumer.maxDeliveries,
@@ -129,28 +142,37 @@ export function buildScore(
   const { stream, registry, feedback } = adapters;
   const alerts = openAlertSink(config, stream, log.child({ part: "alerts" }));
   const models = new ModelCache(registry, { onBadVersion: logBadVersions(log) });
+  const incidents = config.alerts.mode === "incident" && adapters.incidents
+    ? new IncidentManager(adapters.incidents, { quietMs: config.alerts.incidentQuietMs })
+    : null;
   const rates = new RateTracker(
-    { store: adapters.rates, models, stream, alerts, log: log.child({ part: "rates" }) },
+    { store: adapters.rates, models, stream, alerts, incidents, log: log.child({ part: "rates" }) },
     { anomalyStream: settings.anomalyStream },
   );
   const metrics = options.metrics ?? createTailwiseMetrics();
   const handler = createScoreHandler(
-    { models, stream, feedback, alerts, metrics, log, rates },
+    { models, stream, feedback, alerts, metrics, log, rates, incidents },
     { anomalyStream: settings.anomalyStream, coldStart: settings.coldStart },
   );
   return {
     name: "score",
     settings,
     async run(signal) {
-      await stream.createGroup(settings.stream, settings.group);
-      const consumer = new StreamConsumer(stream, handler, {
+      // One consumer per shard, each creating its group.
+      const consumer = new ShardedConsumer(stream, handler, settings.streams, {
         ...settings,
         onError: (error, { retryInMs }) =>
           log.warn("scoring failed; retrying", { error, retryInMs }),
         onGroupLost: (lost) => log.warn(GROUP_LOST_MESSAGE, { ...lost }),
       });
-      log.info("scoring", { stream: settings.stream, group: settings.group });
-      await Promise.all([consumer.run(signal), rates.run(signal)]);
+      log.info("scoring", { streams: settings.streams, group: settings.group });
+      await Promise.all([
+        consumer.run(signal),
+        rates.run(signal),
+        incidents?.run(signal, async (notices) => {
+          if (alerts?.notify) await alerts.notify(notices);
+        }),
+      ]);
       log.info("stopped", { ...consumer.counters });
     },
     close: async () => {

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { keyOfStream } from "../../shared/ports/log_shards.ts";
 import type { Anomaly } from "../../shared/ports/anomaly.ts";
 import { anomalyToFields } from "../../shared/ports/anomaly.ts";
 import type { AlertSink } from "../../shared/ports/alert_sink.ts";
@@ -25,6 +26,7 @@ import type { RateIncrement, RateStore } from "../../shared/ports/rate_store.ts"
 import { RateMonitor, type RateWindow } from "../../shared/detector/detector.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
 import type { ModelCache } from "../../shared/runtime/model_cache.ts";
+import { alertOrRecord, type IncidentManager } from "../../shared/runtime/incidents.ts";
 
 /** What the tracker needs. */
 export interface RateTrackerDeps {
@@ -38,6 +40,8 @@ export interface RateTrackerDeps {
   alerts?: AlertSink | null;
   /** Where problems are reported. */
   log?: Logger;
+  /** Groups anomalies into incidents; the sink is then told about incidents. */
+  incidents?: IncidentManager | null;
 }
 
 /** Options of {@linkcode RateTracker}. */
@@ -171,7 +175,8 @@ export class RateTracker {
       const ids = await this.#deps.stream.appendOnce(
         this.#stream,
         raised.map((a) => ({
-          key: `${this.#stream}:seen:${a.entryId}`,
+          // In the anomaly stream's slot (Redis Cluster), as score's own keys.
+          key: keyOfStream(this.#stream, `seen:${a.entryId}`),
           fields: anomalyToFields(a),
         })),
       );
@@ -182,7 +187,7 @@ export class RateTracker {
         fresh.push(raised[i]!);
       });
       this.raised += fresh.length;
-      if (fresh.length > 0 && this.#deps.alerts) await this.#deps.alerts.send(fresh);
+      await alertOrRecord(fresh, this.#deps.incidents, this.#deps.alerts);
       return fresh;
     }
     return raised;

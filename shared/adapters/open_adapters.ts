@@ -30,6 +30,9 @@ import type { LogStore } from "../ports/log_store.ts";
 import type { RateStore } from "../ports/rate_store.ts";
 import { RedisRateStore } from "./redis/redis_rate_store.ts";
 import { SqliteRateStore } from "./sqlite/sqlite_rate_store.ts";
+import type { IncidentStore } from "../ports/incident_store.ts";
+import { RedisIncidentStore } from "./redis/redis_incident_store.ts";
+import { SqliteIncidentStore } from "./sqlite/sqlite_incident_store.ts";
 
 /** The ports' adapters for one process. */
 export interface Adapters extends AsyncDisposable {
@@ -47,6 +50,8 @@ export interface Adapters extends AsyncDisposable {
   logStore: LogStore | null;
   /** Lines counted per service, window and template (the live rate models). */
   rates: RateStore;
+  /** Incidents (anomalies of one service close in time). */
+  incidents: IncidentStore;
 }
 
 /**
@@ -99,7 +104,11 @@ export async function openAdapters(
   const name = options.name ?? "tailwise";
   if (config.redis.url) {
     const logStore = options.logStore ? await openLogStore(config) : null;
-    const auth = { username: config.redis.username, password: config.redis.password };
+    const auth = {
+      username: config.redis.username,
+      password: config.redis.password,
+      cluster: config.redis.cluster,
+    };
     const stream = RedisLogStream.connect(config.redis.url, { ...auth, name });
     const client: Redis = stream.client;
     const registry = new RedisModelRegistry(
@@ -118,6 +127,7 @@ export async function openAdapters(
       lock: new RedisLock(client),
       logStore,
       rates: new RedisRateStore(client),
+      incidents: new RedisIncidentStore(client),
       [Symbol.asyncDispose]: () => _closeAll(stream, [logStore, registry, feedback]),
     };
   }
@@ -132,6 +142,7 @@ export async function openAdapters(
     const registry = new SqliteModelRegistry(db, { keepVersions: config.train.keepVersions });
     const feedback = new SqliteFeedbackStore(db, { suppressMs: config.api.suppressMs });
     const rates = new SqliteRateStore(db);
+    const incidents = new SqliteIncidentStore(db);
     return {
       mode: "embedded",
       stream,
@@ -140,9 +151,10 @@ export async function openAdapters(
       lock: new SqliteLock(db),
       logStore,
       rates,
+      incidents,
       [Symbol.asyncDispose]: async () => {
         try {
-          await _closeAll(stream, [logStore, registry, feedback, rates]);
+          await _closeAll(stream, [logStore, registry, feedback, rates, incidents]);
         } finally {
           db.close();
         }

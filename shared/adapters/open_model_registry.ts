@@ -26,6 +26,7 @@ export async function openModelRegistry(config: Config): Promise<ModelRegistry> 
       username: config.redis.username,
       password: config.redis.password,
       name: `tailwise-models-${config.instance}`,
+      cluster: config.redis.cluster,
       keepVersions: config.train.keepVersions,
     });
   }

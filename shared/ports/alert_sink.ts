@@ -9,6 +9,7 @@
  */
 
 import type { Anomaly } from "./anomaly.ts";
+import type { IncidentNotice } from "./incident_store.ts";
 
 export type { Anomaly };
 
@@ -43,6 +44,16 @@ export interface AlertSink extends AsyncDisposable {
    * @returns once they are queued
    */
   send(anomalies: readonly Anomaly[]): Promise<void>;
+  /**
+   * Tells the sink that an incident opened, changed meaningfully or
+   * resolved; returns at once, delivery happens in the background. With
+   * incidents on, the functions tell sinks about incidents instead of
+   * sending every anomaly.
+   *
+   * @param notices the incident notices, in order
+   * @returns once they are queued
+   */
+  notify?(notices: readonly IncidentNotice[]): Promise<void>;
   /**
    * What the sink has done and what it still owes.
    *

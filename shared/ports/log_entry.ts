@@ -1,12 +1,33 @@
 /**
  * The log entry: one line of one container, as collect appends it to the log
  * stream and ingest and score read it. This file owns its encoding into the
- * flat string fields of a stream message.
+ * flat string fields of a stream message, for every adapter of the log
+ * stream port.
+ *
+ * Two message formats:
+ *
+ * - **packed** (`v` = `2`, what writers append): one message carries up to
+ *   {@linkcode MAX_PACKED_LINES} lines of one container. The container's
+ *   metadata is written once per message (`c`, `n`, `k`, `i`, `sv`, `tk`, `nd`)
+ *   and the lines in `p`, a JSON array of four values per line: `ts`, `seq`,
+ *   stream (0 stdout, 1 stderr), line. Rare per-line extras are sparse: `r`
+ *   a JSON object from line index to base64 bytes, `x` the indexes of
+ *   truncated lines, comma-separated. A line's stable id is
+ *   `<message id>#<index>` ({@linkcode lineId}).
+ * - **single** (no `v`; today's older writers): one line per message, every
+ *   field on every message. Still read, so an upgrade with entries in flight
+ *   loses nothing; its line id is the message id.
  *
  * Lines are kept byte-exact: a line that is valid UTF-8 travels as text in
  * `line`; a line that is not travels as base64 of its bytes in `raw`, with
  * `line` holding a lossy decoding (U+FFFD for bad bytes) for display and
  * scoring.
+ *
+ * @example
+ * ```ts
+ * const messages = packEntries(entries); // append these
+ * for (const { id, entry } of unpackMessage(message.id, message.fields)) use(id, entry);
+ * ```
  *
  * @module
  */
@@ -103,6 +124,244 @@ export function entryToFields(entry: LogEntry): Fields {
   if (entry.raw) f.r = bytesToBase64(entry.raw);
   if (entry.truncated) f.x = "1";
   return f;
+}
+
+/** The value of field `v` of a packed message. */
+export const PACKED_VERSION = "2";
+
+/** Most lines {@linkcode packEntries} puts in one message. */
+export const MAX_PACKED_LINES = 128;
+
+/** About the most line bytes {@linkcode packEntries} puts in one message (a longer line goes alone). */
+export const MAX_PACKED_BYTES = 256 * 1024;
+
+/**
+ * Packs entries into messages, one container (and version of its metadata)
+ * per message (a change of metadata starts a new message), at most {@linkcode MAX_PACKED_LINES} lines and about
+ * {@linkcode MAX_PACKED_BYTES} of line text each. Each container's lines keep
+ * their order; messages of different containers may interleave differently
+ * than the entries did (the stream orders lines per container only).
+ *
+ * @param entries the entries, in order
+ * @returns the stream messages' fields
+ */
+export function packEntries(entries: readonly LogEntry[]): Fields[] {
+  const out: Fields[] = [];
+  const open = new Map<string, _Pack>();
+  for (const e of entries) {
+    let pack = open.get(e.containerId);
+    const size = e.line.length;
+    if (
+      pack !== undefined &&
+      (pack.count >= MAX_PACKED_LINES || pack.bytes + size > MAX_PACKED_BYTES ||
+        !_sameMeta(pack.fields, e))
+    ) {
+      _seal(pack);
+      pack = undefined;
+    }
+    if (pack === undefined) {
+      const fields: Fields = {
+        v: PACKED_VERSION,
+        c: e.containerId,
+        n: e.containerName,
+        i: e.image,
+      };
+      if (e.key && e.key !== e.containerName) fields.k = e.key;
+      if (e.service) fields.sv = e.service;
+      if (e.task) fields.tk = e.task;
+      if (e.node) fields.nd = e.node;
+      pack = { fields, p: [], raw: null, truncated: null, count: 0, bytes: 0 };
+      open.set(e.containerId, pack);
+      // The message's place in the output is where its first line was.
+      out.push(fields);
+    }
+    pack.p.push(e.ts, e.seq, e.stream === "stderr" ? 1 : 0, e.line);
+    if (e.raw !== undefined) (pack.raw ??= {})[pack.count] = bytesToBase64(e.raw);
+    if (e.truncated) (pack.truncated ??= []).push(pack.count);
+    pack.count++;
+    pack.bytes += size;
+  }
+  for (const pack of open.values()) _seal(pack);
+  return out;
+}
+
+function _sameMeta(f: Fields, e: LogEntry): boolean {
+  const key = e.key && e.key !== e.containerName ? e.key : undefined;
+  return f.n === e.containerName && f.i === e.image && f.k === key &&
+    f.sv === (e.service || undefined) &&
+    f.tk === (e.task || undefined) && f.nd === (e.node || undefined);
+}
+
+interface _Pack {
+  fields: Fields;
+  p: (string | number)[];
+  raw: Record<number, string> | null;
+  truncated: number[] | null;
+  count: number;
+  bytes: number;
+}
+
+function _seal(pack: _Pack): void {
+  if (pack.fields.p !== undefined) return;
+  pack.fields.p = JSON.stringify(pack.p);
+  if (pack.raw !== null) pack.fields.r = JSON.stringify(pack.raw);
+  if (pack.truncated !== null) pack.fields.x = pack.truncated.join(",");
+}
+
+/**
+ * How many messages to read for about `lines` lines: a full packed message
+ * holds {@linkcode MAX_PACKED_LINES}; at low rates messages hold fewer and a
+ * read brings fewer lines, which is what a low rate needs anyway.
+ *
+ * @param lines lines wanted per read
+ * @returns messages per read, at least 1
+ */
+export function messagesForLines(lines: number): number {
+  return Math.max(1, Math.ceil(lines / MAX_PACKED_LINES));
+}
+
+/**
+ * The stable id of one line of a message: `<messageId>#<index>` for a packed
+ * message, the message id itself for a single-line one (as before packing,
+ * so keys derived from it survive an upgrade).
+ *
+ * @param messageId the stream's id of the message
+ * @param index the line's index in the message
+ * @param packed whether the message is packed
+ * @returns the line's id
+ */
+export function lineId(messageId: string, index: number, packed: boolean): string {
+  return packed ? `${messageId}#${index}` : messageId;
+}
+
+/**
+ * Whether a message's fields are of the packed format.
+ *
+ * @param fields the message fields
+ * @returns true for a packed message
+ */
+export function isPacked(fields: Fields): boolean {
+  return fields.v === PACKED_VERSION;
+}
+
+/**
+ * How many lines a message carries, without decoding it (cheap: counts the
+ * stream markers). Unknown formats count as one.
+ *
+ * @param fields the message fields
+ * @returns the number of lines
+ */
+export function messageLineCount(fields: Fields): number {
+  if (!isPacked(fields) || typeof fields.p !== "string") return 1;
+  try {
+    return Math.floor((JSON.parse(fields.p) as unknown[]).length / 4);
+  } catch {
+    return 1;
+  }
+}
+
+/**
+ * Decodes a message of either format into its lines.
+ *
+ * @param fields the message fields
+ * @returns the entries, in order
+ * @throws {InvalidEntryError} when the fields are not a log message
+ */
+export function unpackEntries(fields: Fields): LogEntry[] {
+  if (fields.v === undefined) return [fieldsToEntry(fields)];
+  if (fields.v !== PACKED_VERSION) {
+    throw new InvalidEntryError(
+      `Cannot decode log message: version ${
+        JSON.stringify(fields.v)
+      }; expected ${PACKED_VERSION} or none`,
+    );
+  }
+  const c = fields.c, n = fields.n;
+  if (typeof c !== "string" || typeof n !== "string" || typeof fields.p !== "string") {
+    throw new InvalidEntryError(
+      "Cannot decode packed log message: missing field(s) c, n or p; expected all three",
+    );
+  }
+  let p: unknown;
+  try {
+    p = JSON.parse(fields.p);
+  } catch (e) {
+    throw new InvalidEntryError(`Cannot decode packed log message: p is not JSON (${e})`);
+  }
+  if (!Array.isArray(p) || p.length % 4 !== 0) {
+    throw new InvalidEntryError(
+      "Cannot decode packed log message: p is not an array of 4 values per line",
+    );
+  }
+  const image = fields.i ?? "";
+  const key = fields.k, service = fields.sv, task = fields.tk, node = fields.nd;
+  let raw: Record<string, unknown> | null = null;
+  if (fields.r !== undefined) {
+    try {
+      raw = JSON.parse(fields.r) as Record<string, unknown>;
+    } catch (e) {
+      throw new InvalidEntryError(`Cannot decode packed log message: r is not JSON (${e})`);
+    }
+  }
+  const count = p.length / 4;
+  const truncated = new Set<number>();
+  if (fields.x) { for (const t of fields.x.split(",")) truncated.add(Number(t)); }
+  const out: LogEntry[] = new Array(count);
+  for (let k = 0, j = 0; k < count; k++, j += 4) {
+    const ts = p[j], seq = p[j + 1], s = p[j + 2], line = p[j + 3];
+    if (
+      typeof ts !== "string" || typeof line !== "string" || typeof seq !== "number" ||
+      !Number.isInteger(seq) || seq < 0 || (s !== 0 && s !== 1)
+    ) {
+      throw new InvalidEntryError(
+        `Cannot decode packed log message: line ${k} is ${
+          JSON.stringify(p.slice(j, j + 4)).slice(0, 200)
+        }; expected [ts, seq >= 0, 0|1, line]`,
+      );
+    }
+    const entry: LogEntry = {
+      containerId: c,
+      containerName: n,
+      image,
+      stream: s === 1 ? "stderr" : "stdout",
+      ts,
+      seq,
+      line,
+    };
+    if (key) entry.key = key;
+    if (service) entry.service = service;
+    if (task) entry.task = task;
+    if (node) entry.node = node;
+    if (raw !== null) {
+      const r = raw[k];
+      if (typeof r === "string") entry.raw = base64ToBytes(r);
+    }
+    if (truncated.has(k)) entry.truncated = true;
+    out[k] = entry;
+  }
+  return out;
+}
+
+/** One line of a message with its stable id. */
+export interface MessageLine {
+  /** See {@linkcode lineId}. */
+  id: string;
+  /** The line. */
+  entry: LogEntry;
+}
+
+/**
+ * Decodes a message of either format into its lines with their ids.
+ *
+ * @param messageId the stream's id of the message
+ * @param fields its fields
+ * @returns the lines, in order
+ * @throws {InvalidEntryError} when the fields are not a log message
+ */
+export function unpackMessage(messageId: string, fields: Fields): MessageLine[] {
+  const entries = unpackEntries(fields);
+  const packed = isPacked(fields);
+  return entries.map((entry, i) => ({ id: lineId(messageId, i, packed), entry }));
 }
 
 /** Thrown when stream fields do not form a log entry. */

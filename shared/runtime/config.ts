@@ -31,6 +31,11 @@ export interface Config {
     username: string | null;
     /** `REDIS_PASSWORD` or `REDIS_PASSWORD_FILE`, overrides the URL's password. */
     password: string | null;
+    /**
+     * `REDIS_CLUSTER`: `REDIS_URL` is a seed node of a Redis Cluster (ioredis
+     * `Cluster`); keys get hash tags (see shared/ports/log_shards.ts).
+     */
+    cluster: boolean;
   };
   influx: {
     /** `INFLUX_URL` (http or https); null selects the embedded log store. */
@@ -63,6 +68,8 @@ export interface Config {
     deploys: string;
     /** `STREAM_MAXLEN`: approximate MAXLEN trimming of the log stream; 0 disables. */
     maxLen: number;
+    /** `LOG_STREAM_SHARDS`: the log stream is sharded over this many streams. */
+    shards: number;
   };
   collect: {
     /** `COLLECT_MAX_LINE_BYTES`: longer lines are cut and marked truncated. */
@@ -145,6 +152,10 @@ export interface Config {
     groupWindowMs: number;
     /** `ALERT_RATE_LIMIT`: alerts per container per minute. */
     ratePerMinute: number;
+    /** `ALERT_MODE`: `incident` tells sinks about incidents (open, updates, resolve), `anomaly` about every anomaly. */
+    mode: "incident" | "anomaly";
+    /** `INCIDENT_QUIET`: an incident resolves after this long without an anomaly. */
+    incidentQuietMs: number;
   };
   api: {
     /** `API_HOST`. */
@@ -219,6 +230,7 @@ export function loadConfig(
       url: r.url("REDIS_URL", ["redis:", "rediss:"]),
       username: r.optional("REDIS_USERNAME"),
       password: r.secret("REDIS_PASSWORD"),
+      cluster: r.bool("REDIS_CLUSTER", false),
     },
     influx: {
       url: r.url("INFLUX_URL", ["http:", "https:"]),
@@ -237,6 +249,7 @@ export function loadConfig(
       deadLetter: r.name("DEAD_LETTER_STREAM", "tailwise:dead"),
       deploys: r.name("DEPLOY_STREAM", "tailwise:deploys"),
       maxLen: r.int("STREAM_MAXLEN", 1_000_000, { min: 0 }),
+      shards: r.int("LOG_STREAM_SHARDS", 1, { min: 1, max: 1024 }),
     },
     collect: {
       maxLineBytes: r.size("COLLECT_MAX_LINE_BYTES", "1MiB", { min: 1024 }),
@@ -283,6 +296,8 @@ export function loadConfig(
       webhookFormat: r.oneOf("WEBHOOK_FORMAT", ["json", "slack"] as const, "json"),
       groupWindowMs: r.duration("ALERT_GROUP_WINDOW", "60s", { allowZero: true }),
       ratePerMinute: r.int("ALERT_RATE_LIMIT", 30, { min: 1 }),
+      mode: r.oneOf("ALERT_MODE", ["incident", "anomaly"] as const, "incident"),
+      incidentQuietMs: r.duration("INCIDENT_QUIET", "10m"),
     },
     api: {
       host: r.str("API_HOST", "127.0.0.1"),

@@ -26,12 +26,15 @@
  * - `panic: ` or `fatal error: ` starts a Go panic that blank lines,
  *   `goroutine N [...]:`, function lines (`main.main()`), `created by …`,
  *   indented file lines, `[signal …` and `exit status N` continue;
- * - `file.js:12` alone starts a Node crash report (source line, caret, blank
+ * - `file.js:12` (or `node:internal/...:12`) alone starts a Node crash report (source line, caret, blank
  *   lines, the error and its stack, `Node.js v20.1.0`);
  * - an exception line, a `Traceback` or a `goroutine N [` line right after a
  *   single line that reads like an error (`ERROR`, `failed`, `Exception`,
  *   `panic`…) joins it: that is one log record (`logger.exception(...)`,
  *   logback's message and its throwable);
+ * - blank lines inside a trace (between chained tracebacks, goroutines, a
+ *   Node crash report's parts) belong to it when the trace goes on after
+ *   them; blank lines at its end are events of their own;
  * - a line from the other stream (stdout against stderr) ends the open event;
  * - everything else starts a new event.
  *
@@ -156,7 +159,8 @@ const _GO_PANIC = /^(?:panic: |fatal error: )/;
 const _GO_GOROUTINE = /^goroutine \d+ \[[^\]]*\]:\s*$/;
 const _GO_CONT =
   /^(?:goroutine \d+ \[|created by |\[signal |exit status \d+\s*$|panic: |[\w./*()\-[\]{}]+\(.*\)\s*$|\.\.\.additional frames elided\.\.\.)/;
-const _NODE_SOURCE = /^\/?(?:[\w.@-]+\/)*[\w.@-]+\.(?:[cm]?js|[cm]?ts|jsx|tsx):\d+\s*$/;
+const _NODE_SOURCE =
+  /^(?:node:[\w/]+|\/?(?:[\w.@-]+\/)*[\w.@-]+\.(?:[cm]?js|[cm]?ts|jsx|tsx)):\d+\s*$/;
 const _NODE_VERSION = /^Node\.js v\d+/;
 const _ERRORISH =
   /\b(?:ERROR|ERR|FATAL|CRITICAL|CRIT|SEVERE|WARN|WARNING|error|Error|fatal|Fatal|critical|exception|Exception|failed|Failed|FAILED|panic|unhandled|Unhandled)\b/;
@@ -174,6 +178,9 @@ export class MultilineGrouper<P> {
   #stream = "";
   #bytes = 0;
   #since = 0;
+  // Blank lines at the end of the open event, joined only tentatively: they
+  // belong to it if a continuation follows, else each is an event of its own.
+  #tailBytes: number[] = [];
   #state: _State = "plain";
 
   /**
@@ -251,6 +258,9 @@ export class MultilineGrouper<P> {
         this.#lines.push(line);
         this.#positions.push(position);
         this.#bytes += 1 + bytes;
+        if (this.#mode.kind !== "auto") return;
+        if (_isBlank(line)) this.#tailBytes.push(bytes);
+        else if (this.#tailBytes.length > 0) this.#tailBytes = [];
         return;
       }
       this.flush();
@@ -279,12 +289,28 @@ export class MultilineGrouper<P> {
   /** Emits the open event, if any (the input ended). */
   flush(): void {
     if (this.#lines.length === 0) return;
-    const event = new _Event(this.#lines, this.#positions, this.#stream, this.#bytes);
+    const lines = this.#lines;
+    const positions = this.#positions;
+    const tail = this.#tailBytes;
+    let bytes = this.#bytes;
     this.#lines = [];
     this.#positions = [];
     this.#bytes = 0;
+    this.#tailBytes = [];
     this.#state = "plain";
-    this.#onEvent(event);
+    if (tail.length === 0) {
+      this.#onEvent(new _Event(lines, positions, this.#stream, bytes));
+      return;
+    }
+    // Trailing blank lines no continuation followed: events of their own.
+    const keep = lines.length - tail.length;
+    for (const b of tail) bytes -= 1 + b;
+    this.#onEvent(
+      new _Event(lines.slice(0, keep), positions.slice(0, keep), this.#stream, bytes),
+    );
+    for (let k = 0; k < tail.length; k++) {
+      this.#onEvent(new _Event([lines[keep + k]!], [positions[keep + k]!], this.#stream, tail[k]!));
+    }
   }
 
   /** Drops the open event (its lines will be read again). */
@@ -292,6 +318,7 @@ export class MultilineGrouper<P> {
     this.#lines = [];
     this.#positions = [];
     this.#bytes = 0;
+    this.#tailBytes = [];
     this.#state = "plain";
   }
 
@@ -304,7 +331,7 @@ export class MultilineGrouper<P> {
     }
     const c = line.charCodeAt(0);
     const indented = c === 32 || c === 9;
-    const blank = line.trim() === "";
+    const blank = _isBlank(line);
     switch (this.#state) {
       case "plain": {
         if (indented && !blank) return true;
@@ -404,6 +431,10 @@ export function groupLines(
   for (let i = 0; i < lines.length; i++) g.push(lines[i]!, i);
   g.flush();
   return out;
+}
+
+function _isBlank(line: string): boolean {
+  return line.length === 0 || line.trim() === "";
 }
 
 function _startState(line: string): _State {

@@ -224,6 +224,102 @@ export async function startRedis(options: { args?: string[] } = {}): Promise<Ser
   return service;
 }
 
+/** A Redis Cluster started by the harness. */
+export interface RedisClusterService extends AsyncDisposable {
+  /** A seed node's URL (`redis://127.0.0.1:P1`); clients find the others. */
+  readonly url: string;
+  /** The master nodes, each a {@linkcode Service}. */
+  readonly nodes: readonly Service[];
+}
+
+/** A port P on loopback such that P and its cluster bus port P + 10000 are free. */
+function _clusterPort(): number {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const p = freePort();
+    if (p + 10_000 > 65_535) continue;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port: p + 10_000 }).close();
+      return p;
+    } catch {
+      // the bus port is taken: try another
+    }
+  }
+  throw new Error("Cannot find a free port P with P + 10000 free for a Redis Cluster node");
+}
+
+/**
+ * Starts a Redis Cluster of `masters` nodes (default 3, no replicas) on
+ * loopback: each `redis-server --cluster-enabled yes` in a private dir with
+ * its own `--cluster-config-file`, joined by `redis-cli --cluster create
+ * ... --cluster-replicas 0 --cluster-yes`; returns once every node reports
+ * `cluster_state:ok`. Start it in the test that needs it.
+ *
+ * @param options how many masters
+ * @returns the running cluster
+ */
+export async function startRedisCluster(
+  options: { masters?: number } = {},
+): Promise<RedisClusterService> {
+  const masters = options.masters ?? 3;
+  const nodes: _Redis[] = [];
+  const stopAll = async () => {
+    await Promise.allSettled(nodes.map((n) => n[Symbol.asyncDispose]()));
+  };
+  try {
+    for (let i = 0; i < masters; i++) {
+      const dir = await Deno.makeTempDir({ prefix: `tailwise-redis-cluster-${i}-` });
+      const node = new _Redis(dir, _clusterPort(), [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        `${dir}/nodes.conf`,
+        "--cluster-node-timeout",
+        "5000",
+      ]);
+      nodes.push(node);
+      await node.start();
+    }
+    const create = await new Deno.Command("redis-cli", {
+      args: [
+        "--cluster",
+        "create",
+        ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        "--cluster-replicas",
+        "0",
+        "--cluster-yes",
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!create.success) {
+      throw new Error(
+        `redis-cli --cluster create failed: ${new TextDecoder().decode(create.stderr)}${
+          new TextDecoder().decode(create.stdout)
+        }`,
+      );
+    }
+    for (const n of nodes) {
+      await waitFor(async () => {
+        const out = await new Deno.Command("redis-cli", {
+          args: ["-p", String(n.port), "cluster", "info"],
+          stdout: "piped",
+          stderr: "null",
+        }).output();
+        return new TextDecoder().decode(out.stdout).includes("cluster_state:ok");
+      }, { timeoutMs: 30_000, intervalMs: 100, what: `cluster_state:ok on port ${n.port}` });
+    }
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  return {
+    url: nodes[0]!.url,
+    nodes,
+    [Symbol.asyncDispose]: stopAll,
+  };
+}
+
 class _Influx extends _BaseService {
   readonly port: number;
   constructor(dir: string, port: number, configPath: string) {

@@ -1,13 +1,16 @@
 /**
  * The Redis Streams adapter of the {@linkcode LogStream} port (ioredis).
  *
- * Two connections: one for blocking group reads, one for everything else, so
- * a read that waits for new messages never holds up an ack or an append.
+ * One connection for everything that does not block, and one per stream for
+ * blocking group reads (a blocking read holds its connection), so a read that
+ * waits for new messages never holds up an ack, an append or the read of
+ * another shard. Works the same on a Redis Cluster client (every script
+ * touches keys of one slot only; see shared/ports/log_shards.ts).
  *
  * @module
  */
 
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
 import {
   type AppendOptions,
   AppendOutOfOrderError,
@@ -30,6 +33,12 @@ export interface RedisConnectOptions {
    * @default "tailwise"
    */
   name?: string;
+  /**
+   * The URL is a seed node of a Redis Cluster: connect with ioredis
+   * `Cluster` (the other nodes are discovered).
+   * @default false
+   */
+  cluster?: boolean;
 }
 
 type _RawMessage = [string, string[] | null];
@@ -108,6 +117,7 @@ return out
 export class RedisLogStream implements LogStream {
   #client: Redis;
   #blocking: Redis;
+  #blockingByStream = new Map<string, Redis>();
   #claimCursor = new Map<string, string>();
 
   /**
@@ -221,7 +231,9 @@ export class RedisLogStream implements LogStream {
 
   /** {@inheritDoc LogStream.deleteState} */
   async deleteState(keys: readonly string[]): Promise<void> {
-    if (keys.length > 0) await this.#client.del(...keys);
+    // One DEL per key: on Redis Cluster the keys may be in different slots.
+    if (keys.length === 1) await this.#client.del(keys[0]!);
+    else if (keys.length > 1) await Promise.all(keys.map((k) => this.#client.del(k)));
   }
 
   /** {@inheritDoc LogStream.createGroup} */
@@ -241,7 +253,7 @@ export class RedisLogStream implements LogStream {
     options: ReadOptions,
   ): Promise<StreamMessage[]> {
     const args: (string | number)[] = ["GROUP", group, consumer, "COUNT", options.count];
-    const client = options.blockMs ? this.#blocking : this.#client;
+    const client = options.blockMs ? this.#blockingFor(stream) : this.#client;
     if (options.blockMs) args.push("BLOCK", options.blockMs);
     args.push("STREAMS", stream, ">");
     // deno-lint-ignore no-explicit-any
@@ -250,6 +262,17 @@ export class RedisLogStream implements LogStream {
       | null;
     const raw = reply?.[0]?.[1] ?? [];
     return raw.map(([id, flat]) => ({ id, fields: _toFields(flat ?? []), deliveries: 1 }));
+  }
+
+  #blockingFor(stream: string): Redis {
+    let client = this.#blockingByStream.get(stream);
+    if (client === undefined) {
+      // The first stream read with blocking gets the connection made for it; others a copy.
+      client = this.#blockingByStream.size === 0 ? this.#blocking : this.#blocking.duplicate();
+      client.on("error", () => {});
+      this.#blockingByStream.set(stream, client);
+    }
+    return client;
   }
 
   /** {@inheritDoc LogStream.readPending} */
@@ -386,21 +409,25 @@ export class RedisLogStream implements LogStream {
     return pingRedis(this.#client);
   }
 
-  /** Closes both connections. */
+  /** Closes every connection. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await Promise.allSettled([_quit(this.#client), _quit(this.#blocking)]);
+    const blocking = new Set([this.#blocking, ...this.#blockingByStream.values()]);
+    await Promise.allSettled([_quit(this.#client), ...[...blocking].map(_quit)]);
   }
 }
 
 /**
  * Creates an ioredis client that retries forever with capped backoff and
- * keeps commands queued while disconnected.
+ * keeps commands queued while disconnected; with `cluster`, an ioredis
+ * `Cluster` seeded with the URL's node, typed as `Redis` (its commands are
+ * the same; what differs is routing by slot, which the key layout respects).
  *
  * @param url a redis:// or rediss:// URL
- * @param options credentials and client name
+ * @param options credentials, client name, cluster
  * @returns the client (connecting)
  */
 export function createRedisClient(url: string, options: RedisConnectOptions = {}): Redis {
+  if (options.cluster) return _createCluster(url, options);
   const extra: RedisOptions = {
     connectionName: options.name ?? "tailwise",
     maxRetriesPerRequest: null,
@@ -415,6 +442,32 @@ export function createRedisClient(url: string, options: RedisConnectOptions = {}
   // unhandled "error" event would crash the process.
   client.on("error", () => {});
   return client;
+}
+
+function _createCluster(url: string, options: RedisConnectOptions): Redis {
+  const u = new URL(url);
+  const redisOptions: RedisOptions = {
+    connectionName: options.name ?? "tailwise",
+    maxRetriesPerRequest: null,
+  };
+  const username = options.username ?? (u.username ? decodeURIComponent(u.username) : null);
+  const password = options.password ?? (u.password ? decodeURIComponent(u.password) : null);
+  if (username) redisOptions.username = username;
+  if (password) redisOptions.password = password;
+  if (u.protocol === "rediss:") redisOptions.tls = {};
+  const cluster = new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
+    redisOptions,
+    enableOfflineQueue: true,
+    // Retry forever, capped, as the single-node client does.
+    clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 100,
+    maxRedirections: 64,
+    lazyConnect: false,
+  });
+  cluster.on("error", () => {});
+  return cluster as unknown as Redis;
 }
 
 function _toFields(flat: string[]): Fields {

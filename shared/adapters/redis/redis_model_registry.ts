@@ -181,6 +181,7 @@ export class RedisModelRegistry implements ModelRegistry {
       username: options.username ?? null,
       password: options.password ?? null,
       name: options.name ?? "tailwise-models",
+      cluster: options.cluster ?? false,
     });
     return new RedisModelRegistry(client, { ...options, ownsClient: true });
   }

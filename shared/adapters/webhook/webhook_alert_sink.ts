@@ -23,12 +23,27 @@
  */
 
 import type { AlertSink, AlertSinkStats, Anomaly } from "../../ports/alert_sink.ts";
+import type { IncidentNotice } from "../../ports/incident_store.ts";
 import { fieldsToAnomaly } from "../../ports/anomaly.ts";
 import type { LogStream } from "../../ports/log_stream.ts";
 import type { Logger } from "../../runtime/logger.ts";
 
 /** Why an alert was sent. */
 export type AlertKind = "anomaly" | "repeats" | "rate_limited";
+
+/** The JSON body of an incident notice. */
+export interface IncidentPayload {
+  /** Always `tailwise`. */
+  source: "tailwise";
+  /** Always `incident`. */
+  kind: "incident";
+  /** `opened`, `updated` or `resolved`. */
+  event: IncidentNotice["event"];
+  /** The service (model key). */
+  container: string;
+  /** The incident: id, status, times, counts per reason and kind, samples, links. */
+  incident: IncidentNotice["incident"];
+}
 
 /** The JSON body of one alert. */
 export interface AlertPayload {
@@ -150,6 +165,7 @@ export class WebhookAlertSink implements AlertSink {
   #log: Logger | null;
 
   #queue: Anomaly[] = [];
+  #notices: IncidentNotice[] = [];
   #groups = new Map<string, _Group>();
   #buckets = new Map<string, _Bucket>();
   #overflowNoStream = 0;
@@ -238,6 +254,18 @@ export class WebhookAlertSink implements AlertSink {
     return Promise.resolve();
   }
 
+  /** {@inheritDoc AlertSink.notify} */
+  notify(notices: readonly IncidentNotice[]): Promise<void> {
+    if (notices.length === 0 || this.#closing.signal.aborted) return Promise.resolve();
+    this.#notices.push(...notices);
+    if (this.#notices.length > this.#maxQueue) {
+      this.#stats.overflowed += this.#notices.length - this.#maxQueue;
+      this.#notices.splice(0, this.#notices.length - this.#maxQueue);
+    }
+    this.#wake?.();
+    return Promise.resolve();
+  }
+
   /** {@inheritDoc AlertSink.stats} */
   stats(): AlertSinkStats {
     return { ...this.#stats, queued: this.#queue.length };
@@ -277,6 +305,13 @@ export class WebhookAlertSink implements AlertSink {
         const batch = page.map((m) => fieldsToAnomaly(m.id, m.fields));
         if (!(await this.#process(batch))) return;
         this.#resumeFrom = page.length < _PAGE ? null : _nextId(page[page.length - 1]!.id);
+        continue;
+      }
+      const notice = this.#notices.shift();
+      if (notice !== undefined) {
+        const p = _incidentPayload(notice);
+        const body = JSON.stringify(this.#format === "slack" ? _slackIncident(p) : p);
+        if (!(await this.#post(body, p.container, p.incident.anomalies))) return;
         continue;
       }
       const batch = this.#takeQueued();
@@ -442,6 +477,11 @@ export class WebhookAlertSink implements AlertSink {
     const body = JSON.stringify(
       this.#format === "slack" ? _slackPayload(_alertPayload(alert)) : _alertPayload(alert),
     );
+    return await this.#post(body, alert.container, alert.count + alert.rateLimited);
+  }
+
+  /** POSTs one body until it is accepted, refused for good, or the sink closes. */
+  async #post(body: string, container: string, covers: number): Promise<boolean> {
     for (let attempt = 0;; attempt++) {
       if (this.#closing.signal.aborted) return false;
       let retryAfterMs = 0;
@@ -462,7 +502,7 @@ export class WebhookAlertSink implements AlertSink {
         await res.body?.cancel();
         if (res.ok) {
           this.#stats.delivered++;
-          this.#stats.anomaliesDelivered += alert.count + alert.rateLimited;
+          this.#stats.anomaliesDelivered += covers;
           this.#stats.lastError = null;
           return true;
         }
@@ -473,7 +513,7 @@ export class WebhookAlertSink implements AlertSink {
           this.#stats.lastError = error;
           this.#log?.error("alert refused by the receiver; it stays in the anomalies stream", {
             status: res.status,
-            container: alert.container,
+            container,
           });
           return true;
         }
@@ -607,6 +647,57 @@ function _slackPayload(p: AlertPayload): { text: string; blocks: unknown[] } {
       },
     ],
   };
+}
+
+function _incidentPayload(n: IncidentNotice): IncidentPayload {
+  return {
+    source: "tailwise",
+    kind: "incident",
+    event: n.event,
+    container: n.incident.service,
+    incident: n.incident,
+  };
+}
+
+/** A Slack-compatible incident notice: what, since when, how many, why, examples. */
+function _slackIncident(p: IncidentPayload): { text: string; blocks: unknown[] } {
+  const inc = p.incident;
+  const name = _slackEscape(inc.service);
+  const icon = p.event === "resolved"
+    ? ":white_check_mark:"
+    : p.event === "opened"
+    ? ":rotating_light:"
+    : ":warning:";
+  const since = new Date(inc.openedAt).toISOString().slice(0, 16).replace("T", " ");
+  const minutes = Math.max(
+    1,
+    Math.round(((inc.resolvedAt ?? inc.updatedAt) - inc.openedAt) / 60_000),
+  );
+  const reasons = Object.entries(inc.reasons).sort((a, b) => b[1] - a[1])
+    .map(([r, n]) => `${_slackEscape(r)} ×${n}`).join(", ") || "-";
+  const text = `${icon} tailwise: incident ${p.event} in *${name}* · ${inc.anomalies} ${
+    inc.anomalies === 1 ? "anomaly" : "anomalies"
+  } since ${since} UTC${p.event === "resolved" ? ` (lasted ${minutes} min)` : ""}`;
+  const samples = inc.samples.slice(0, 3).map((s) =>
+    `• ${_slackEscape(s.reasons.join(", "))}: \`${
+      _slackEscape(_cut(s.line, 300)).replaceAll("`", "ˋ")
+    }\``
+  ).join("\n");
+  const blocks: unknown[] = [
+    { type: "section", text: { type: "mrkdwn", text } },
+    { type: "section", text: { type: "mrkdwn", text: `*Why:* ${reasons}` } },
+  ];
+  if (samples) blocks.push({ type: "section", text: { type: "mrkdwn", text: samples } });
+  blocks.push({
+    type: "context",
+    elements: [{
+      type: "mrkdwn",
+      text: `incident ${_slackEscape(inc.id)} · max score ${inc.maxScore.toFixed(3)}${
+        inc.links.length > 0 ? ` · linked: ${inc.links.map(_slackEscape).join(", ")}` : ""
+      }`,
+    }],
+  });
+  return { text, blocks };
 }
 
 /** Text for Slack mrkdwn that links and mentions nothing. */

@@ -9,7 +9,8 @@
  * @module
  */
 
-import { entryToFields, type LogEntry } from "../../ports/log_entry.ts";
+import { keyBeside } from "../../ports/log_shards.ts";
+import { type LogEntry, packEntries } from "../../ports/log_entry.ts";
 import type { LogStream } from "../../ports/log_stream.ts";
 import { createPrng, type Prng } from "../../detector/detector.ts";
 import { sleep } from "../../runtime/sleep.ts";
@@ -143,7 +144,9 @@ export async function runDemo(stream: LogStream, options: DemoOptions): Promise<
     };
   };
   let written = 0;
-  const seeded = await stream.getState("tailwise:demo:seeded");
+  // Beside the stream: in its Redis Cluster slot when it is a hash-tagged shard.
+  const seededKey = keyBeside(options.stream, "tailwise:demo:", "seeded");
+  const seeded = await stream.getState(seededKey);
   if (!seeded) {
     const start = Date.now() - 3_600_000;
     for (const c of DEMO_CONTAINERS) {
@@ -151,10 +154,10 @@ export async function runDemo(stream: LogStream, options: DemoOptions): Promise<
       for (let i = 0; i < historyLines; i++) {
         batch.push(entry(c, _NORMAL[c](r), start + Math.floor((i * 3_500_000) / historyLines)));
       }
-      await stream.append(options.stream, batch.map(entryToFields));
+      await stream.append(options.stream, packEntries(batch));
       written += batch.length;
     }
-    await stream.append(options.stream, [], { state: { "tailwise:demo:seeded": "1" } });
+    await stream.append(options.stream, [], { state: { [seededKey]: "1" } });
   }
   const tickMs = 200;
   const perTick = (rate * DEMO_CONTAINERS.length * tickMs) / 1000;
@@ -172,7 +175,7 @@ export async function runDemo(stream: LogStream, options: DemoOptions): Promise<
       batch.push(entry(c, gen(r), now));
     }
     if (batch.length > 0) {
-      await stream.append(options.stream, batch.map(entryToFields));
+      await stream.append(options.stream, packEntries(batch));
       written += batch.length;
     }
     await sleep(tickMs, options.signal);

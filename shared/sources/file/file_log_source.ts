@@ -11,8 +11,9 @@
  * @module
  */
 
+import { keyBeside } from "../../ports/log_shards.ts";
 import { basename } from "node:path";
-import { decodeLine, entryToFields, type LogEntry } from "../../ports/log_entry.ts";
+import { decodeLine, type LogEntry, packEntries } from "../../ports/log_entry.ts";
 import type { LogStream } from "../../ports/log_stream.ts";
 import type { Logger } from "../../runtime/logger.ts";
 import { sleep } from "../../runtime/sleep.ts";
@@ -96,7 +97,8 @@ export async function followFile(
   const pollMs = options.pollMs ?? 250;
   const maxLine = options.maxLineBytes ?? 1024 * 1024;
   const batchLines = options.batchLines ?? 1000;
-  const ckptKey = `tailwise:file:ckpt:${name}`;
+  // Beside the stream: in its Redis Cluster slot when it is a hash-tagged shard.
+  const ckptKey = keyBeside(options.stream, "tailwise:file:ckpt:", name);
   const containerId = `file-${_hash(path)}`;
   const saved = await stream.getState(ckptKey);
   // `offset` is the file position of the first byte not yet split into lines;
@@ -129,7 +131,7 @@ export async function followFile(
   });
   const flush = async () => {
     if (entries.length === 0) return;
-    await stream.append(options.stream, entries.map(entryToFields), {
+    await stream.append(options.stream, packEntries(entries), {
       maxLen: options.maxLen ?? 0,
       state: { [ckptKey]: `${ckptInode} ${ckptOffset}` },
     });

@@ -12,6 +12,7 @@ import { createTailwiseMetrics, type TailwiseMetrics } from "../../../shared/run
 import { RedisFeedbackStore } from "../../../shared/adapters/redis/redis_feedback_store.ts";
 import { RedisLogStream } from "../../../shared/adapters/redis/redis_log_stream.ts";
 import { RedisModelRegistry } from "../../../shared/adapters/redis/redis_model_registry.ts";
+import { RedisIncidentStore } from "../../../shared/adapters/redis/redis_incident_store.ts";
 import { suiteEnv } from "../../harness/services.ts";
 
 /** The token every fixture accepts. */
@@ -71,6 +72,7 @@ export function apiFixture(
     scoreLines: () => Promise.reject(new Error("scoreLines is not part of this test")),
     requestTraining: (container) => Promise.resolve({ status: "queued", container }),
     consumerGroups: [{ stream: logs, group: "score" }, { stream: logs, group: "ingest" }],
+    incidents: new RedisIncidentStore(stream.client, { prefix: `${ns}:incidents` }),
     ...replaced,
   }, {
     token: TOKEN,

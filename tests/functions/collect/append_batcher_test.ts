@@ -4,6 +4,7 @@ import { createLogger } from "../../../shared/runtime/logger.ts";
 import { RedisLogStream } from "../../../shared/adapters/redis/redis_log_stream.ts";
 import { suiteEnv } from "../../harness/services.ts";
 import { redisReader } from "./helpers.ts";
+import { unpackEntries } from "../../../shared/ports/log_entry.ts";
 
 const N = 20_000;
 
@@ -34,7 +35,19 @@ async function pushThrough(
   const disturbing = disturb(redis, stop.signal);
   try {
     for (let i = 1; i <= N; i++) {
-      batcher.push({ n: String(i) }, ckpt, String(i));
+      batcher.push(
+        {
+          containerId: "c",
+          containerName: "c",
+          image: "i",
+          stream: "stdout",
+          ts: "2026-11-24T12:00:00Z",
+          seq: i,
+          line: String(i),
+        },
+        ckpt,
+        String(i),
+      );
       if (batcher.full) await batcher.whenRoom();
       if (i % 500 === 0) await new Promise((r) => setTimeout(r, 1));
     }
@@ -48,7 +61,11 @@ async function pushThrough(
   let from = "-";
   for (;;) {
     const page = await redis.xrange(stream, from, "+", "COUNT", 5_000);
-    for (const [, f] of page) numbers.push(Number(f[1]));
+    for (const [, flat] of page) {
+      const f: Record<string, string> = {};
+      for (let k = 0; k + 1 < flat.length; k += 2) f[flat[k]!] = flat[k + 1]!;
+      for (const e of unpackEntries(f)) numbers.push(Number(e.line));
+    }
     if (page.length < 5_000) break;
     from = "(" + page[page.length - 1]![0];
   }

@@ -49,7 +49,7 @@ Deno.test("collect() as a process SIGKILLed and restarted three times loses and 
     const main = await runContainer(host, [env.dockerImage, ...slowSeq(50, 800)]);
     ids.push(main);
     for (const at of [6000, 14000, 22000]) {
-      await waitFor(async () => (await redis.xlen(stream)) >= at, {
+      await waitFor(async () => (await reader.all()).length >= at, {
         timeoutMs: 30_000,
         what: `${at} lines before a kill`,
       });
@@ -98,7 +98,7 @@ Deno.test("collect() pauses reading while Redis is down for 10 s and loses nothi
     for (let i = 0; i < 2; i++) {
       ids.push(await runContainer(host, [env.dockerImage, ...slowSeq(130, 20)]));
     }
-    await waitFor(async () => (await redis.xlen(collector.stream)) >= 200, {
+    await waitFor(async () => (await reader.all()).length >= 200, {
       timeoutMs: 20_000,
       what: "the first lines",
     });

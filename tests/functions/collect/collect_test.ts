@@ -39,7 +39,7 @@ Deno.test("collect() appends every container's lines exactly once and in order",
   const reader = new StreamReader(redis, collector.stream);
   try {
     await t.step("a container running at start, with Swarm labels", async () => {
-      await waitFor(async () => (await redis.xlen(collector.stream)) >= 500, {
+      await waitFor(async () => (await reader.all()).length >= 500, {
         timeoutMs: 20_000,
         what: "500 lines of the running container",
       });
@@ -67,7 +67,7 @@ Deno.test("collect() appends every container's lines exactly once and in order",
           [1, 2].map(() => runContainer(host, [env.dockerImage, "seq", "1", "30000"])),
         );
         ids.push(...started);
-        await waitFor(async () => (await redis.xlen(collector.stream)) >= 60_500, {
+        await waitFor(async () => (await reader.all()).length >= 60_500, {
           timeoutMs: 30_000,
           what: "60,000 lines of two new containers",
         });

@@ -12,7 +12,7 @@ import {
   type CollectOptions,
   type CollectSummary,
 } from "../../../functions/collect/collect.ts";
-import { fieldsToEntry, lineBytes, type LogEntry } from "../../../shared/ports/log_entry.ts";
+import { lineBytes, type LogEntry, unpackEntries } from "../../../shared/ports/log_entry.ts";
 import { createLogger } from "../../../shared/runtime/logger.ts";
 import { RedisLogStream } from "../../../shared/adapters/redis/redis_log_stream.ts";
 import { dockerCli } from "../../harness/services.ts";
@@ -122,7 +122,7 @@ export class StreamReader {
       for (const [, flat] of page) {
         const f: Record<string, string> = {};
         for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
-        this.#entries.push(fieldsToEntry(f));
+        this.#entries.push(...unpackEntries(f));
       }
       if (page.length > 0) this.#last = "(" + page[page.length - 1]![0];
       if (page.length < 10_000) return this.#entries;

@@ -4,6 +4,7 @@ import {
   entryToFields,
   lineBytes,
   type LogEntry,
+  packEntries,
 } from "../../../shared/ports/log_entry.ts";
 import { tsToNanoText } from "../../../shared/adapters/influx/line_protocol.ts";
 import { InfluxLogStore } from "../../../shared/adapters/influx/influx_log_store.ts";
@@ -73,10 +74,21 @@ function _entries(n: number, from = 0): LogEntry[] {
   });
 }
 
-async function _append(stream: RedisLogStream, logs: string, entries: LogEntry[]) {
+/** Appends packed messages (or today's single-line ones); returns how many messages. */
+async function _append(
+  stream: RedisLogStream,
+  logs: string,
+  entries: LogEntry[],
+  format: "packed" | "single" = "packed",
+): Promise<number> {
+  let messages = 0;
   for (let i = 0; i < entries.length; i += 2000) {
-    await stream.append(logs, entries.slice(i, i + 2000).map(entryToFields));
+    const slice = entries.slice(i, i + 2000);
+    const fields = format === "packed" ? packEntries(slice) : slice.map(entryToFields);
+    messages += fields.length;
+    await stream.append(logs, fields);
   }
+  return messages;
 }
 
 async function _allRows(url: string, db: string, containers: string[]): Promise<LogEntry[]> {
@@ -86,7 +98,7 @@ async function _allRows(url: string, db: string, containers: string[]): Promise<
   return out;
 }
 
-Deno.test("ingest fills InfluxDB from the stream exactly once, byte-exact, dead-lettering a poison entry", async () => {
+Deno.test("ingest fills InfluxDB from the stream exactly once, byte-exact, from single-line and packed messages, dead-lettering a poison entry", async () => {
   await using s = _setup();
   const url = suiteEnv().influxUrl;
   const entries = [
@@ -95,7 +107,8 @@ Deno.test("ingest fills InfluxDB from the stream exactly once, byte-exact, dead-
     entry({ containerName: "odd", line: 'é\n"\\', seq: 1, ts: at(1) }),
     { ...entry({ containerName: "odd", ts: at(2) }), ...decodeLine(new Uint8Array([0, 255, 10])) },
   ];
-  await _append(s.stream, s.logs, entries.slice(0, 1500));
+  // Messages of the format before packing, as an upgrade finds them in flight, then packed ones.
+  await _append(s.stream, s.logs, entries.slice(0, 1500), "single");
   await s.stream.append(s.logs, [{ c: "x", n: "broken" }]); // a poison entry
   await _append(s.stream, s.logs, entries.slice(1500));
   await using ingest = new IngestProcess(s.env());
@@ -208,7 +221,7 @@ Deno.test("two ingest replicas in one group write every entry once", async () =>
       what: "both replicas consuming",
     },
   );
-  await _append(s.stream, s.logs, entries);
+  const messages = await _append(s.stream, s.logs, entries);
   await waitFor(async () => {
     const info = await s.stream.groupInfo(s.logs, "ingest");
     return info.lag === 0 && info.pending === 0;
@@ -219,7 +232,7 @@ Deno.test("two ingest replicas in one group write every entry once", async () =>
     Number(p.records().find((r) => r.msg === "stopped")?.acked ?? -1)
   );
   assert.ok(acked.every((n) => n > 0), `both replicas worked: ${acked}`);
-  assert.equal(acked[0]! + acked[1]!, entries.length, "each entry acked by exactly one replica");
+  assert.equal(acked[0]! + acked[1]!, messages, "each message acked by exactly one replica");
   assert.equal(await countEntries(url, s.db), entries.length);
 });
 
@@ -271,7 +284,7 @@ Deno.test("10,000 random lines (every byte value, up to 1 MiB) round-trip exactl
     };
   });
   for (let i = 0; i < entries.length; i += 500) {
-    await s.stream.append(s.logs, entries.slice(i, i + 500).map(entryToFields));
+    await s.stream.append(s.logs, packEntries(entries.slice(i, i + 500)));
   }
   const consumer = new StreamConsumer(
     s.stream,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { fieldsToAnomaly } from "../../../shared/ports/anomaly.ts";
 import { trainDetector } from "../../../shared/detector/detector.ts";
-import { entryToFields, type LogEntry } from "../../../shared/ports/log_entry.ts";
+import { entryToFields, type LogEntry, packEntries } from "../../../shared/ports/log_entry.ts";
 import { createTailwiseMetrics } from "../../../shared/runtime/metrics.ts";
 import { ModelCache } from "../../../shared/runtime/model_cache.ts";
 import { RedisFeedbackStore } from "../../../shared/adapters/redis/redis_feedback_store.ts";
@@ -95,6 +95,28 @@ Deno.test("createScoreHandler() raises severity lines while learning, once per e
     );
     await quiet(batch, { signal: new AbortController().signal });
     assert.equal(await s.stream.length(`${s.names.anomalies}:quiet`), 0);
+  });
+  await t.step("a packed message: its anomalies keyed <message id>#<line>, once", async () => {
+    const packedStream = `${s.names.logs}:packed`;
+    const anomalies = `${s.names.anomalies}:packed`;
+    const packed = createScoreHandler(
+      { models, stream: s.stream, feedback: s.feedback },
+      { anomalyStream: anomalies },
+    );
+    const [id] = await s.stream.append(
+      packedStream,
+      packEntries(lines.map((l, i) => _entry("learner", l, i))),
+    );
+    const msgs = (await s.stream.range(packedStream)).map((m) => ({ ...m, deliveries: 1 }));
+    assert.equal(msgs.length, 1);
+    for (let k = 0; k < 2; k++) {
+      const outcome = await packed(msgs, { signal: new AbortController().signal });
+      assert.deepEqual([...outcome.done ?? []], [id]);
+    }
+    const found = await s.stream.range(anomalies);
+    assert.equal(found.length, 1, "one anomaly after a replay");
+    assert.equal(found[0]!.fields.entryId, `${id}#1`);
+    assert.equal(found[0]!.fields.line, lines[1]);
   });
   await t.step("an undecodable entry is rejected, the rest done", async () => {
     const bad = { id: "1-1", fields: { c: "x" }, deliveries: 1 };
@@ -255,7 +277,15 @@ Deno.test("score via the stream consumer: killed before its ack, rescored with n
     { length: 600 },
     (_, i) => (i % 50 === 7 ? `ERROR request ${i} failed: timeout` : _normal(i)),
   );
-  await s.stream.append(s.names.logs, lines.map((l, i) => entryToFields(_entry("api", l, i))));
+  // Single-line messages (as before packing) and packed ones, in one stream.
+  await s.stream.append(
+    s.names.logs,
+    lines.slice(0, 300).map((l, i) => entryToFields(_entry("api", l, i))),
+  );
+  await s.stream.append(
+    s.names.logs,
+    packEntries(lines.slice(300).map((l, i) => _entry("api", l, 300 + i))),
+  );
   await s.stream.createGroup(s.names.logs, "score");
   const models = new ModelCache(s.registry);
   const deps = { models, stream: s.stream, feedback: s.feedback };

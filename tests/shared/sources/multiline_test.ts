@@ -48,6 +48,17 @@ const NODE = [
   "    at Layer.handle [as handle_request] (/app/node_modules/express/lib/router/layer.js:95:5)",
 ];
 
+const NODE_INTERNAL = [
+  "node:internal/process/promises:289",
+  "            triggerUncaughtException(err, true /* fromPromise */);",
+  "            ^",
+  "",
+  "Error: request failed",
+  "    at fetchUser (/app/src/users.js:20:11)",
+  "",
+  "Node.js v20.11.0",
+];
+
 const NODE_CRASH = [
   "/app/src/server.js:12",
   "    throw new Error('boom');",
@@ -102,6 +113,7 @@ Deno.test("MultilineGrouper joins the traces of each language into one event", a
     ["Java with Caused by and ... N more", JAVA],
     ["Node error stack", NODE],
     ["Node crash report", NODE_CRASH],
+    ["Node crash report from an unhandled rejection", NODE_INTERNAL],
     ["Go panic with goroutines", GO],
     [".NET", DOTNET],
     ["Ruby", RUBY],
@@ -230,4 +242,24 @@ Deno.test("groupLines covers every line exactly once, in order", () => {
     next += g.count;
   }
   assert.equal(next, lines.length);
+});
+
+Deno.test("MultilineGrouper leaves blank lines after a trace as events of their own", () => {
+  const lines = [...PYTHON, "", "", "INFO next", ...GO, "", "INFO after"];
+  assert.deepEqual(events(lines), [
+    PYTHON,
+    [""],
+    [""],
+    ["INFO next"],
+    GO,
+    [""],
+    ["INFO after"],
+  ]);
+  const got: MultilineEvent<number>[] = [];
+  const g = new MultilineGrouper<number>((e) => got.push(e));
+  [...PYTHON, ""].forEach((l, i) => g.push(l, i));
+  g.flush();
+  assert.deepEqual(got.map((e) => e.positions), [[0, 1, 2, 3, 4, 5], [6]]);
+  assert.equal(got[0]!.bytes, PYTHON.join("\n").length);
+  assert.equal(got[1]!.bytes, 0);
 });

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { followFile } from "../../../../shared/sources/file/file_log_source.ts";
-import { fieldsToEntry, lineBytes } from "../../../../shared/ports/log_entry.ts";
+import { lineBytes, unpackEntries } from "../../../../shared/ports/log_entry.ts";
 import { RedisLogStream } from "../../../../shared/adapters/redis/redis_log_stream.ts";
 import { suiteEnv, waitFor } from "../../../harness/services.ts";
 
 async function _lines(stream: RedisLogStream, name: string): Promise<string[]> {
-  return (await stream.range(name)).map((m) => fieldsToEntry(m.fields).line);
+  return (await stream.range(name)).flatMap((m) => unpackEntries(m.fields).map((e) => e.line));
 }
 
 Deno.test("followFile() follows a file like tail -F into the log stream", async (t) => {
@@ -27,12 +27,12 @@ Deno.test("followFile() follows a file like tail -F into the log stream", async 
   let run = follow(stop.signal);
   try {
     await t.step("complete lines only, CRLF stripped", async () => {
-      await waitFor(async () => (await stream.length(name)) === 2, { what: "two lines" });
+      await waitFor(async () => (await _lines(stream, name)).length === 2, { what: "two lines" });
       assert.deepEqual(await _lines(stream, name), ["one", "two"]);
     });
     await t.step("the rest of a line when it ends; new lines as they come", async () => {
       await Deno.writeTextFile(path, "-end\nfour\n", { append: true });
-      await waitFor(async () => (await stream.length(name)) === 4, { what: "four lines" });
+      await waitFor(async () => (await _lines(stream, name)).length === 4, { what: "four lines" });
       assert.deepEqual((await _lines(stream, name)).slice(2), ["three-end", "four"]);
     });
     await t.step("a restart resumes at its checkpoint: nothing lost, nothing twice", async () => {
@@ -41,18 +41,22 @@ Deno.test("followFile() follows a file like tail -F into the log stream", async 
       await Deno.writeTextFile(path, "five\n", { append: true });
       stop = new AbortController();
       run = follow(stop.signal);
-      await waitFor(async () => (await stream.length(name)) === 5, { what: "five lines" });
+      await waitFor(async () => (await _lines(stream, name)).length === 5, { what: "five lines" });
       assert.deepEqual((await _lines(stream, name)).slice(4), ["five"]);
     });
     await t.step("rotation (a new file under the name) is read from its start", async () => {
       await Deno.rename(path, `${path}.1`);
       await Deno.writeTextFile(path, "rotated-1\nrotated-2\n");
-      await waitFor(async () => (await stream.length(name)) === 7, { what: "rotated lines" });
+      await waitFor(async () => (await _lines(stream, name)).length === 7, {
+        what: "rotated lines",
+      });
       assert.deepEqual((await _lines(stream, name)).slice(5), ["rotated-1", "rotated-2"]);
     });
     await t.step("truncation in place is read from the start", async () => {
       await Deno.writeTextFile(path, "t\n");
-      await waitFor(async () => (await stream.length(name)) === 8, { what: "truncated file" });
+      await waitFor(async () => (await _lines(stream, name)).length === 8, {
+        what: "truncated file",
+      });
       assert.deepEqual((await _lines(stream, name)).slice(7), ["t"]);
     });
     await t.step("huge lines are cut and marked; invalid UTF-8 kept byte-exact", async () => {
@@ -62,16 +66,18 @@ Deno.test("followFile() follows a file like tail -F into the log stream", async 
       await f.write(bad);
       await f.write(new TextEncoder().encode("y".repeat(3000)));
       f.close();
-      await waitFor(async () => (await stream.length(name)) === 11, { what: "huge and bad lines" });
-      const entries = (await stream.range(name)).slice(8).map((m) => fieldsToEntry(m.fields));
+      await waitFor(async () => (await _lines(stream, name)).length === 11, {
+        what: "huge and bad lines",
+      });
+      const entries = (await stream.range(name)).flatMap((m) => unpackEntries(m.fields)).slice(8);
       assert.equal(entries[0]!.line.length, 1024);
       assert.equal(entries[0]!.truncated, true);
       assert.deepEqual(lineBytes(entries[1]!), bad.subarray(0, 5));
       assert.equal(entries[2]!.line, "y".repeat(1024));
       assert.equal(entries[2]!.truncated, true);
       await Deno.writeTextFile(path, "y".repeat(100) + "\nafter\n", { append: true });
-      await waitFor(async () => (await stream.length(name)) === 12, { what: "line after" });
-      assert.equal(fieldsToEntry((await stream.range(name)).at(-1)!.fields).line, "after");
+      await waitFor(async () => (await _lines(stream, name)).length === 12, { what: "line after" });
+      assert.equal(unpackEntries((await stream.range(name)).at(-1)!.fields).at(-1)!.line, "after");
     });
   } finally {
     stop.abort();
@@ -106,11 +112,13 @@ Deno.test("followFile() appends a stack trace as one entry; an open trace is rea
   let run = follow(stop.signal, 60_000);
   try {
     await t.step("the lines before the open trace are written, the trace waits", async () => {
-      await waitFor(async () => (await stream.length(name)) === 1, { what: "the first line" });
+      await waitFor(async () => (await _lines(stream, name)).length === 1, {
+        what: "the first line",
+      });
       assert.deepEqual(await _lines(stream, name), ["INFO job 6 done"]);
       stop.abort();
       await run;
-      assert.equal(await stream.length(name), 1);
+      assert.equal((await _lines(stream, name)).length, 1);
     });
     await t.step("after a restart the whole trace is one entry, every line once", async () => {
       await Deno.writeTextFile(path, [...trace.slice(3), "INFO job 8 done"].join("\n") + "\n", {
@@ -118,7 +126,9 @@ Deno.test("followFile() appends a stack trace as one entry; an open trace is rea
       });
       stop = new AbortController();
       run = follow(stop.signal, 200);
-      await waitFor(async () => (await stream.length(name)) === 3, { what: "three entries" });
+      await waitFor(async () => (await _lines(stream, name)).length === 3, {
+        what: "three events",
+      });
       assert.deepEqual(await _lines(stream, name), [
         "INFO job 6 done",
         trace.join("\n"),
