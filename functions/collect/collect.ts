@@ -114,7 +114,7 @@ export interface CollectOptions {
    */
   multiline?: string;
   /**
-   * Longest wait of an event for more lines after its first line, in ms.
+   * Longest wait of an open event for its next line, in ms.
    * @default 1000
    */
   multilineFlushMs?: number;
@@ -726,13 +726,26 @@ class _Tail {
     });
     let now = Date.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = () => {
+    // The open event is written once no line came for the flush time. Not
+    // while reading is paused (its next lines wait unread in the socket), and
+    // not straight after the process stalled (a timer that fires late may run
+    // before the read that holds the next lines): then look again shortly.
+    let paused = false;
+    let stalled = false; // a late timer looked again once since the last read
+    const arm = (delay?: number) => {
       if (timer !== undefined || !grouper.pending) return;
+      const ms = delay ?? Math.max(0, grouper.deadline! - Date.now());
+      const due = Date.now() + ms;
       timer = setTimeout(() => {
         timer = undefined;
+        if (paused || (!stalled && Date.now() - due > 100)) {
+          stalled = !paused;
+          arm(50);
+          return;
+        }
         grouper.flushDue(Date.now());
         arm();
-      }, Math.max(0, grouper.deadline! - Date.now()));
+      }, ms);
     };
 
     const onLine = (
@@ -798,11 +811,13 @@ class _Tail {
     const onData = tty
       ? (chunk: Uint8Array) => {
         now = Date.now();
+        stalled = false;
         out.push(chunk);
         arm();
       }
       : (chunk: Uint8Array) => {
         now = Date.now();
+        stalled = false;
         demux.push(chunk);
         arm();
       };
@@ -815,7 +830,9 @@ class _Tail {
           logger.debug("reading paused: the append buffer is full", {
             container: meta.containerName,
           });
+          paused = true;
           await Promise.race([batcher.whenRoom(), this.#whenStopped]);
+          paused = false;
         }
       }
     } catch (e) {

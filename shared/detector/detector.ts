@@ -288,11 +288,11 @@ export class Detector {
       for (let k = 0; k < ev.findingPos.length && k < 4; k++) {
         if (ev.findingStrength[k]! < 0.2) break;
         const pos = ev.findingPos[k]!;
-        const name = slotName(tt?.[pos] ?? "", pos);
+        const name = slotName(tt?.[pos] ?? "", pos, tt?.[pos - 1] ?? "");
         const value = _show(m.source.substring(m.start[pos]!, m.end[pos]!));
         const why = ev.findingWhy[k]!;
         explanation.push(
-          why.startsWith("never") || why.startsWith("rare")
+          why.startsWith("never") || why.startsWith("rare") || why.startsWith("out of range")
             ? `${name}=${value}: ${why}`
             : `${name}: ${why}: ${value}`,
         );
@@ -306,9 +306,6 @@ export class Detector {
         );
       }
       for (const t of ev.unseen.slice(0, 4)) explanation.push(`token never seen: ${_show(t)}`);
-      if (ev.unusualTokens.length > 0) {
-        explanation.push(`number out of range: ${ev.unusualTokens.slice(0, 4).join(", ")}`);
-      }
       if (reasons.includes("severity")) {
         explanation.push(`severity: ${ev.severityTokens.slice(0, 4).join(", ")}`);
       }

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { bundleModel, learnRates, type TimedLine, trainDetector } from "../detector/detector.ts";
+import { trainModelInWorker } from "../runtime/train_worker.ts";
 import type { FeedbackStore } from "../ports/feedback_store.ts";
 import type { Lock } from "../ports/lock.ts";
 import type { LogStore } from "../ports/log_store.ts";
@@ -174,13 +174,20 @@ export async function trainContainer(
   const shadow = recent.slice(recent.length - shadowCount);
   // Lines a person marked normal are learned as normal, whatever the window holds.
   for (const line of normal) training.push(line);
-  const detector = await trainDetector(training, {
-    seed: settings.seed,
-    alertRate: settings.alertRate,
-  });
-  const shadowAlertRate = _alertRate(detector.scoreBatch(shadow));
   const current = await deps.models.get(container);
-  const currentAlertRate = current ? _alertRate(current.detector.scoreBatch(shadow)) : null;
+  const currentBlob = current === null ? undefined : await _blob(deps, container, current.version);
+  // In a worker: the api and the one-process mode keep serving and scoring
+  // meanwhile. The rate model learns from the whole window (not only the
+  // capped lines): its baseline needs every window's count.
+  const trained = await trainModelInWorker({
+    training,
+    shadow,
+    history,
+    times,
+    options: { seed: settings.seed, alertRate: settings.alertRate },
+    ...(currentBlob === undefined ? {} : { current: currentBlob }),
+  });
+  const { shadowAlertRate, currentAlertRate } = trained;
   const floor = Math.max(currentAlertRate ?? 0, settings.alertRate);
   const heldBack = current !== null && shadowAlertRate > settings.shadowFactor * floor;
   const evaluation: Record<string, number> = {
@@ -200,15 +207,11 @@ export async function trainContainer(
       _pct(currentAlertRate ?? 0)
     })`
     : `promoted: first model, shadow alert rate ${_pct(shadowAlertRate)}`;
-  // The rate model learns from the whole window (not only the capped lines):
-  // its baseline needs every window's count.
-  const rates = learnRates(detector, _timed(history, times));
-  evaluation.rateTemplates = rates.templates.size;
-  const blob = bundleModel(detector.toBytes(), rates.toBytes());
-  const meta: ModelMeta = await deps.registry.put(container, blob, {
+  evaluation.rateTemplates = trained.rateTemplates;
+  const meta: ModelMeta = await deps.registry.put(container, trained.blob, {
     trainedAt: new Date(now).toISOString(),
     lines: training.length,
-    threshold: detector.info.threshold,
+    threshold: trained.threshold,
     evaluation,
     note,
   }, { promote: !heldBack });
@@ -224,7 +227,7 @@ export async function trainContainer(
     status: heldBack ? "candidate" : "promoted",
     lines: training.length,
     version: meta.version,
-    threshold: detector.info.threshold,
+    threshold: trained.threshold,
     shadowAlertRate,
     currentAlertRate,
     note,
@@ -327,17 +330,19 @@ export async function trainAfterDeploys(
   return results;
 }
 
-function _alertRate(scores: readonly { anomaly: boolean }[]): number {
-  if (scores.length === 0) return 0;
-  let n = 0;
-  for (const s of scores) if (s.anomaly) n++;
-  return n / scores.length;
-}
-
 function _pct(x: number): string {
   return `${(x * 100).toFixed(2)}%`;
 }
 
-function* _timed(lines: readonly string[], times: readonly number[]): Generator<TimedLine> {
-  for (let i = 0; i < lines.length; i++) yield { time: times[i]!, line: lines[i]! };
+/** The registry blob of a version (for the worker's shadow check); undefined when unreadable. */
+async function _blob(
+  deps: TrainDeps,
+  container: string,
+  version: number,
+): Promise<Uint8Array | undefined> {
+  try {
+    return (await deps.registry.get(container, version)).blob;
+  } catch {
+    return undefined;
+  }
 }
