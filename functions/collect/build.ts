@@ -14,14 +14,15 @@
  * @module
  */
 
+import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import Docker from "dockerode";
+import type { AlertSink } from "../../shared/ports/alert_sink.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import type { Config, DockerEndpoint } from "../../shared/runtime/config.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
 import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import { runDemo } from "../../shared/sources/demo/demo_log_source.ts";
 import { followFile } from "../../shared/sources/file/file_log_source.ts";
-import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import { collect } from "./collect.ts";
 
 /** The effective settings of collect. */
@@ -50,6 +51,12 @@ export interface CollectSettings {
   multilineMaxLines: number;
   /** Most bytes in one event (`COLLECT_MULTILINE_MAX_BYTES`). */
   multilineMaxBytes: number;
+  /** Last lines attached to lifecycle anomalies (`COLLECT_LAST_LINES`). */
+  lastLines: number;
+  /** Where lifecycle anomalies go (`ANOMALY_STREAM`). */
+  anomalyStream: string;
+  /** Where deploys are recorded (`DEPLOY_STREAM`). */
+  deployStream: string;
   /** The sources: `docker`, `file:<path>`, `demo`. */
   sources: string[];
   /** Containers not followed (e.g. the collector's own). */
@@ -58,8 +65,10 @@ export interface CollectSettings {
 
 /** The adapters collect uses. */
 export interface CollectAdapters {
-  /** Where entries and checkpoints go. */
+  /** Where entries and checkpoints go (and lifecycle anomalies and deploys). */
   stream: LogStream;
+  /** Where lifecycle anomalies are alerted, if anywhere (`openAlertSink`). */
+  alerts?: AlertSink | null;
 }
 
 /** Options of {@linkcode buildCollect}: the sources and the logger. */
@@ -123,6 +132,8 @@ export function collectSettings(
     streams: configuredLogShards(config),
     maxLen: config.streams.maxLen,
     ...config.collect,
+    anomalyStream: config.streams.anomalies,
+    deployStream: config.streams.deploys,
     sources,
     excludeContainers: [...options.excludeContainers ?? []],
   };
@@ -149,14 +160,25 @@ export function buildCollect(
     name: "collect",
     settings,
     async run(signal) {
-      // The one source pipeline's settings, the same for every source.
-      const { sources: _, excludeContainers, ...pipeline } = settings;
+      // The one source pipeline's settings, the same for every source; the
+      // rest is the Docker source's own.
+      const {
+        sources: _,
+        excludeContainers,
+        lastLines,
+        anomalyStream,
+        deployStream,
+        ...pipeline
+      } = settings;
       const tasks: Promise<unknown>[] = [];
       if (options.docker) {
-        tasks.push(collect({ docker: options.docker, log: stream, logger: log, signal }, {
-          ...pipeline,
-          excludeContainers,
-        }));
+        tasks.push(collect({
+          docker: options.docker,
+          log: stream,
+          logger: log,
+          signal,
+          alerts: adapters.alerts ?? null,
+        }, { ...pipeline, excludeContainers, lastLines, anomalyStream, deployStream }));
       }
       // The file and demo sources write to the first shard (consumers read every shard).
       const { streams, ...unsharded } = pipeline;

@@ -3,10 +3,12 @@
  * engine and appends each line, once and in order per container, to the log
  * stream.
  *
- * Trigger: Docker events (`start`, `die`, `destroy`) and one followed log
- * stream per container (`follow`, `timestamps`). This file is the Docker
- * source: it reads (frames, the checkpoint's skip, positions) and hands each
- * container's lines to a channel of the one source pipeline
+ * Trigger: Docker events (`start`, `die`, `destroy`, and `oom`, `kill`,
+ * `health_status` for the lifecycle anomalies and deploys of
+ * {@linkcode ContainerWatch}) and one followed log stream per container
+ * (`follow`, `timestamps`). This file is the Docker source: it reads
+ * (frames, the checkpoint's skip, positions) and hands each container's
+ * lines to a channel of the one source pipeline
  * (`shared/sources/pipeline.ts`), which assembles them (16 KiB records
  * joined, lines cut at the cap), groups multi-line events, builds the
  * entries and appends them in pipelined batches, each written atomically
@@ -43,6 +45,8 @@ import { serviceKey, SWARM_SERVICE_LABEL } from "../../shared/ports/service_key.
 import type { Logger } from "../../shared/runtime/logger.ts";
 import type { StoreLost } from "../../shared/sources/append_batcher.ts";
 import { SourcePipeline, type SourcePipelineOptions } from "../../shared/sources/pipeline.ts";
+import { ContainerWatch, type DockerEvent, type LineRing } from "./container_watch.ts";
+import type { AlertSink } from "../../shared/ports/alert_sink.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
 
 /** What {@linkcode collect} works with. */
@@ -55,6 +59,8 @@ export interface CollectDeps {
   logger: Logger;
   /** Stops the collector: it stops reading, writes what it holds and returns. */
   signal: AbortSignal;
+  /** Where lifecycle anomalies are alerted, if anywhere (they always go to the anomalies stream). */
+  alerts?: AlertSink | null;
 }
 
 /**
@@ -95,6 +101,31 @@ export interface CollectOptions extends
    * @default 5000
    */
   maxBackoffMs?: number;
+  /**
+   * The anomalies stream, for lifecycle anomalies.
+   * @default "tailwise:anomalies"
+   */
+  anomalyStream?: string;
+  /**
+   * The deploys stream.
+   * @default "tailwise:deploys"
+   */
+  deployStream?: string;
+  /**
+   * Raise lifecycle anomalies (OOM kill, crash exit, unhealthy, restart loop).
+   * @default true
+   */
+  lifecycle?: boolean;
+  /**
+   * Record deploys (a service's image changed).
+   * @default true
+   */
+  deploys?: boolean;
+  /**
+   * Last lines kept per container and attached to its lifecycle anomalies.
+   * @default 20
+   */
+  lastLines?: number;
 }
 
 /** What a collector did, returned when it stops. */
@@ -151,7 +182,9 @@ class _Collector {
   readonly #exclude: readonly string[];
   readonly #drainTimeoutMs: number;
   readonly #unreadable = new Set<string>();
+  readonly watch: ContainerWatch;
   #events: NodeJS.ReadableStream | null = null;
+  #lastEventSec = 0;
   /** Bumped when the stream lost state: lines read before it are dropped. */
   epoch = 0;
 
@@ -163,6 +196,20 @@ class _Collector {
     this.#prefix = options.checkpointPrefix ?? "tailwise:collect:ckpt:";
     this.#exclude = options.excludeContainers ?? [];
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+    this.watch = new ContainerWatch({
+      docker: deps.docker,
+      log: deps.log,
+      logger: deps.logger,
+      alerts: deps.alerts ?? null,
+      settled: (id) => this.tails.get(id)?.done ?? Promise.resolve(),
+    }, {
+      anomalyStream: options.anomalyStream,
+      deployStream: options.deployStream,
+      lifecycle: options.lifecycle,
+      deploys: options.deploys,
+      lastLines: options.lastLines,
+      excludeContainers: this.#exclude,
+    });
     this.pipeline = new SourcePipeline(deps.log, deps.logger, {
       stream: options.stream ?? "tailwise:logs",
       ...(options.streams ? { streams: options.streams } : {}),
@@ -272,6 +319,7 @@ class _Collector {
       Promise.allSettled([...this.tails.values()].map((t) => t.done)),
       deadline - Date.now(),
     );
+    await _within(this.watch.close(), deadline - Date.now());
     const complete = await this.pipeline.close(Math.max(0, deadline - Date.now()));
     const { written, pushed, discarded } = this.pipeline;
     const summary = { written, dropped: pushed - written - discarded, recoveries: this.epoch };
@@ -287,8 +335,12 @@ class _Collector {
     let connected = true;
     while (!signal.aborted) {
       try {
+        // After a reconnect, the events missed meanwhile too (handling one
+        // twice is harmless: anomalies and deploys are written once).
+        const since = this.#lastEventSec > 0 ? { since: this.#lastEventSec } : {};
         const events = await docker.getEvents({
-          filters: { type: ["container"], event: ["start", "die", "destroy"] },
+          ...since,
+          filters: { type: ["container"], event: [...ContainerWatch.EVENTS] },
         }) as unknown as NodeJS.ReadableStream;
         this.#events = events;
         if (signal.aborted) break;
@@ -328,10 +380,12 @@ class _Collector {
     }
   }
 
-  #onEvent(e: { Action?: string; status?: string; id?: string; Actor?: { ID?: string } }): void {
+  #onEvent(e: DockerEvent): void {
     const id = e.Actor?.ID ?? e.id;
     const action = e.Action ?? e.status;
     if (!id) return;
+    if (e.time) this.#lastEventSec = Math.max(this.#lastEventSec, e.time);
+    this.watch.event(e);
     if (action === "start") this.attach(id);
     else if (action === "destroy") this.#forget(id);
   }
@@ -461,6 +515,7 @@ class _Tail {
         continue;
       }
       if (!mustRead && !info.State.Running && gen === this.#gen) return;
+      c.watch.inspected(info);
       const meta = _meta(info);
       meta.multiline = c.multilineOf(
         this.id,
@@ -560,6 +615,8 @@ class _Tail {
     }
     this.#reader = reader;
 
+    // The container's last lines, for the lifecycle anomalies (an OOM kill shows them).
+    const ring: LineRing = c.watch.ring(this.id);
     // Lines at the checkpoint's timestamp that it counts were sent before.
     let skipping = position.ts !== "";
     const skipTs = position.ts;
@@ -583,6 +640,15 @@ class _Tail {
       },
       multiline: meta.multiline,
       checkpoint: (p) => `${p.ts} ${p.count}`,
+      // A line read again (an event still open when a read ended) is kept once.
+      tap: (text, line) => {
+        const after = _compareTs(line.ts, ring.lastTs);
+        if (after > 0 || (after === 0 && line.seq > ring.lastSeq)) {
+          ring.push(text);
+          ring.lastTs = line.ts;
+          ring.lastSeq = line.seq;
+        }
+      },
       onEvent: (p) => {
         position.ts = p.ts;
         position.count = p.count;
@@ -774,7 +840,7 @@ function _unreadable(e: unknown): boolean {
 
 function _eventsEnded(
   events: NodeJS.ReadableStream,
-  onEvent: (e: Record<string, never>) => void,
+  onEvent: (e: DockerEvent) => void,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let rest = "";

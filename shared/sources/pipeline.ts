@@ -159,6 +159,12 @@ export interface ChannelOptions<P> {
    */
   multiline?: MultilineMode;
   /**
+   * Sees every line with its decoded text before the multi-line stage (e.g.
+   * to keep a container's last lines).
+   * @default ignore
+   */
+  tap?: (text: string, line: SourceLine<P>) => void;
+  /**
    * Told the position after an event's last line when the event is handed
    * to the append (the position the checkpoint moves to once written).
    * @default ignore
@@ -428,6 +434,7 @@ export class SourceChannel<P> implements LineSink<P> {
   line(line: SourceLine<P>): void {
     this.#stalled = false;
     const decoded = decodeLine(line.bytes);
+    this.#options.tap?.(decoded.line, line);
     this.#grouper.push(decoded.line, {
       stream: line.stream,
       ts: line.ts,
