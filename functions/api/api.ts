@@ -233,6 +233,7 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
   const now = options.now ?? Date.now;
   const tokenDigest = _digest(options.token);
   const stream = options.anomaliesStream;
+  const trainWindowMs = options.dashboard?.trainWindowMs ?? 86_400_000;
   const { metrics } = deps;
 
   const app = new Hono();
@@ -484,6 +485,13 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
 
   app.post("/train/:container", async (c) => {
     const container = _containerParam(c);
+    if (!await _known(deps, container, now() - trainWindowMs)) {
+      throw new HTTPException(404, {
+        message: `Container ${
+          displayContainer(container)
+        } is unknown: it has no history and no model versions`,
+      });
+    }
     const result = await deps.requestTraining(container);
     return c.json({ container, ...result });
   });
@@ -544,6 +552,29 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
     }),
   );
 
+  // A known path with another method is 405 with the methods it takes, not 404.
+  for (
+    const [path, allow] of [
+      ["/score", "POST"],
+      ["/anomalies", "GET, HEAD"],
+      ["/anomalies/:id/feedback", "POST"],
+      ["/models", "GET, HEAD"],
+      ["/models/:container", "GET, HEAD"],
+      ["/models/:container/rollback", "POST"],
+      ["/train/:container", "POST"],
+      ["/health", "GET, HEAD"],
+      ["/metrics", "GET, HEAD"],
+      ["/openapi.json", "GET, HEAD"],
+    ] as const
+  ) {
+    app.all(path, (c) =>
+      c.json(
+        { error: `Method ${_quote(c.req.method)} not allowed on ${path}: expected ${allow}` },
+        405,
+        { Allow: allow },
+      ));
+  }
+
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
 
   app.onError((err, c) => {
@@ -566,6 +597,15 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
   });
 
   return app;
+}
+
+/** Whether a container has history in the training window or model versions. */
+async function _known(deps: ApiDeps, container: string, since: number): Promise<boolean> {
+  if ((await deps.registry.list(container)).length > 0) return true;
+  // Without a line count (a test's api), training itself says what it found.
+  if (!deps.lineCounts) return true;
+  const counts = await deps.lineCounts(new Date(since));
+  return counts.some((c) => c.container === container && c.count > 0);
 }
 
 async function _refreshGauges(
@@ -626,6 +666,7 @@ function _bad(message: string): never {
 
 function _kind(v: unknown): string {
   if (v === null) return "null";
+  if (v === undefined) return "nothing";
   if (Array.isArray(v)) return "an array";
   return typeof v === "object" ? "an object" : `a ${typeof v}`;
 }

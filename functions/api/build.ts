@@ -270,12 +270,37 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
     },
     logError: (msg, error) => log.error(msg, { error }),
   });
-  return Deno.serve({
-    hostname: config.api.host,
-    port: config.api.port,
-    signal: options.signal,
-    onListen: ({ hostname, port }) => log.info("listening", { hostname, port }),
-  }, app.fetch);
+  try {
+    return Deno.serve({
+      hostname: config.api.host,
+      port: config.api.port,
+      signal: options.signal,
+      onListen: ({ hostname, port }) => log.info("listening", { hostname, port }),
+    }, app.fetch);
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse) {
+      throw new AddressInUseError(config.api.host, config.api.port, { cause: e });
+    }
+    throw e;
+  }
+}
+
+/** The api's address is taken by another process; the message says what to do. */
+export class AddressInUseError extends Error {
+  override name = "AddressInUseError";
+
+  /**
+   * @param host the host the api tried to listen on (`API_HOST`)
+   * @param port the port (`API_PORT`)
+   * @param options the cause
+   */
+  constructor(host: string, port: number, options: { cause?: unknown } = {}) {
+    super(
+      `Cannot listen on ${host}:${port}: the address is in use. Set API_PORT (or API_HOST) to a ` +
+        "free address, or stop the process that listens there",
+      options,
+    );
+  }
 }
 
 /**

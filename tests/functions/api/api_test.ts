@@ -129,7 +129,7 @@ Deno.test("createApi() answers 413 JSON past the body limit", async (t) => {
 Deno.test("createApi() answers 400 JSON naming the field and what was expected", async (t) => {
   await using f = apiFixture({}, { maxScoreLines: 3, maxLineBytes: 10 });
   const cases: [string, RequestInit, RegExp][] = [
-    ["/score", jsonPost({ lines: ["a"] }), /container: expected a container name, got a undefined/],
+    ["/score", jsonPost({ lines: ["a"] }), /container: expected a container name, got nothing/],
     ["/score", jsonPost([1]), /body: expected a JSON object, got an array/],
     ["/score", jsonPost({ container: "web", lines: "a" }), /lines: expected an array of strings/],
     ["/score", jsonPost({ container: "web", lines: [] }), /lines: expected 1 to 3 lines, got 0/],
