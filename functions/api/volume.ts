@@ -88,7 +88,8 @@ export async function volumeWindows(
   const model = await deps.rateModel(service);
   if (model === null) return null;
   const w = model.windowMs;
-  const last = Math.floor(now / w) * w - w;
+  // The newest window that ended at least 5 s ago (late lines count until then, as in score).
+  const last = Math.floor((now - 5000) / w) * w - w;
   const first = last - Math.max(0, Math.floor((minutes * 60_000) / w) - 1) * w;
   const stored = await deps.rates.read(service, first, last, w);
   const monitor = new RateMonitor(model);

@@ -35,7 +35,7 @@ Deno.test("volume view: chart with expected band and marks, incidents, phone wid
   const adapters = await openAdapters(config, {});
   const stop = new AbortController();
   const now = Date.now();
-  const last = Math.floor(now / W) * W - W;
+  const last = Math.floor((now - 5000) / W) * W - W;
   // A daily rhythm, deterministic noise.
   const rate = (t: number) => 40 + 25 * Math.sin((2 * Math.PI * t) / 86_400_000);
   const noise = (i: number) => ((i * 7919) % 11) - 5;
@@ -94,7 +94,7 @@ Deno.test("volume view: chart with expected band and marks, incidents, phone wid
     incidents: adapters.incidents,
     rateStore: adapters.rates,
     rateModel: (s) => Promise.resolve(s === "shop_web" ? model : null),
-  }, { token: TOKEN, anomaliesStream: config.streams.anomalies });
+  }, { token: TOKEN, anomaliesStream: config.streams.anomalies, now: () => now });
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: stop.signal, onListen: () => {} },
     app.fetch,
