@@ -53,6 +53,7 @@ import {
   verifySession,
 } from "./dashboard.ts";
 import { openApiDocument } from "./openapi.ts";
+import { createDeploysApp, type DeploysDeps, listDeploys } from "./deploys.ts";
 
 /** One line scored on demand, with its explanation, as {@linkcode ApiDeps.scoreLines} returns it. */
 export interface ScoredLine {
@@ -143,6 +144,11 @@ export interface ApiDeps {
   lineCounts?: (
     since: Date,
   ) => Promise<{ container: string; count: number; containers?: string[] }[]>;
+  /**
+   * A service's history (the log store's `history`), for deploy reports;
+   * without it a report lists anomalies but no templates.
+   */
+  history?: DeploysDeps["history"];
 }
 
 /** Options of {@linkcode createApi}. */
@@ -151,6 +157,16 @@ export interface ApiOptions {
   token: string;
   /** The anomalies stream (`config.streams.anomalies`). */
   anomaliesStream: string;
+  /**
+   * The deploys stream (`config.streams.deploys`).
+   * @default "tailwise:deploys"
+   */
+  deploysStream?: string;
+  /**
+   * The windows of deploy reports (`config.deploys`: `reportWindowMs`, `baselineMs`).
+   * @default { reportWindowMs: 1800000, baselineMs: 21600000 }
+   */
+  deploys?: { reportWindowMs?: number; baselineMs?: number };
   /**
    * Largest request body in bytes (`config.api.bodyLimit`).
    * @default 1_048_576
@@ -508,7 +524,7 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
   });
 
   app.get("/metrics", async (c) => {
-    await _refreshGauges(deps, logError);
+    await _refreshGauges(deps, logError, options.deploysStream ?? "tailwise:deploys");
     return c.body(metrics.registry.render(), 200, { "Content-Type": METRICS_CONTENT_TYPE });
   });
 
@@ -540,6 +556,21 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
   app.get("/openapi.json", (c) => c.json(openApiDocument()));
 
   app.route(
+    "/deploys",
+    createDeploysApp({
+      logStream: deps.logStream,
+      ...(deps.history ? { history: deps.history } : {}),
+    }, {
+      deployStream: options.deploysStream ?? "tailwise:deploys",
+      anomalyStream: stream,
+      reportWindowMs: options.deploys?.reportWindowMs,
+      baselineMs: options.deploys?.baselineMs,
+      maxScan,
+      now,
+    }),
+  );
+
+  app.route(
     "/",
     createDashboard(deps, {
       logError,
@@ -547,6 +578,7 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
       ...options.dashboard,
       token: options.token,
       anomaliesStream: stream,
+      deploysStream: options.deploysStream ?? "tailwise:deploys",
       logsStream: options.dashboard?.logsStream ?? deps.consumerGroups[0]?.stream ??
         "tailwise:logs",
     }),
@@ -611,6 +643,7 @@ async function _known(deps: ApiDeps, container: string, since: number): Promise<
 async function _refreshGauges(
   deps: ApiDeps,
   logError: (message: string, error: unknown) => void,
+  deploysStream: string,
 ): Promise<void> {
   const { metrics } = deps;
   await Promise.all(deps.consumerGroups.map(async ({ stream, group }) => {
@@ -630,6 +663,20 @@ async function _refreshGauges(
     }
   } catch (e) {
     logError("api: cannot list models", e);
+  }
+  try {
+    const deploys = await listDeploys(deps.logStream, deploysStream, { limit: 10_000 });
+    metrics.lastDeploy.reset();
+    metrics.deploys.reset();
+    const counts = new Map<string, number>();
+    // Newest first: the first deploy of a service is its latest.
+    for (const d of deploys) {
+      if (!counts.has(d.container)) metrics.lastDeploy.set({ container: d.container }, d.at / 1000);
+      counts.set(d.container, (counts.get(d.container) ?? 0) + 1);
+    }
+    for (const [container, n] of counts) metrics.deploys.set({ container }, n);
+  } catch (e) {
+    logError("api: cannot list deploys", e);
   }
 }
 

@@ -162,6 +162,7 @@ export function buildApi(
         requestTraining,
         health: { logStore: () => logStore.ping() },
         lineCounts: (since) => logStore.containers({ since }),
+        history: (key, o) => logStore.history(key, o),
         token: options.token,
         signal,
         log,
@@ -213,6 +214,8 @@ export interface ServeApiOptions {
    * first model" (the log store's `containers`).
    */
   lineCounts?: ApiDeps["lineCounts"];
+  /** A service's history (the log store's `history`), for deploy reports. */
+  history?: ApiDeps["history"];
 }
 
 /**
@@ -256,9 +259,12 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
       }
       : {}),
     ...(options.lineCounts ? { lineCounts: options.lineCounts } : {}),
+    ...(options.history ? { history: options.history } : {}),
   }, {
     token: options.token,
     anomaliesStream: config.streams.anomalies,
+    deploysStream: config.streams.deploys,
+    deploys: config.deploys,
     bodyLimit: config.api.bodyLimit,
     dashboard: {
       // The dashboard's log rates read the first shard only (see docs/deploy.md).

@@ -163,6 +163,7 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
           ...(s.explanation === undefined ? {} : { explanation: s.explanation }),
           modelVersion: s.modelVersion,
           scoredAt: at,
+          ...(entry.image ? { version: entry.image } : {}),
         });
       }
       deps.metrics?.linesScored.inc({ container }, items.length);
