@@ -47,6 +47,7 @@ import type { StoreLost } from "../../shared/sources/append_batcher.ts";
 import { SourcePipeline, type SourcePipelineOptions } from "../../shared/sources/pipeline.ts";
 import { ContainerWatch, type DockerEvent, type LineRing } from "./container_watch.ts";
 import type { AlertSink } from "../../shared/ports/alert_sink.ts";
+import type { IncidentManager } from "../../shared/runtime/incidents.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
 
 /** What {@linkcode collect} works with. */
@@ -61,6 +62,8 @@ export interface CollectDeps {
   signal: AbortSignal;
   /** Where lifecycle anomalies are alerted, if anywhere (they always go to the anomalies stream). */
   alerts?: AlertSink | null;
+  /** With `ALERT_MODE=incident`: lifecycle anomalies join their service's incident. */
+  incidents?: IncidentManager | null;
 }
 
 /**
@@ -201,6 +204,7 @@ class _Collector {
       log: deps.log,
       logger: deps.logger,
       alerts: deps.alerts ?? null,
+      incidents: deps.incidents ?? null,
       settled: (id) => this.tails.get(id)?.done ?? Promise.resolve(),
     }, {
       anomalyStream: options.anomalyStream,
