@@ -213,16 +213,11 @@ export class LineProtocolEncoder {
    */
   encode(entry: LogEntry): EncodedEntry {
     const time = tsToNanoText(entry.ts);
-    let tags = this.#measurement;
-    if (entry.containerName) tags += ",container=" + escapeTag(entry.containerName);
-    if (entry.key && entry.key !== entry.containerName) tags += ",model=" + escapeTag(entry.key);
-    if (entry.node) tags += ",node=" + escapeTag(entry.node);
-    if (entry.service) tags += ",service=" + escapeTag(entry.service);
-    const streamTag = ",stream=" + escapeTag(entry.stream);
-    let head = "cid=" + quoteField(entry.containerId);
-    if (entry.image) head += ",image=" + quoteField(entry.image);
-    if (entry.task) head += ",task=" + quoteField(entry.task);
-    head += ",seq=" + entry.seq + "i";
+    // The lines of a packed message share their metadata: escape it once.
+    const m = this.#meta(entry);
+    const tags = m.tags;
+    const streamTag = entry.stream === "stdout" ? ",stream=stdout" : ",stream=stderr";
+    const head = m.head + ",seq=" + entry.seq + "i";
     const slot0 = entry.seq === 0 ? "" : ",slot=" + entry.seq;
 
     const parts = this.#parts(entry);
@@ -242,6 +237,40 @@ export class LineProtocolEncoder {
         quoteField(chunks[p]!) + ",part=" + p + "i " + time;
     }
     return { text, points: chunks.length, bytes: _utf8Length(text) };
+  }
+
+  #last: _Meta | null = null;
+
+  /** The escaped tags and leading fields of an entry's container, from the last entry when equal. */
+  #meta(entry: LogEntry): _Meta {
+    const l = this.#last;
+    if (
+      l !== null && l.containerName === entry.containerName &&
+      l.containerId === entry.containerId &&
+      l.key === entry.key && l.node === entry.node && l.service === entry.service &&
+      l.image === entry.image && l.task === entry.task
+    ) {
+      return l;
+    }
+    let tags = this.#measurement;
+    if (entry.containerName) tags += ",container=" + escapeTag(entry.containerName);
+    if (entry.key && entry.key !== entry.containerName) tags += ",model=" + escapeTag(entry.key);
+    if (entry.node) tags += ",node=" + escapeTag(entry.node);
+    if (entry.service) tags += ",service=" + escapeTag(entry.service);
+    let head = "cid=" + quoteField(entry.containerId);
+    if (entry.image) head += ",image=" + quoteField(entry.image);
+    if (entry.task) head += ",task=" + quoteField(entry.task);
+    return this.#last = {
+      containerName: entry.containerName,
+      containerId: entry.containerId,
+      key: entry.key,
+      node: entry.node,
+      service: entry.service,
+      image: entry.image,
+      task: entry.task,
+      tags,
+      head,
+    };
   }
 
   /** The line as field values of at most maxFieldBytes each. */
@@ -289,6 +318,18 @@ export class LineProtocolEncoder {
     if (chunks.length === 0) chunks.push("");
     return { raw: false, chunks, truncated };
   }
+}
+
+interface _Meta {
+  containerName: string;
+  containerId: string;
+  key: string | undefined;
+  node: string | undefined;
+  service: string | undefined;
+  image: string;
+  task: string | undefined;
+  tags: string;
+  head: string;
 }
 
 function _utf8Length(text: string): number {
