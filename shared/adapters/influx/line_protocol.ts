@@ -144,12 +144,22 @@ export function tsToNanoText(ts: string): string {
   if (ts.charCodeAt(ts.length - 1) === 90 && (dot || ts.length === 20)) {
     const frac = dot ? ts.slice(20, -1) : "";
     if (frac.length <= 9 && /^\d*$/.test(frac)) {
-      const ms = Date.parse(ts.slice(0, 19) + "Z");
-      if (ms >= 0 && ms < 9_223_372_036_000) return String(ms / 1000) + frac.padEnd(9, "0");
+      // Lines of a batch share their second: parse it once.
+      const prefix = ts.slice(0, 19);
+      if (prefix !== _lastPrefix) {
+        const ms = Date.parse(prefix + "Z");
+        if (!(ms >= 0 && ms < 9_223_372_036_000)) return _slowNanos(ts);
+        _lastPrefix = prefix;
+        _lastSeconds = String(ms / 1000);
+      }
+      return _lastSeconds + frac.padEnd(9, "0");
     }
   }
   return _slowNanos(ts);
 }
+
+let _lastPrefix = "";
+let _lastSeconds = "";
 
 const _MIN_NS = -9_223_372_036_854_775_806n;
 const _MAX_NS = 9_223_372_036_854_775_806n;
