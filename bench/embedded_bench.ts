@@ -16,6 +16,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import process from "node:process";
 import { entryToFields, type LogEntry } from "../shared/ports/log_entry.ts";
 import type { LogStream } from "../shared/ports/log_stream.ts";
 import type { LogStore } from "../shared/ports/log_store.ts";
@@ -69,6 +70,7 @@ export async function benchEmbedded(
   const figures: Record<string, number | string | null> = {
     lines: n,
     batch,
+    rounds,
     rss_entries: rssEntries,
   };
   const legacy = await _legacyTree(options.log);
@@ -106,7 +108,7 @@ export async function benchEmbedded(
           ? v
           : k.endsWith("_per_s")
           ? Math.max(old, v)
-          : k.endsWith("_ms")
+          : k.endsWith("_ms") || k.includes("_cpu_")
           ? Math.min(old, v)
           : v;
       }
@@ -119,6 +121,12 @@ export async function benchEmbedded(
     const b = figures[`legacy_${k}_lines_per_s`];
     if (typeof a === "number" && typeof b === "number") {
       figures[`ratio_${k}`] = Math.round((a / b) * 100) / 100;
+    }
+    // CPU per line: legacy / SQLite, so that above 1 means SQLite costs less.
+    const ca = figures[`sqlite_${k}_cpu_us_per_line`];
+    const cb = figures[`legacy_${k}_cpu_us_per_line`];
+    if (typeof ca === "number" && typeof cb === "number" && ca > 0) {
+      figures[`ratio_${k}_cpu`] = Math.round((cb / ca) * 100) / 100;
     }
   }
   return figures;
@@ -186,14 +194,17 @@ async function _runRates(side: _Side, n: number, batch: number, tree: string): P
       await stream.createGroup("logs", "ingest");
       log(`stream: appending ${n} lines`);
       let t = performance.now();
+      let cpu = _cpu();
       for (let i = 0; i < n; i += batch) {
         await stream.append("logs", entries.slice(i, i + batch).map(entryToFields), {
           state: { "collect:checkpoint": String(i) },
         });
       }
       figures.stream_append_lines_per_s = _rate(n, t);
+      figures.stream_append_cpu_us_per_line = (_cpu() - cpu) / n;
       log("stream: reading and acking");
       t = performance.now();
+      cpu = _cpu();
       let read = 0;
       for (;;) {
         const got = await stream.readNew("logs", "ingest", "bench", { count: batch });
@@ -202,6 +213,7 @@ async function _runRates(side: _Side, n: number, batch: number, tree: string): P
         read += got.length;
       }
       figures.stream_read_ack_lines_per_s = _rate(read, t);
+      figures.stream_read_ack_cpu_us_per_line = (_cpu() - cpu) / read;
     }
     {
       const t = performance.now();
@@ -214,19 +226,27 @@ async function _runRates(side: _Side, n: number, batch: number, tree: string): P
       await using store = await open.store();
       log(`history: writing ${n} lines`);
       let t = performance.now();
+      let cpu = _cpu();
       for (let i = 0; i < n; i += batch) await store.write(entries.slice(i, i + batch));
       figures.history_write_lines_per_s = _rate(n, t);
+      figures.history_write_cpu_us_per_line = (_cpu() - cpu) / n;
       t = performance.now();
+      cpu = _cpu();
       let count = 0;
       for await (const _ of store.history("web-0", { limit: n })) count++;
       figures.history_read_lines_per_s = _rate(count, t);
+      figures.history_read_cpu_us_per_line = (_cpu() - cpu) / count;
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
   for (const k in figures) {
     const v = figures[k]!;
-    figures[k] = /bytes|mib/.test(k) ? Math.round(v * 10) / 10 : Math.round(v);
+    figures[k] = /bytes|mib/.test(k)
+      ? Math.round(v * 10) / 10
+      : /cpu/.test(k)
+      ? Math.round(v * 100) / 100
+      : Math.round(v);
   }
   console.log(JSON.stringify(figures));
 }
@@ -287,6 +307,12 @@ function _entries(n: number): LogEntry[] {
       } ${512 + (i % 4096)} "-" "curl/8.5.0" rt=0.0${i % 90 + 10}`,
     } satisfies LogEntry;
   });
+}
+
+/** CPU time of this process (user + system), in µs. */
+function _cpu(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
 }
 
 function _rate(lines: number, since: number): number {

@@ -288,11 +288,11 @@ export class Detector {
       for (let k = 0; k < ev.findingPos.length && k < 4; k++) {
         if (ev.findingStrength[k]! < 0.2) break;
         const pos = ev.findingPos[k]!;
-        const name = slotName(tt?.[pos] ?? "", pos);
+        const name = slotName(tt?.[pos] ?? "", pos, tt?.[pos - 1] ?? "");
         const value = _show(m.source.substring(m.start[pos]!, m.end[pos]!));
         const why = ev.findingWhy[k]!;
         explanation.push(
-          why.startsWith("never") || why.startsWith("rare")
+          why.startsWith("never") || why.startsWith("rare") || why.startsWith("out of range")
             ? `${name}=${value}: ${why}`
             : `${name}: ${why}: ${value}`,
         );
@@ -306,9 +306,6 @@ export class Detector {
         );
       }
       for (const t of ev.unseen.slice(0, 4)) explanation.push(`token never seen: ${_show(t)}`);
-      if (ev.unusualTokens.length > 0) {
-        explanation.push(`number out of range: ${ev.unusualTokens.slice(0, 4).join(", ")}`);
-      }
       if (reasons.includes("severity")) {
         explanation.push(`severity: ${ev.severityTokens.slice(0, 4).join(", ")}`);
       }
@@ -715,8 +712,10 @@ export async function trainDetector(
     trainAbove: 0,
   };
   const provisional = new Detector(state);
-  const fused = new Float64Array(kept.length);
-  for (let r = 0; r < kept.length; r++) fused[r] = provisional.calibrationScore(kept[r]!);
+  // At most 65,536 of them, evenly: enough for the quantile, and training stays fast.
+  const step = Math.max(1, Math.ceil(kept.length / 65_536));
+  const fused = new Float64Array(Math.ceil(kept.length / step));
+  for (let r = 0; r < fused.length; r++) fused[r] = provisional.calibrationScore(kept[r * step]!);
   fused.sort();
   const q = _quantile(fused, 1 - alertRate) + 1e-9;
   const threshold = Math.min(_MAX_THRESHOLD, Math.max(_MIN_THRESHOLD, q));

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { ByteReader, ByteWriter } from "./binary.ts";
+import { ByteReader, ByteWriter } from "./binary.ts";
 import { fnv1a32 } from "./hash.ts";
 import { extractFields } from "./fields.ts";
 import { createMaskedLine, type MaskedLine, maskTokens, MAX_TOKENS, WILDCARD } from "./mask.ts";
@@ -169,11 +169,15 @@ const _fieldTokens = new Map<string, string>();
  *
  * @param token The template's token at the slot.
  * @param pos Its position.
+ * @param before The template's token before it, named for a bare `<*>`.
  * @returns The name.
  */
-export function slotName(token: string, pos: number): string {
-  return token.length > WILDCARD.length && token.endsWith(WILDCARD)
-    ? token.slice(0, -WILDCARD.length - 1)
+export function slotName(token: string, pos: number, before = ""): string {
+  if (token.length > WILDCARD.length && token.endsWith(WILDCARD)) {
+    return token.slice(0, -WILDCARD.length - 1);
+  }
+  return before !== "" && before !== WILDCARD && !before.endsWith(WILDCARD)
+    ? `#${pos} (after ${before.length > 24 ? before.slice(0, 24) : before})`
     : `#${pos}`;
 }
 
@@ -205,7 +209,9 @@ export class FeatureModel {
   /** Number of training lines. */
   trainedLines = 0;
   #stats: (_NumericStats | undefined)[] = [];
-  #slots: (SlotModel | undefined)[][] = [];
+  #slots: ((SlotModel | undefined)[] | undefined)[] = [];
+  /** Slot blocks of a loaded model, decoded on first use (loading stays fast). */
+  #slotBlocks: (Uint8Array | undefined)[] = [];
   #templateSeverity: Float64Array = new Float64Array(0);
   #templateRarity: Float64Array = new Float64Array(0);
   #templateRows: { index: number[]; value: number[] }[] = [];
@@ -272,7 +278,7 @@ export class FeatureModel {
   numericDeviation(template: number, pos: number, value: number): { z: number; beyond: number } {
     const st = this.#stats[template];
     if (st === undefined) return _NO_DEVIATION;
-    const sm = this.#slots[template]?.[pos];
+    const sm = this.#slotsOf(template)?.[pos];
     if (sm !== undefined && (sm.kind & (COUNTER | IDENTIFIER | CODE)) !== 0) return _NO_DEVIATION;
     const slot = st.positions.indexOf(pos);
     if (slot < 0) return _NO_DEVIATION;
@@ -393,7 +399,7 @@ export class FeatureModel {
     ev.template = t;
     if (t >= 0) {
       const tt = this.miner.templates[t]!.tokens;
-      const slots = this.#slots[t];
+      const slots = this.#slotsOf(t);
       let keep = 1;
       ev.rarity = this.#templateRarity[t]!;
       ev.severity = this.#templateSeverity[t]!;
@@ -486,7 +492,30 @@ export class FeatureModel {
    * @returns The slot model.
    */
   slot(template: number, pos: number): SlotModel | undefined {
-    return this.#slots[template]?.[pos];
+    return this.#slotsOf(template)?.[pos];
+  }
+
+  #slotsOf(t: number): (SlotModel | undefined)[] | undefined {
+    const slots = this.#slots[t];
+    if (slots !== undefined) return slots;
+    const block = this.#slotBlocks[t];
+    if (block === undefined) return undefined;
+    this.#slotBlocks[t] = undefined;
+    const decoded: (SlotModel | undefined)[] = [];
+    try {
+      const r = new ByteReader(block, 0, block.length);
+      const k = r.varint();
+      for (let j = 0; j < k; j++) {
+        const p = r.varint();
+        if (p > MAX_TOKENS) throw new ModelFormatError(`Cannot read model: slot ${p} out of range`);
+        decoded[p] = SlotModel.read(r);
+      }
+    } catch {
+      // The blob's checksum held, so this is a bug, not corruption: score without slots.
+      decoded.length = 0;
+    }
+    this.#slots[t] = decoded;
+    return decoded;
   }
 
   /**
@@ -616,6 +645,19 @@ export class FeatureModel {
     if (d.beyond >= _UNUSUAL_MARGIN) {
       if (d.beyond > ev.unusual) ev.unusual = d.beyond;
       if (ev.unusualTokens.length < 8) ev.unusualTokens.push(String(v));
+      // Name the bulk of what training saw: mean ± 3 sd (log space), within the range.
+      const st = this.#stats[t]!;
+      const k = st.positions.indexOf(pos);
+      const c = st.count[k]!;
+      const sd = c > 1 ? Math.sqrt(st.m2[k]! / (c - 1)) : 0;
+      const lo = Math.max(st.min[k]!, st.mean[k]! - 3 * sd);
+      const hi = Math.min(st.max[k]!, st.mean[k]! + 3 * sd);
+      _addFinding(
+        ev,
+        pos,
+        Math.min(1, d.beyond / 3),
+        `out of range (usually ${_fromLog(lo)} to ${_fromLog(hi)})`,
+      );
     }
   }
 
@@ -644,17 +686,33 @@ export class FeatureModel {
     for (let i = 0; i < nT; i++) if (this.#templateStructured[i] === 1) structured++;
     w.varint(structured);
     for (let i = 0; i < nT; i++) if (this.#templateStructured[i] === 1) w.varint(i);
+    // Per template, a length-prefixed block of slot models, so a loader can
+    // skip it and decode it on first use.
     for (let i = 0; i < nT; i++) {
+      const raw = this.#slotBlocks[i];
+      if (raw !== undefined) {
+        w.varint(raw.length);
+        w.bytes(raw);
+        continue;
+      }
       const slots = this.#slots[i] ?? [];
       let k = 0;
       for (const sm of slots) if (sm !== undefined) k++;
-      w.varint(k);
+      if (k === 0) {
+        w.varint(0);
+        continue;
+      }
+      const b = new ByteWriter();
+      b.varint(k);
       for (let p = 0; p < slots.length; p++) {
         const sm = slots[p];
         if (sm === undefined) continue;
-        w.varint(p);
-        sm.write(w);
+        b.varint(p);
+        sm.write(b);
       }
+      const block = b.finish();
+      w.varint(block.length);
+      w.bytes(block);
     }
   }
 
@@ -699,15 +757,8 @@ export class FeatureModel {
       this.markStructured(i);
     }
     for (let i = 0; i < nT; i++) {
-      const k = r.varint();
-      if (k === 0) continue;
-      const slots: (SlotModel | undefined)[] = [];
-      for (let j = 0; j < k; j++) {
-        const p = r.varint();
-        if (p > MAX_TOKENS) throw new ModelFormatError(`Cannot read model: slot ${p} out of range`);
-        slots[p] = SlotModel.read(r);
-      }
-      this.#slots[i] = slots;
+      const len = r.varint();
+      if (len > 0) this.#slotBlocks[i] = r.bytes(len);
     }
   }
 }
@@ -735,6 +786,12 @@ export function quantizeZ(z: number): number {
 
 const _NO_DEVIATION = Object.freeze({ z: 0, beyond: 0 });
 const _finding: SlotFinding = { strength: 0, why: "" };
+
+function _fromLog(x: number): string {
+  // The inverse of signedLog, rounded for people.
+  const v = x < 0 ? -Math.expm1(-x) : Math.expm1(x);
+  return String(Number(v.toPrecision(4)));
+}
 
 function _addFinding(ev: LineEvidence, pos: number, strength: number, why: string): void {
   // Keep the eight strongest, strongest first.

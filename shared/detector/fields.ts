@@ -111,14 +111,11 @@ export function extractFields(line: string): LineFields | undefined {
 function _bracketAfterSpaces(text: string): boolean {
   // `host ident user [` (or `vhost:port host ident user [`): a `[` right
   // after the third or fourth space, within the first 320 characters.
-  let spaces = 0;
-  const n = text.length < 320 ? text.length : 320;
-  for (let i = 0; i < n; i++) {
-    if (text.charCodeAt(i) === 32) {
-      spaces++;
-      if ((spaces === 3 || spaces === 4) && text.charCodeAt(i + 1) === 91) return true;
-      if (spaces > 4) return false;
-    }
+  let i = -1;
+  for (let spaces = 1; spaces <= 4; spaces++) {
+    i = text.indexOf(" ", i + 1);
+    if (i < 0 || i > 320) return false;
+    if (spaces >= 3 && text.charCodeAt(i + 1) === 91) return true;
   }
   return false;
 }

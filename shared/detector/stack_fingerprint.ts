@@ -65,7 +65,8 @@ const _PY_EXC = /^([A-Za-z_][\w.]*)(?::|\s*$)/;
 const _JVM_EXC =
   /^(?:Exception in thread "[^"]*" |Caused by: |Suppressed: |Wrapped by: |\s+Caused by: |\s+Suppressed: )?((?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*)(?::|\s*$)/;
 const _JVM_FRAME = /^\s+at ([\w$.<>/]+)\(/;
-const _NODE_EXC = /^\s*(?:Uncaught )?([A-Z][\w$]*(?:Error|Exception)|Error)(?::|\s*$)/;
+const _NODE_EXC =
+  /^\s*(?:Uncaught )?([A-Z][\w$]*(?:Error|Exception)|Error)(?: (\[[\w.-]+\]))?(?::|\s*$)/;
 const _NODE_FRAME = /^\s+at (?:async )?(?:(.+?) \((.+?)(?::\d+)*\)|(.+?)(?::\d+)*)$/;
 const _GO_PANIC = /^(?:panic: |fatal error: )(.*)$/;
 const _GO_HTTP_PANIC = /\bhttp: panic serving \S+: (.*)$/;
@@ -199,7 +200,7 @@ function _node(lines: string[]): _Found | undefined {
     }
     const m = _NODE_EXC.exec(line);
     if (m) {
-      _add(exceptions, m[1]!);
+      _add(exceptions, m[2] === undefined ? m[1]! : `${m[1]} ${m[2]}`);
       taken = 0;
     }
   }

@@ -74,6 +74,22 @@ export interface TemplateMinerOptions {
    * @default {8}
    */
   maxGroups?: number;
+  /**
+   * Templates one tree leaf may hold while training. A line that matches
+   * none of a full leaf's templates joins the most similar one instead of
+   * starting another (counted in {@linkcode TemplateMiner.merged}), so a
+   * line costs at most this many comparisons and training stays linear.
+   * @default {100}
+   */
+  maxLeafTemplates?: number;
+  /**
+   * Templates the miner may hold while training. Past it, a line that would
+   * start a template in a leaf of its own joins the most similar template
+   * of an overflow leaf per token count (counted in
+   * {@linkcode TemplateMiner.merged}).
+   * @default {20000}
+   */
+  maxTemplates?: number;
 }
 
 /**
@@ -100,6 +116,9 @@ export class TemplateMiner {
   #maxChildren: number;
   #maxEnum: number;
   #maxGroups: number;
+  #maxLeaf: number;
+  #maxTemplates: number;
+  #merged = 0;
   #ids: string[] = [];
   #matchCache = new Map<string, number>();
   #texts: string[] = [];
@@ -125,6 +144,8 @@ export class TemplateMiner {
     const maxChildren = options.maxChildren ?? 100;
     const maxEnum = options.maxEnumValues ?? 3;
     const maxGroups = options.maxGroups ?? 8;
+    const maxLeaf = options.maxLeafTemplates ?? 100;
+    const maxTemplates = options.maxTemplates ?? 20_000;
     if (!(similarity > 0 && similarity <= 1)) {
       throw new RangeError(`Cannot use similarity ${similarity}: expected a number in (0, 1]`);
     }
@@ -137,6 +158,13 @@ export class TemplateMiner {
     if (!Number.isInteger(maxGroups) || maxGroups < 1) {
       throw new RangeError(`Cannot use maxGroups ${maxGroups}: expected an integer >= 1`);
     }
+    for (const [name, v] of [["maxLeafTemplates", maxLeaf], ["maxTemplates", maxTemplates]]) {
+      if (!Number.isInteger(v) || (v as number) < 1) {
+        throw new RangeError(`Cannot use ${name} ${v}: expected an integer >= 1`);
+      }
+    }
+    this.#maxLeaf = maxLeaf;
+    this.#maxTemplates = maxTemplates;
     this.#similarity = similarity;
     this.#maxChildren = maxChildren;
     this.#maxEnum = maxEnum;
@@ -150,6 +178,16 @@ export class TemplateMiner {
    */
   get templates(): readonly Template[] {
     return this.#templates;
+  }
+
+  /**
+   * Lines that joined their most similar template although it was below the
+   * similarity threshold, because a leaf or the miner was full
+   * (`maxLeafTemplates`, `maxTemplates`). Nothing is dropped: each such
+   * line widens an existing template instead of adding one.
+   */
+  get merged(): number {
+    return this.#merged;
   }
 
   /** The similarity threshold in use. */
@@ -174,8 +212,17 @@ export class TemplateMiner {
     literals: readonly string[] = _NO_LITERALS,
   ): number {
     if (this.#matchCache.size > 0) this.#matchCache.clear();
-    const leaf = this.#leaf(tokens, count, true)!;
-    const best = this.#best(leaf, tokens, count, literals, this.#similarity);
+    let leaf = this.#leaf(tokens, count, true)!;
+    let best = this.#best(leaf, tokens, count, literals, this.#similarity);
+    if (
+      best < 0 &&
+      (leaf.list.length >= this.#maxLeaf || this.#templates.length >= this.#maxTemplates)
+    ) {
+      // Full: join the most similar template rather than add one.
+      if (leaf.list.length === 0) leaf = this.#leaf(_OVERFLOW, count, true)!;
+      best = this.#best(leaf, tokens, count, literals, 0);
+      if (best >= 0) this.#merged++;
+    }
     if (best < 0) {
       const index = this.#templates.length;
       const columns = new Map<number, string[] | null>();
@@ -581,6 +628,9 @@ interface _Group {
 }
 
 // A line's group key: its words at the enumerated positions of `columns`.
+// Routing tokens of the overflow leaf of a token count (see maxTemplates).
+const _OVERFLOW: readonly string[] = [WILDCARD, WILDCARD];
+
 function _key(
   columns: Map<number, string[] | null>,
   tokens: readonly string[],

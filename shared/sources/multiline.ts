@@ -45,7 +45,8 @@
  * An event is cut at `maxLines` lines or `maxBytes` bytes: the next line
  * starts a new event. An event is emitted when the next event starts, when
  * it is cut, when {@linkcode MultilineGrouper.flush} is called, or when
- * `flushMs` have passed since its first line.
+ * `flushMs` have passed without a new line (as Vector's `timeout_ms`: the
+ * longest wait for the next line).
  *
  * @example
  * ```ts
@@ -89,7 +90,7 @@ export interface MultilineOptions {
    */
   maxBytes?: number;
   /**
-   * Longest time an event waits for more lines after its first line, in ms.
+   * Longest wait of an open event for its next line, in ms.
    * @default 1000
    */
   flushMs?: number;
@@ -152,7 +153,7 @@ const _PY_CHAIN =
   /^(During handling of the above exception, another exception occurred:|The above exception was the direct cause of the following exception:)\s*$/;
 // java.lang.IllegalStateException: x / TypeError: x / System.Foo.BarException / Error
 const _EXCEPTION =
-  /^(?:Unhandled exception\. |Exception in thread "[^"]*" )?(?:[A-Za-z_$][\w$]*\.)*(?:[A-Z][\w$]*(?:Exception|Error|Throwable|Fault)|Error|Exception|Throwable)(?::(?:\s.*)?|\s*)$/;
+  /^(?:Unhandled exception\. |Exception in thread "[^"]*" )?(?:[A-Za-z_$][\w$]*\.)*(?:[A-Z][\w$]*(?:Exception|Error|Throwable|Fault)|Error|Exception|Throwable)(?: \[[\w.-]+\])?(?::(?:\s.*)?|\s*)$/;
 const _CAUSED = /^(?:Caused by|Suppressed|Wrapped by): /;
 const _MORE = /^\s*\.\.\. \d+ (?:more|common frames omitted)\s*$/;
 const _GO_PANIC = /^(?:panic: |fatal error: )/;
@@ -230,7 +231,7 @@ export class MultilineGrouper<P> {
   }
 
   /**
-   * When the open event is due (its first line's `now` plus `flushMs`), or
+   * When the open event is due (its last line's `now` plus `flushMs`), or
    * undefined when none is open.
    *
    * @returns the time, on the clock of the `now` values pushed
@@ -258,6 +259,7 @@ export class MultilineGrouper<P> {
         this.#lines.push(line);
         this.#positions.push(position);
         this.#bytes += 1 + bytes;
+        this.#since = now;
         if (this.#mode.kind !== "auto") return;
         if (_isBlank(line)) this.#tailBytes.push(bytes);
         else if (this.#tailBytes.length > 0) this.#tailBytes = [];

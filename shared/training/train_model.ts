@@ -16,10 +16,13 @@
  * {@linkcode trainDue} does that for every container with new data since its
  * current model, as the `Deno.cron` schedule runs it.
  *
+ * {@linkcode trainAfterDeploys} retrains a service as soon as the version a
+ * deploy brought has `minLines` lines (checked every minute).
+ *
  * @module
  */
 
-import { bundleModel, learnRates, type TimedLine, trainDetector } from "../detector/detector.ts";
+import { trainModelInWorker } from "../runtime/train_worker.ts";
 import type { FeedbackStore } from "../ports/feedback_store.ts";
 import type { Lock } from "../ports/lock.ts";
 import type { LogStore } from "../ports/log_store.ts";
@@ -27,6 +30,8 @@ import type { Config } from "../runtime/config.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { ModelMeta, ModelRegistry } from "../ports/model_registry.ts";
 import type { ModelCache } from "../runtime/model_cache.ts";
+import { fieldsToDeploy } from "../ports/deploy.ts";
+import type { LogStream } from "../ports/log_stream.ts";
 
 /** What training needs. */
 export interface TrainDeps {
@@ -42,6 +47,8 @@ export interface TrainDeps {
   models: ModelCache;
   /** Where progress is reported. */
   log?: Logger;
+  /** The deploys stream, for {@linkcode trainAfterDeploys}. */
+  deploys?: { stream: LogStream; name: string };
 }
 
 /** Settings of a training run (`config.train`). */
@@ -167,13 +174,20 @@ export async function trainContainer(
   const shadow = recent.slice(recent.length - shadowCount);
   // Lines a person marked normal are learned as normal, whatever the window holds.
   for (const line of normal) training.push(line);
-  const detector = await trainDetector(training, {
-    seed: settings.seed,
-    alertRate: settings.alertRate,
-  });
-  const shadowAlertRate = _alertRate(detector.scoreBatch(shadow));
   const current = await deps.models.get(container);
-  const currentAlertRate = current ? _alertRate(current.detector.scoreBatch(shadow)) : null;
+  const currentBlob = current === null ? undefined : await _blob(deps, container, current.version);
+  // In a worker: the api and the one-process mode keep serving and scoring
+  // meanwhile. The rate model learns from the whole window (not only the
+  // capped lines): its baseline needs every window's count.
+  const trained = await trainModelInWorker({
+    training,
+    shadow,
+    history,
+    times,
+    options: { seed: settings.seed, alertRate: settings.alertRate },
+    ...(currentBlob === undefined ? {} : { current: currentBlob }),
+  });
+  const { shadowAlertRate, currentAlertRate } = trained;
   const floor = Math.max(currentAlertRate ?? 0, settings.alertRate);
   const heldBack = current !== null && shadowAlertRate > settings.shadowFactor * floor;
   const evaluation: Record<string, number> = {
@@ -193,15 +207,11 @@ export async function trainContainer(
       _pct(currentAlertRate ?? 0)
     })`
     : `promoted: first model, shadow alert rate ${_pct(shadowAlertRate)}`;
-  // The rate model learns from the whole window (not only the capped lines):
-  // its baseline needs every window's count.
-  const rates = learnRates(detector, _timed(history, times));
-  evaluation.rateTemplates = rates.templates.size;
-  const blob = bundleModel(detector.toBytes(), rates.toBytes());
-  const meta: ModelMeta = await deps.registry.put(container, blob, {
+  evaluation.rateTemplates = trained.rateTemplates;
+  const meta: ModelMeta = await deps.registry.put(container, trained.blob, {
     trainedAt: new Date(now).toISOString(),
     lines: training.length,
-    threshold: detector.info.threshold,
+    threshold: trained.threshold,
     evaluation,
     note,
   }, { promote: !heldBack });
@@ -217,7 +227,7 @@ export async function trainContainer(
     status: heldBack ? "candidate" : "promoted",
     lines: training.length,
     version: meta.version,
-    threshold: detector.info.threshold,
+    threshold: trained.threshold,
     shadowAlertRate,
     currentAlertRate,
     note,
@@ -227,7 +237,8 @@ export async function trainContainer(
 /**
  * Trains every container with new data: no model yet and at least
  * `minLines` lines in the window, or lines written since its current model
- * was trained.
+ * was trained. Services due after a deploy ({@linkcode trainAfterDeploys})
+ * come first.
  *
  * @param deps log store, registry, feedback, lock, model cache
  * @param settings as for {@linkcode trainContainer}
@@ -235,9 +246,16 @@ export async function trainContainer(
  */
 export async function trainDue(deps: TrainDeps, settings: TrainSettings): Promise<TrainResult[]> {
   const now = (settings.now ?? Date.now)();
-  const seen = await deps.logStore.containers({ since: new Date(now - settings.windowMs) });
   const results: TrainResult[] = [];
+  try {
+    results.push(...await trainAfterDeploys(deps, settings));
+  } catch (e) {
+    deps.log?.warn("cannot read the deploys; training what is due without them", { error: e });
+  }
+  const done = new Set(results.map((r) => r.container));
+  const seen = await deps.logStore.containers({ since: new Date(now - settings.windowMs) });
   for (const { container, count } of seen) {
+    if (done.has(container)) continue;
     const current = await deps.registry.current(container);
     if (!current) {
       if (count < settings.minLines) continue;
@@ -256,17 +274,75 @@ export async function trainDue(deps: TrainDeps, settings: TrainSettings): Promis
   return results;
 }
 
-function _alertRate(scores: readonly { anomaly: boolean }[]): number {
-  if (scores.length === 0) return 0;
-  let n = 0;
-  for (const s of scores) if (s.anomaly) n++;
-  return n / scores.length;
+/**
+ * Retrains every service whose latest deploy (within the training window)
+ * has no model trained after it yet, once the new version has `minLines`
+ * lines in the history.
+ *
+ * @param deps as for {@linkcode trainContainer}, with `deploys`
+ * @param settings as for {@linkcode trainContainer}
+ * @returns one result per service trained or tried
+ */
+export async function trainAfterDeploys(
+  deps: TrainDeps,
+  settings: TrainSettings,
+): Promise<TrainResult[]> {
+  if (!deps.deploys) return [];
+  const now = (settings.now ?? Date.now)();
+  const { stream, name } = deps.deploys;
+  const latest = new Map<string, number>();
+  let end = "+";
+  for (;;) {
+    const page = await stream.range(name, {
+      start: String(Math.max(0, now - settings.windowMs)),
+      end,
+      count: 1000,
+      reverse: true,
+    });
+    for (const m of page) {
+      const d = fieldsToDeploy(m.id, m.fields);
+      if (d.container && !latest.has(d.container)) latest.set(d.container, d.at);
+    }
+    if (page.length < 1000) break;
+    end = `(${page[page.length - 1]!.id}`;
+  }
+  const results: TrainResult[] = [];
+  for (const [container, at] of latest) {
+    const versions = await deps.registry.list(container);
+    if (versions.some((v) => Date.parse(v.trainedAt) >= at)) continue;
+    let lines = 0;
+    for await (
+      const _ of deps.logStore.history(container, {
+        from: new Date(at),
+        to: new Date(now + 1),
+        limit: settings.minLines,
+      })
+    ) lines++;
+    if (lines < settings.minLines) continue;
+    try {
+      const r = await trainContainer(container, deps, settings);
+      r.note = `after the deploy of ${new Date(at).toISOString()}: ${r.note}`;
+      results.push(r);
+    } catch (e) {
+      deps.log?.error("training after a deploy failed", { container, error: e });
+    }
+  }
+  return results;
 }
 
 function _pct(x: number): string {
   return `${(x * 100).toFixed(2)}%`;
 }
 
-function* _timed(lines: readonly string[], times: readonly number[]): Generator<TimedLine> {
-  for (let i = 0; i < lines.length; i++) yield { time: times[i]!, line: lines[i]! };
+/** The registry blob of a version (for the worker's shadow check); undefined when unreadable. */
+async function _blob(
+  deps: TrainDeps,
+  container: string,
+  version: number,
+): Promise<Uint8Array | undefined> {
+  try {
+    return (await deps.registry.get(container, version)).blob;
+  } catch {
+    return undefined;
+  }
 }

@@ -210,11 +210,12 @@ function _importStreams(dir: string, target: SqliteLogStream, report: MigrationR
     const path = join(dir, `snapshot-${gen}.jsonl`);
     const lines = _readLines(path);
     if (lines[lines.length - 1]?.[0] !== "E") _fail(path, "the snapshot has no end record");
-    records.push(...lines);
+    for (const r of lines) records.push(r);
   } else if (journal > 0) {
     _fail(join(dir, `journal-${journal}.jsonl`), "its snapshot is missing");
   }
-  records.push(..._readLines(join(dir, `journal-${gen}.jsonl`)));
+  // No spread: a journal may hold millions of records.
+  for (const r of _readLines(join(dir, `journal-${gen}.jsonl`))) records.push(r);
 
   const streams = new Map<string, _OldStream>();
   const state = new Map<string, { value: string; exp: number }>();

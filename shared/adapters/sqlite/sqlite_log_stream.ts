@@ -377,13 +377,7 @@ export class SqliteLogStream implements LogStream {
         if (k) keys.push(k);
       }
       if (keys.length === 0) return 0;
-      const r = this.#db.write(() =>
-        this.#db.prepare(
-          "DELETE FROM stream_pending WHERE gid = ? AND (ms, seq) IN " +
-            "(SELECT value ->> 0, value ->> 1 FROM json_each(?))",
-        ).run(g.gid, JSON.stringify(keys))
-      );
-      return Number(r.changes);
+      return this.#db.write(() => this.#forKeys("DELETE FROM stream_pending", [], g.gid, keys));
     });
   }
 
@@ -649,26 +643,46 @@ export class SqliteLogStream implements LogStream {
       ][];
       const gone = rows.filter((r) => r[2] === null).map((r) => [r[0], r[1]]);
       const found = rows.filter((r) => r[2] !== null);
-      const keys = JSON.stringify;
       if (gone.length > 0) {
         // A message trimmed away while pending can never be handled: drop it.
-        this.#db.prepare(
-          "DELETE FROM stream_pending WHERE gid = ? AND (ms, seq) IN " +
-            "(SELECT value ->> 0, value ->> 1 FROM json_each(?))",
-        ).run(g.gid, keys(gone));
+        this.#forKeys("DELETE FROM stream_pending", [], g.gid, gone as [number, number][]);
         if (found.length === 0 && rows.length === count) continue;
       }
       if (found.length === 0) return [];
-      this.#db.prepare(
-        "UPDATE stream_pending SET deliveries = deliveries + 1, at = ?, consumer = ? " +
-          "WHERE gid = ? AND (ms, seq) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))",
-      ).run(Date.now(), consumer, g.gid, keys(found.map((r) => [r[0], r[1]])));
+      this.#forKeys(
+        "UPDATE stream_pending SET deliveries = deliveries + 1, at = ?, consumer = ?",
+        [Date.now(), consumer],
+        g.gid,
+        found.map((r) => [r[0], r[1]]),
+      );
       return found.map(([ms, seq, fields, deliveries]) => ({
         id: `${ms}-${seq}`,
         fields: JSON.parse(fields!) as Fields,
         deliveries: deliveries + 1,
       }));
     }
+  }
+
+  /**
+   * Runs `head WHERE gid = ? AND (ms, seq) IN (VALUES ...)` over pending
+   * keys, up to 100 keys per statement (bound values: far cheaper than a
+   * JSON list); returns the rows changed.
+   */
+  #forKeys(
+    head: string,
+    args: (number | string)[],
+    gid: number,
+    keys: readonly [number, number][],
+  ): number {
+    let changed = 0;
+    for (let i = 0; i < keys.length; i += 100) {
+      const part = keys.slice(i, i + 100);
+      const sql = `${head} WHERE gid = ? AND (ms, seq) IN (VALUES ${
+        Array(part.length).fill("(?, ?)").join(", ")
+      })`;
+      changed += Number(this.#db.prepare(sql).run(...args, gid, ...part.flat()).changes);
+    }
+    return changed;
   }
 
   #waitForAppend(stream: string, ms: number): Promise<void> {

@@ -60,7 +60,7 @@ export interface FollowFileOptions {
    */
   multiline?: string | MultilineMode;
   /**
-   * Longest wait of an event for more lines after its first line, in ms.
+   * Longest wait of an open event for its next line, in ms.
    * @default 1000
    */
   multilineFlushMs?: number;

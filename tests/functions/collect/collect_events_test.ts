@@ -59,7 +59,7 @@ Deno.test("collect() makes one entry per stack trace; score raises a new excepti
   const stream = RedisLogStream.connect(env.redisUrl);
   await using redis = redisReader(env.redisUrl);
   await using collector = startCollector(env.dockerSocket, env.redisUrl, {
-    multilineFlushMs: 300,
+    multilineFlushMs: 1000,
   });
   const reader = new StreamReader(redis, collector.stream);
   const ids: string[] = [];

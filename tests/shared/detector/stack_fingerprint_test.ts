@@ -83,6 +83,13 @@ Deno.test("stackFingerprint() of Node, Go, .NET and Ruby traces", async (t) => {
     assert.equal(fp.language, "node");
     assert.deepEqual(fp.exceptions, ["TypeError"]);
     assert.deepEqual(fp.frames, ["users.getUser", "router.Router.route"]);
+    const coded = stackFingerprint([
+      "Error [ERR_HTTP_HEADERS_SENT]: Cannot set headers after they are sent to the client",
+      "    at ServerResponse.setHeader (node:_http_outgoing:652:11)",
+      "    at sendJson (/app/src/reply.js:9:7)",
+    ].join("\n"))!;
+    assert.deepEqual(coded.exceptions, ["Error [ERR_HTTP_HEADERS_SENT]"]);
+    assert.deepEqual(coded.frames, ["reply.sendJson"]);
   });
   await t.step("Go panic: the panicking goroutine only", () => {
     const go = (n: number, fn: string) =>

@@ -114,6 +114,11 @@ Deno.test("MultilineGrouper joins the traces of each language into one event", a
     ["Node error stack", NODE],
     ["Node crash report", NODE_CRASH],
     ["Node crash report from an unhandled rejection", NODE_INTERNAL],
+    ["Node system error with a code", [
+      "Error [ERR_HTTP_HEADERS_SENT]: Cannot set headers after they are sent to the client",
+      "    at ServerResponse.setHeader (node:_http_outgoing:652:11)",
+      "    at sendJson (/app/src/reply.js:9:7)",
+    ]],
     ["Go panic with goroutines", GO],
     [".NET", DOTNET],
     ["Ruby", RUBY],
@@ -188,17 +193,18 @@ Deno.test("MultilineGrouper cuts an event at maxLines and maxBytes", async (t) =
   });
 });
 
-Deno.test("MultilineGrouper emits a pending event when its flush deadline passes", () => {
+Deno.test("MultilineGrouper emits a pending event when no line came for flushMs", () => {
   const got: string[] = [];
   const g = new MultilineGrouper<number>((e) => got.push(e.text), { flushMs: 1000 });
   assert.equal(g.deadline, undefined);
   g.push("Traceback (most recent call last):", 0, { now: 5000 });
-  g.push('  File "a.py", line 1, in f', 1, { now: 5100 });
   assert.equal(g.deadline, 6000);
-  assert.equal(g.flushDue(5999), false);
+  g.push('  File "a.py", line 1, in f', 1, { now: 5100 });
+  assert.equal(g.deadline, 6100, "the wait runs from the last line");
+  assert.equal(g.flushDue(6099), false);
   assert.equal(g.pending, true);
   assert.deepEqual(g.pendingPositions, [0, 1]);
-  assert.equal(g.flushDue(6000), true);
+  assert.equal(g.flushDue(6100), true);
   assert.deepEqual(got, ['Traceback (most recent call last):\n  File "a.py", line 1, in f']);
   assert.equal(g.pending, false);
   g.push("x", 2, { now: 7000 });
