@@ -10,6 +10,7 @@
  * @module
  */
 
+import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { DataDirLockedError } from "../../shared/adapters/sqlite/data_dir_lock.ts";
 import { DataDirError } from "../../shared/adapters/sqlite/sqlite_database.ts";
@@ -60,14 +61,17 @@ if (import.meta.main) {
   }
   // Lifecycle anomalies are alerted by collect itself.
   const alerts = openAlertSink(config, stream, log);
+  const metrics = createTailwiseMetrics();
   try {
     await runUntilSignal(
       buildCollect(config, { stream, alerts }, {
         docker: dockerClient(config.docker),
         excludeContainers: self ? [self] : [],
         log,
+        metrics,
       }),
       log,
+      { metrics: { endpoint: config.metrics, registry: metrics.registry } },
     );
   } finally {
     await alerts?.[Symbol.asyncDispose]();
