@@ -19,7 +19,6 @@ import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
 import { runUntilSignal } from "../../shared/runtime/tailwise_function.ts";
-import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
 import { buildCollect, dockerClient } from "./build.ts";
 
 /**
@@ -59,12 +58,10 @@ if (import.meta.main) {
     log.error(e.message);
     Deno.exit(2);
   }
-  // Lifecycle anomalies are alerted by collect itself.
-  const alerts = openAlertSink(config, stream, log);
   const metrics = createTailwiseMetrics();
   try {
     await runUntilSignal(
-      buildCollect(config, { stream, alerts }, {
+      buildCollect(config, { stream }, {
         docker: dockerClient(config.docker),
         excludeContainers: self ? [self] : [],
         log,
@@ -74,7 +71,6 @@ if (import.meta.main) {
       { metrics: { endpoint: config.metrics, registry: metrics.registry } },
     );
   } finally {
-    await alerts?.[Symbol.asyncDispose]();
     await stream[Symbol.asyncDispose]();
   }
   Deno.exit(0);

@@ -222,6 +222,23 @@ export class RateModel {
     return this.#interpolate(series.mean, start + this.windowMs / 2);
   }
 
+  /**
+   * The expected count of the window starting at `start` and the band of
+   * normal counts around it (± `z` standard deviations of the learned
+   * variance φ·λ + κ²·λ², floored at 0).
+   *
+   * @param start Window start (ms since the epoch).
+   * @param z Width of the band in standard deviations.
+   * @default {z} 3
+   * @returns The expected count and band, or null where the history is too thin.
+   */
+  band(start: number, z = 3): { expected: number; low: number; high: number } | null {
+    const e = this.expected(start);
+    if (e === null) return null;
+    const sd = Math.sqrt(this.total.phi * e + this.total.kappa2 * e * e);
+    return { expected: e, low: Math.max(0, e - z * sd), high: e + z * sd };
+  }
+
   /** @internal Expected count of a series at time `t`, or null. */
   seriesExpected(series: _Series, t: number): number | null {
     return this.#interpolate(series.mean, t);
