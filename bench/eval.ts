@@ -129,6 +129,8 @@ export interface EvalResult {
   meanGeneratedF1: number;
   /** Normal lines with counters grown ten times past training: flagged / total. */
   counters: { flagged: number; lines: number; rate: number };
+  /** Normal pino lines after a restart (new pid and pod name): flagged / total. */
+  restart: { flagged: number; lines: number; rate: number };
   /** Multi-line events: event-level figures, grouping on and off. */
   events: EventsEvalResult;
   /** Rates: one result per synthetic 60-hour scenario. */
@@ -183,6 +185,8 @@ export async function runEval(
   }
   log("counters");
   const counters = await evalCounters();
+  log("restart");
+  const restart = await evalRestart();
   log("multi-line events");
   const events = await evalEvents();
   log("rates");
@@ -195,6 +199,7 @@ export async function runEval(
     generated,
     meanGeneratedF1: generated.reduce((s, g) => s + g.f1, 0) / generated.length,
     counters,
+    restart,
     events,
     rates,
   };
@@ -245,6 +250,29 @@ export async function evalGenerated(set: GeneratedSet): Promise<GeneratedResult>
     perClass,
     examples,
   };
+}
+
+/**
+ * Train on the pino set, score its normal test lines as a restarted
+ * service prints them: another pid, another pod name.
+ *
+ * @returns Lines flagged, lines scored and their ratio.
+ */
+export async function evalRestart(): Promise<EvalResult["restart"]> {
+  const set = pinoSet();
+  const detector = await trainDetector(set.train);
+  let flagged = 0;
+  let lines = 0;
+  for (const t of set.test) {
+    if (t.label !== null) continue;
+    lines++;
+    const line = t.line.replace('"pid":7,', '"pid":8,').replace(
+      "api-7d9f8c-x2k",
+      "api-55bd6f-q9zt",
+    );
+    if (detector.score(line).anomaly) flagged++;
+  }
+  return { flagged, lines, rate: flagged / lines };
 }
 
 /**
@@ -540,6 +568,10 @@ function _print(r: EvalResult): void {
   console.log(
     `Counters grown 10x past training: ${r.counters.flagged} of ${r.counters.lines} normal lines ` +
       `flagged (${(r.counters.rate * 100).toFixed(2)} %)`,
+  );
+  console.log(
+    `pino api restarted (new pid and pod name): ${r.restart.flagged} of ${r.restart.lines} ` +
+      `normal lines flagged (${(r.restart.rate * 100).toFixed(2)} %)`,
   );
   console.log("");
   console.log("Explanations (first flagged line per class):");

@@ -19,7 +19,7 @@ import { type Config, ConfigError, loadConfig, redactConfig } from "../shared/ru
 import { createLogger } from "../shared/runtime/logger.ts";
 import { createTailwiseMetrics } from "../shared/runtime/metrics.ts";
 import { logSettings, type TailwiseFunction } from "../shared/runtime/tailwise_function.ts";
-import { apiToken, buildApi } from "./api/build.ts";
+import { AddressInUseError, apiToken, buildApi } from "./api/build.ts";
 import { dashboardLoginUrl } from "./api/dashboard.ts";
 import { buildCollect, dockerClient } from "./collect/build.ts";
 import { buildIngest } from "./ingest/build.ts";
@@ -164,9 +164,17 @@ export async function main(args: string[]): Promise<number> {
   ];
   for (const fn of functions) logSettings(fn, log.child({ fn: fn.name }));
   let failed = false;
+  let usage = false;
   const runs = functions.map((fn) =>
     fn.run(signal).catch((error) => {
       failed = true;
+      if (error instanceof AddressInUseError) {
+        // One clear line, not a log record: the user has to act.
+        console.error(`tailwise: ${error.message}`);
+        usage = true;
+        stop.abort();
+        return;
+      }
       log.error("a function stopped with an error", { function: fn.name, error });
       // Without the api there is nothing to serve: stop the rest too.
       if (fn === api) stop.abort();
@@ -189,7 +197,7 @@ export async function main(args: string[]): Promise<number> {
     for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.removeSignalListener(sig, onSignal);
   }
   log.info("stopped");
-  return failed ? 1 : 0;
+  return usage ? 2 : failed ? 1 : 0;
 }
 
 async function _dockerReachable(docker: { ping(): Promise<unknown> }): Promise<boolean> {

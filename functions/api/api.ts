@@ -50,6 +50,7 @@ import {
   verifySession,
 } from "./dashboard.ts";
 import { openApiDocument } from "./openapi.ts";
+import { createDeploysApp, type DeploysDeps, listDeploys } from "./deploys.ts";
 
 /** One line scored on demand, with its explanation, as {@linkcode ApiDeps.scoreLines} returns it. */
 export interface ScoredLine {
@@ -136,6 +137,11 @@ export interface ApiDeps {
   lineCounts?: (
     since: Date,
   ) => Promise<{ container: string; count: number; containers?: string[] }[]>;
+  /**
+   * A service's history (the log store's `history`), for deploy reports;
+   * without it a report lists anomalies but no templates.
+   */
+  history?: DeploysDeps["history"];
 }
 
 /** Options of {@linkcode createApi}. */
@@ -144,6 +150,16 @@ export interface ApiOptions {
   token: string;
   /** The anomalies stream (`config.streams.anomalies`). */
   anomaliesStream: string;
+  /**
+   * The deploys stream (`config.streams.deploys`).
+   * @default "tailwise:deploys"
+   */
+  deploysStream?: string;
+  /**
+   * The windows of deploy reports (`config.deploys`: `reportWindowMs`, `baselineMs`).
+   * @default { reportWindowMs: 1800000, baselineMs: 21600000 }
+   */
+  deploys?: { reportWindowMs?: number; baselineMs?: number };
   /**
    * Largest request body in bytes (`config.api.bodyLimit`).
    * @default 1_048_576
@@ -226,6 +242,7 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
   const now = options.now ?? Date.now;
   const tokenDigest = _digest(options.token);
   const stream = options.anomaliesStream;
+  const trainWindowMs = options.dashboard?.trainWindowMs ?? 86_400_000;
   const { metrics } = deps;
 
   const app = new Hono();
@@ -477,6 +494,13 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
 
   app.post("/train/:container", async (c) => {
     const container = _containerParam(c);
+    if (!await _known(deps, container, now() - trainWindowMs)) {
+      throw new HTTPException(404, {
+        message: `Container ${
+          displayContainer(container)
+        } is unknown: it has no history and no model versions`,
+      });
+    }
     const result = await deps.requestTraining(container);
     return c.json({ container, ...result });
   });
@@ -493,7 +517,7 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
   });
 
   app.get("/metrics", async (c) => {
-    await _refreshGauges(deps, logError);
+    await _refreshGauges(deps, logError, options.deploysStream ?? "tailwise:deploys");
     return c.body(metrics.registry.render(), 200, { "Content-Type": METRICS_CONTENT_TYPE });
   });
 
@@ -513,6 +537,21 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
   app.get("/openapi.json", (c) => c.json(openApiDocument()));
 
   app.route(
+    "/deploys",
+    createDeploysApp({
+      logStream: deps.logStream,
+      ...(deps.history ? { history: deps.history } : {}),
+    }, {
+      deployStream: options.deploysStream ?? "tailwise:deploys",
+      anomalyStream: stream,
+      reportWindowMs: options.deploys?.reportWindowMs,
+      baselineMs: options.deploys?.baselineMs,
+      maxScan,
+      now,
+    }),
+  );
+
+  app.route(
     "/",
     createDashboard(deps, {
       logError,
@@ -520,10 +559,34 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
       ...options.dashboard,
       token: options.token,
       anomaliesStream: stream,
+      deploysStream: options.deploysStream ?? "tailwise:deploys",
       logsStream: options.dashboard?.logsStream ?? deps.consumerGroups[0]?.stream ??
         "tailwise:logs",
     }),
   );
+
+  // A known path with another method is 405 with the methods it takes, not 404.
+  for (
+    const [path, allow] of [
+      ["/score", "POST"],
+      ["/anomalies", "GET, HEAD"],
+      ["/anomalies/:id/feedback", "POST"],
+      ["/models", "GET, HEAD"],
+      ["/models/:container", "GET, HEAD"],
+      ["/models/:container/rollback", "POST"],
+      ["/train/:container", "POST"],
+      ["/health", "GET, HEAD"],
+      ["/metrics", "GET, HEAD"],
+      ["/openapi.json", "GET, HEAD"],
+    ] as const
+  ) {
+    app.all(path, (c) =>
+      c.json(
+        { error: `Method ${_quote(c.req.method)} not allowed on ${path}: expected ${allow}` },
+        405,
+        { Allow: allow },
+      ));
+  }
 
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
 
@@ -549,9 +612,19 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
   return app;
 }
 
+/** Whether a container has history in the training window or model versions. */
+async function _known(deps: ApiDeps, container: string, since: number): Promise<boolean> {
+  if ((await deps.registry.list(container)).length > 0) return true;
+  // Without a line count (a test's api), training itself says what it found.
+  if (!deps.lineCounts) return true;
+  const counts = await deps.lineCounts(new Date(since));
+  return counts.some((c) => c.container === container && c.count > 0);
+}
+
 async function _refreshGauges(
   deps: ApiDeps,
   logError: (message: string, error: unknown) => void,
+  deploysStream: string,
 ): Promise<void> {
   const { metrics } = deps;
   await Promise.all(deps.consumerGroups.map(async ({ stream, group }) => {
@@ -571,6 +644,20 @@ async function _refreshGauges(
     }
   } catch (e) {
     logError("api: cannot list models", e);
+  }
+  try {
+    const deploys = await listDeploys(deps.logStream, deploysStream, { limit: 10_000 });
+    metrics.lastDeploy.reset();
+    metrics.deploys.reset();
+    const counts = new Map<string, number>();
+    // Newest first: the first deploy of a service is its latest.
+    for (const d of deploys) {
+      if (!counts.has(d.container)) metrics.lastDeploy.set({ container: d.container }, d.at / 1000);
+      counts.set(d.container, (counts.get(d.container) ?? 0) + 1);
+    }
+    for (const [container, n] of counts) metrics.deploys.set({ container }, n);
+  } catch (e) {
+    logError("api: cannot list deploys", e);
   }
 }
 
@@ -607,6 +694,7 @@ function _bad(message: string): never {
 
 function _kind(v: unknown): string {
   if (v === null) return "null";
+  if (v === undefined) return "nothing";
   if (Array.isArray(v)) return "an array";
   return typeof v === "object" ? "an object" : `a ${typeof v}`;
 }

@@ -159,6 +159,7 @@ export function buildApi(
         requestTraining,
         health: { logStore: () => logStore.ping() },
         lineCounts: (since) => logStore.containers({ since }),
+        history: (key, o) => logStore.history(key, o),
         token: options.token,
         signal,
         log,
@@ -208,6 +209,8 @@ export interface ServeApiOptions {
    * first model" (the log store's `containers`).
    */
   lineCounts?: ApiDeps["lineCounts"];
+  /** A service's history (the log store's `history`), for deploy reports. */
+  history?: ApiDeps["history"];
 }
 
 /**
@@ -245,9 +248,12 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
     ),
     ...(options.incidents ? { incidents: options.incidents } : {}),
     ...(options.lineCounts ? { lineCounts: options.lineCounts } : {}),
+    ...(options.history ? { history: options.history } : {}),
   }, {
     token: options.token,
     anomaliesStream: config.streams.anomalies,
+    deploysStream: config.streams.deploys,
+    deploys: config.deploys,
     bodyLimit: config.api.bodyLimit,
     dashboard: {
       // The dashboard's log rates read the first shard only (see docs/deploy.md).
@@ -259,12 +265,37 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
     },
     logError: (msg, error) => log.error(msg, { error }),
   });
-  return Deno.serve({
-    hostname: config.api.host,
-    port: config.api.port,
-    signal: options.signal,
-    onListen: ({ hostname, port }) => log.info("listening", { hostname, port }),
-  }, app.fetch);
+  try {
+    return Deno.serve({
+      hostname: config.api.host,
+      port: config.api.port,
+      signal: options.signal,
+      onListen: ({ hostname, port }) => log.info("listening", { hostname, port }),
+    }, app.fetch);
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse) {
+      throw new AddressInUseError(config.api.host, config.api.port, { cause: e });
+    }
+    throw e;
+  }
+}
+
+/** The api's address is taken by another process; the message says what to do. */
+export class AddressInUseError extends Error {
+  override name = "AddressInUseError";
+
+  /**
+   * @param host the host the api tried to listen on (`API_HOST`)
+   * @param port the port (`API_PORT`)
+   * @param options the cause
+   */
+  constructor(host: string, port: number, options: { cause?: unknown } = {}) {
+    super(
+      `Cannot listen on ${host}:${port}: the address is in use. Set API_PORT (or API_HOST) to a ` +
+        "free address, or stop the process that listens there",
+      options,
+    );
+  }
 }
 
 /**

@@ -34,11 +34,13 @@ import {
   type AnomalyView,
   anomalyView,
   type ContainerView,
+  deployView,
   displayText,
   renderDashboard,
   renderLogin,
 } from "./dashboard_view.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
+import { listDeploys } from "./deploys.ts";
 
 /** The name of the session cookie. */
 export const SESSION_COOKIE = "tailwise_session";
@@ -54,6 +56,12 @@ export interface DashboardOptions {
   anomaliesStream: string;
   /** The log stream (`config.streams.logs`), for the log rates. */
   logsStream: string;
+  /**
+   * The deploys stream (`config.streams.deploys`): the newest deploys are
+   * listed, with their reports, and marked on the anomaly timeline.
+   * @default "tailwise:deploys"
+   */
+  deploysStream?: string;
   /**
    * Lines a container needs before its first model (`config.train.minLines`).
    * @default 500
@@ -269,11 +277,17 @@ export function createDashboard(deps: DashboardDeps, options: DashboardOptions):
 
   app.get("/", async (c) => {
     if (!hasSession(c)) return c.html(renderLogin(null));
-    const [containers, anomalies] = await Promise.all([
+    const [containers, anomalies, deploys] = await Promise.all([
       states.get(),
       _recentAnomalies(deps, options.anomaliesStream, pageAnomalies, now()),
+      listDeploys(deps.logStream, options.deploysStream ?? "tailwise:deploys", { limit: 20 })
+        .then((list) => list.map(deployView))
+        .catch((e) => {
+          logError("dashboard: cannot list deploys", e);
+          return [];
+        }),
     ]);
-    return c.html(renderDashboard({ containers, anomalies, suppressMs, minLines }));
+    return c.html(renderDashboard({ containers, anomalies, suppressMs, minLines, deploys }));
   });
 
   app.get("/events", (c) => {

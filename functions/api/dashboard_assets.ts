@@ -84,6 +84,10 @@ table.grid .r, .r { text-align: right; }
 .ctr { font-weight: 600; unicode-bidi: isolate; overflow-wrap: anywhere; }
 .behind { display: block; color: var(--muted, #888); font-size: 0.8em; overflow-wrap: anywhere; }
 .behind:empty { display: none; }
+.deploy-marker td { border-top: 2px dashed var(--accent, #ff7a59); font-size: 0.85em; }
+.deploy-tag { font-weight: 600; text-transform: uppercase; letter-spacing: 0.05em; }
+.deploy-report .report h4 { margin: 0.6em 0 0.2em; }
+.deploy-report .report ul { margin: 0; padding-left: 1.2em; overflow-wrap: anywhere; }
 .empty { margin: 0; padding: 22px 16px; color: var(--muted); text-align: center; }
 
 .containers td { vertical-align: middle; }
@@ -408,9 +412,54 @@ export const DASHBOARD_JS = `(function () {
     if (btn && btn.dataset.label) return feedback(btn.closest("tr"), btn.dataset.label);
     if (btn && btn.dataset.action === "retrain") return retrain(btn.closest("tr"));
     if (btn && btn.dataset.action === "rollback") return rollback(btn.closest("tr"));
+    if (btn && btn.dataset.action === "report") return report(btn.closest("tr"));
     var line = target.closest(".line");
     if (line && !window.getSelection().toString()) line.classList.toggle("open");
   });
+
+  function report(tr) {
+    var row = tr.nextElementSibling;
+    if (!row || !row.classList.contains("deploy-report")) return;
+    if (!row.hidden) { row.hidden = true; return; }
+    var box = row.querySelector(".report");
+    box.textContent = "loading\u2026";
+    row.hidden = false;
+    fetch("/deploys/" + encodeURIComponent(tr.dataset.deploy), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(new Error("HTTP " + r.status)); })
+      .then(function (rep) {
+        box.replaceChildren();
+        var head = document.createElement("p");
+        head.textContent = (rep.complete ? "" : "(window still running) ") +
+          rep.lines.window + " lines after the deploy, " + rep.lines.baseline + " in the baseline; " +
+          rep.anomalies.count + " anomalies after it";
+        box.appendChild(head);
+        function list(title, items, text) {
+          var h = document.createElement("h4");
+          h.textContent = title + " (" + items.length + ")";
+          box.appendChild(h);
+          var ul = document.createElement("ul");
+          items.forEach(function (x) {
+            var li = document.createElement("li");
+            li.textContent = text(x);
+            ul.appendChild(li);
+          });
+          box.appendChild(ul);
+        }
+        list("New templates", rep.newTemplates, function (x) {
+          return x.template + " \u00d7" + x.count + " (in " + x.version + ")";
+        });
+        list("Templates gone", rep.goneTemplates, function (x) {
+          return x.template + " (" + x.expected + " expected)";
+        });
+        list("Rates moved most", rep.rateChanges, function (x) {
+          return x.template + ": " + x.beforePerMin + " \u2192 " + x.afterPerMin + " / min";
+        });
+        list("Anomalies after the deploy", rep.anomalies.first, function (x) {
+          return (x.reasons[0] || "") + ": " + x.line;
+        });
+      })
+      .catch(function (e) { box.textContent = "Cannot load the report: " + e.message; });
+  }
 
   var live = document.getElementById("live");
   function setLive(state, text) {

@@ -14,6 +14,7 @@
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { Anomaly } from "../../shared/ports/anomaly.ts";
+import type { Deploy } from "../../shared/ports/deploy.ts";
 import type { FeedbackLabel } from "../../shared/ports/feedback_store.ts";
 
 /** Longest line or template shown, in UTF-16 code units, before the "…" marker. */
@@ -175,6 +176,39 @@ export function anomalyView(
   };
 }
 
+/** One deploy as the dashboard shows it. */
+export interface DeployView {
+  /** Its id (for `GET /deploys/:id`). */
+  id: string;
+  /** The service, made safe for display. */
+  container: string;
+  /** When, ISO 8601. */
+  at: string;
+  /** When, ms since the epoch. */
+  atMs: number;
+  /** The image before, made safe for display. */
+  previousImage: string;
+  /** The new image, made safe for display. */
+  image: string;
+}
+
+/**
+ * A deploy made safe for display.
+ *
+ * @param d the deploy
+ * @returns its view
+ */
+export function deployView(d: Deploy): DeployView {
+  return {
+    id: d.id,
+    container: displayText(d.container, 200).text,
+    at: new Date(d.at).toISOString(),
+    atMs: d.at,
+    previousImage: displayText(d.previousImage, 200).text,
+    image: displayText(d.image, 200).text,
+  };
+}
+
 /** What {@linkcode renderDashboard} shows. */
 export interface DashboardPage {
   /** The containers, by name. */
@@ -185,6 +219,8 @@ export interface DashboardPage {
   suppressMs: number;
   /** Lines a container needs before its first model. */
   minLines: number;
+  /** The newest deploys, newest first. */
+  deploys?: readonly DeployView[];
 }
 
 const _ICON = "data:image/svg+xml," + encodeURIComponent(
@@ -311,7 +347,7 @@ export function renderDashboard(
                   <th class="c-fb r">Feedback</th>
                 </tr>
               </thead>
-              <tbody id="anomalies">${page.anomalies.map((a) => anomalyRow(a, silence))}</tbody>
+              <tbody id="anomalies">${_timeline(page, silence)}</tbody>
             </table>
             <p class="empty" id="anomalies-empty" ${page.anomalies.length > 0
               ? html`
@@ -320,12 +356,81 @@ export function renderDashboard(
               : ""}>
     No anomalies yet. New ones appear here as they are found.</p>
           </section>
+          ${_deploysPanel(page.deploys ?? [])}
         </main>
         <div id="toast" class="toast" role="status" aria-live="polite" hidden></div>
         <template id="tpl-anomaly">${anomalyRow(_EMPTY_ANOMALY, silence)}</template>
         <template id="tpl-container">${containerRow(_EMPTY_CONTAINER)}</template>
       </body>
     </html>
+  `;
+}
+
+/** The anomaly rows, newest first, with a marker row where a deploy happened. */
+function _timeline(
+  page: DashboardPage,
+  silence: string,
+): (HtmlEscapedString | Promise<HtmlEscapedString>)[] {
+  const deploys = [...(page.deploys ?? [])];
+  const rows: (HtmlEscapedString | Promise<HtmlEscapedString>)[] = [];
+  for (const a of page.anomalies) {
+    while (deploys.length > 0 && deploys[0]!.atMs > a.scoredAt) {
+      rows.push(_marker(deploys.shift()!));
+    }
+    rows.push(anomalyRow(a, silence));
+  }
+  for (const d of deploys) rows.push(_marker(d));
+  return rows;
+}
+
+function _marker(d: DeployView): HtmlEscapedString | Promise<HtmlEscapedString> {
+  return html`
+    <tr class="deploy-marker" data-deploy="${d.id}">
+      <td class="c-time"><time data-f="time" datetime="${d.at}">${_clock(d.at)}</time></td>
+      <td colspan="5"><span class="deploy-tag">deploy</span> <span class="ctr">${d.container}</span>
+        ${d.previousImage} → ${d.image}</td>
+    </tr>
+  `;
+}
+
+function _deploysPanel(
+  deploys: readonly DeployView[],
+): HtmlEscapedString | Promise<HtmlEscapedString> {
+  return html`
+    <section class="panel">
+      <div
+        class="panel-head"><h2>Deploys</h2><span class="sub">image changes per service · first 30 minutes against the baseline</span></div>
+      <table class="grid deploys">
+        <thead>
+          <tr>
+            <th>Time</th>
+            <th>Service</th>
+            <th>Image</th>
+            <th class="r">Report</th>
+          </tr>
+        </thead>
+        <tbody id="deploys">${deploys.map((d) =>
+          html`
+            <tr class="deploy" data-deploy="${d.id}">
+              <td><time datetime="${d.at}">${_dateTime(d.at)}</time></td>
+              <td><span class="ctr">${d.container}</span></td>
+              <td>${d.previousImage} → ${d.image}</td>
+              <td class="r"><button type="button" data-action="report">Report</button></td>
+            </tr>
+            <tr class="deploy-report" hidden>
+              <td colspan="4">
+                <div class="report"></div>
+              </td>
+            </tr>
+          `
+        )}</tbody>
+      </table>
+      <p class="empty" ${deploys.length > 0
+        ? html`
+          hidden
+        `
+        : ""}>No deploys seen yet: a service's image changing is recorded here.</p>
+    </section>
   `;
 }
 

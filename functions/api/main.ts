@@ -18,7 +18,7 @@ import { DataDirError } from "../../shared/adapters/sqlite/sqlite_database.ts";
 import { type Config, ConfigError, loadConfig, redactConfig } from "../../shared/runtime/config.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { runUntilSignal } from "../../shared/runtime/tailwise_function.ts";
-import { apiToken, buildApi } from "./build.ts";
+import { AddressInUseError, apiToken, buildApi } from "./build.ts";
 
 if (import.meta.main) {
   let config: Config;
@@ -48,5 +48,11 @@ if (import.meta.main) {
     token: token.token,
     log,
   });
-  await runUntilSignal(api, log);
+  try {
+    await runUntilSignal(api, log);
+  } catch (e) {
+    if (!(e instanceof AddressInUseError)) throw e;
+    console.error(`tailwise api: ${e.message}`);
+    Deno.exit(2);
+  }
 }

@@ -357,6 +357,56 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      "/deploys": {
+        get: {
+          summary: "Deploys (a service's image changed), newest first",
+          operationId: "listDeploys",
+          parameters: [
+            {
+              name: "container",
+              in: "query",
+              description: "Only this service (model key)",
+              schema: { type: "string" },
+            },
+            {
+              name: "limit",
+              in: "query",
+              description: "Most deploys returned (1 to 500)",
+              schema: { type: "integer", minimum: 1, maximum: 500, default: 100 },
+            },
+          ],
+          responses: {
+            200: _ok("The deploys", {
+              type: "object",
+              properties: {
+                deploys: { type: "array", items: { $ref: "#/components/schemas/Deploy" } },
+              },
+            }),
+            400: _error,
+            401: _unauthorized,
+          },
+        },
+      },
+      "/deploys/{id}": {
+        get: {
+          summary:
+            "A deploy's report: new and gone templates, rate changes and anomalies of its first 30 minutes against the baseline before it",
+          operationId: "getDeploy",
+          parameters: [{
+            name: "id",
+            in: "path",
+            required: true,
+            description: "The deploy's id, e.g. 1700000000000-0",
+            schema: { type: "string" },
+          }],
+          responses: {
+            200: _ok("The report", { $ref: "#/components/schemas/DeployReport" }),
+            400: _error,
+            401: _unauthorized,
+            404: _error,
+          },
+        },
+      },
       "/health": {
         get: {
           summary: "The state of each dependency (no auth)",
@@ -588,6 +638,96 @@ export function openApiDocument(): Record<string, unknown> {
             explanation: { type: "array", items: { type: "string" } },
             modelVersion: { type: "integer" },
             scoredAt: { type: "integer" },
+            version: {
+              type: "string",
+              description: "The image of the container that wrote the line",
+            },
+            lastLines: {
+              type: "array",
+              items: { type: "string" },
+              description:
+                "Lifecycle anomalies (oom_killed, exited, unhealthy, restart_loop): the container's last lines",
+            },
+          },
+        },
+        Deploy: {
+          type: "object",
+          properties: {
+            id: { type: "string", description: "Its id in the deploys stream" },
+            container: { type: "string", description: "The service's model key" },
+            version: { type: "string", description: "Image id of the new version" },
+            image: { type: "string", description: "Image of the new version (tag or digest)" },
+            previousVersion: { type: "string" },
+            previousImage: { type: "string" },
+            at: { type: "integer", description: "When its first container was created, ms" },
+            containerName: { type: "string" },
+            containerId: { type: "string" },
+          },
+        },
+        DeployReport: {
+          type: "object",
+          properties: {
+            deploy: { $ref: "#/components/schemas/Deploy" },
+            window: {
+              type: "object",
+              properties: { from: { type: "string" }, to: { type: "string" } },
+            },
+            baseline: {
+              type: "object",
+              properties: { from: { type: "string" }, to: { type: "string" } },
+            },
+            complete: { type: "boolean", description: "False while the window still runs" },
+            lines: {
+              type: "object",
+              properties: { baseline: { type: "integer" }, window: { type: "integer" } },
+            },
+            newTemplates: {
+              type: "array",
+              items: {
+                type: "object",
+                properties: {
+                  templateId: { type: "string" },
+                  template: { type: "string" },
+                  count: { type: "integer" },
+                  firstSeen: { type: "string" },
+                  example: { type: "string" },
+                  version: { type: "string", description: "The image it appeared in" },
+                },
+              },
+            },
+            goneTemplates: {
+              type: "array",
+              items: {
+                type: "object",
+                properties: {
+                  templateId: { type: "string" },
+                  template: { type: "string" },
+                  baselineCount: { type: "integer" },
+                  expected: { type: "number" },
+                },
+              },
+            },
+            rateChanges: {
+              type: "array",
+              items: {
+                type: "object",
+                properties: {
+                  templateId: { type: "string" },
+                  template: { type: "string" },
+                  beforePerMin: { type: "number" },
+                  afterPerMin: { type: "number" },
+                  ratio: { type: "number" },
+                },
+              },
+            },
+            anomalies: {
+              type: "object",
+              properties: {
+                count: { type: "integer" },
+                byReason: { type: "object", additionalProperties: { type: "integer" } },
+                first: { type: "array", items: { $ref: "#/components/schemas/Anomaly" } },
+              },
+            },
           },
         },
         ModelMeta: {

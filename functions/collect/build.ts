@@ -16,6 +16,7 @@
 
 import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import Docker from "dockerode";
+import type { AlertSink } from "../../shared/ports/alert_sink.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import type { Config, DockerEndpoint } from "../../shared/runtime/config.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
@@ -50,6 +51,12 @@ export interface CollectSettings {
   multilineMaxLines: number;
   /** Most bytes in one event (`COLLECT_MULTILINE_MAX_BYTES`). */
   multilineMaxBytes: number;
+  /** Last lines attached to lifecycle anomalies (`COLLECT_LAST_LINES`). */
+  lastLines: number;
+  /** Where lifecycle anomalies go (`ANOMALY_STREAM`). */
+  anomalyStream: string;
+  /** Where deploys are recorded (`DEPLOY_STREAM`). */
+  deployStream: string;
   /** The sources: `docker`, `file:<path>`, `demo`. */
   sources: string[];
   /** Containers not followed (e.g. the collector's own). */
@@ -58,8 +65,10 @@ export interface CollectSettings {
 
 /** The adapters collect uses. */
 export interface CollectAdapters {
-  /** Where entries and checkpoints go. */
+  /** Where entries and checkpoints go (and lifecycle anomalies and deploys). */
   stream: LogStream;
+  /** Where lifecycle anomalies are alerted, if anywhere (`openAlertSink`). */
+  alerts?: AlertSink | null;
 }
 
 /** Options of {@linkcode buildCollect}: the sources and the logger. */
@@ -123,6 +132,8 @@ export function collectSettings(
     streams: configuredLogShards(config),
     maxLen: config.streams.maxLen,
     ...config.collect,
+    anomalyStream: config.streams.anomalies,
+    deployStream: config.streams.deploys,
     sources,
     excludeContainers: [...options.excludeContainers ?? []],
   };
@@ -151,7 +162,13 @@ export function buildCollect(
     async run(signal) {
       const tasks: Promise<unknown>[] = [];
       if (options.docker) {
-        tasks.push(collect({ docker: options.docker, log: stream, logger: log, signal }, {
+        tasks.push(collect({
+          docker: options.docker,
+          log: stream,
+          logger: log,
+          signal,
+          alerts: adapters.alerts ?? null,
+        }, {
           stream: settings.stream,
           streams: settings.streams,
           maxLen: settings.maxLen,
@@ -165,6 +182,9 @@ export function buildCollect(
           multilineMaxLines: settings.multilineMaxLines,
           multilineMaxBytes: settings.multilineMaxBytes,
           excludeContainers: settings.excludeContainers,
+          lastLines: settings.lastLines,
+          anomalyStream: settings.anomalyStream,
+          deployStream: settings.deployStream,
         }));
       }
       for (const path of options.files ?? []) {

@@ -3,8 +3,10 @@
  * engine and appends each line, once and in order per container, to the log
  * stream.
  *
- * Trigger: Docker events (`start`, `die`, `destroy`) and one followed log
- * stream per container (`follow`, `timestamps`). Each line becomes a
+ * Trigger: Docker events (`start`, `die`, `destroy`, and `oom`, `kill`,
+ * `health_status` for the lifecycle anomalies and deploys of
+ * {@linkcode ContainerWatch}) and one followed log stream per container
+ * (`follow`, `timestamps`). Each line becomes a
  * {@linkcode LogEntry}; entries go to the stream in pipelined batches, each
  * written atomically with the checkpoint of its containers (`<ts> <count>`:
  * the newest Docker timestamp sent and how many lines with that timestamp
@@ -41,6 +43,8 @@ import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { serviceKey, SWARM_SERVICE_LABEL } from "../../shared/ports/service_key.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
 import { AppendBatcher, type StoreLost } from "./append_batcher.ts";
+import { ContainerWatch, type DockerEvent, type LineRing } from "./container_watch.ts";
+import type { AlertSink } from "../../shared/ports/alert_sink.ts";
 import { keyBeside, shardOf } from "../../shared/ports/log_shards.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
 
@@ -54,6 +58,8 @@ export interface CollectDeps {
   logger: Logger;
   /** Stops the collector: it stops reading, writes what it holds and returns. */
   signal: AbortSignal;
+  /** Where lifecycle anomalies are alerted, if anywhere (they always go to the anomalies stream). */
+  alerts?: AlertSink | null;
 }
 
 /** Settings of {@linkcode collect} (the `collect` and `streams` parts of the config). */
@@ -142,6 +148,31 @@ export interface CollectOptions {
    * @default 5000
    */
   maxBackoffMs?: number;
+  /**
+   * The anomalies stream, for lifecycle anomalies.
+   * @default "tailwise:anomalies"
+   */
+  anomalyStream?: string;
+  /**
+   * The deploys stream.
+   * @default "tailwise:deploys"
+   */
+  deployStream?: string;
+  /**
+   * Raise lifecycle anomalies (OOM kill, crash exit, unhealthy, restart loop).
+   * @default true
+   */
+  lifecycle?: boolean;
+  /**
+   * Record deploys (a service's image changed).
+   * @default true
+   */
+  deploys?: boolean;
+  /**
+   * Last lines kept per container and attached to its lifecycle anomalies.
+   * @default 20
+   */
+  lastLines?: number;
 }
 
 /** What a collector did, returned when it stops. */
@@ -208,7 +239,9 @@ class _Collector {
   readonly #exclude: readonly string[];
   readonly #drainTimeoutMs: number;
   readonly #unreadable = new Set<string>();
+  readonly watch: ContainerWatch;
   #events: NodeJS.ReadableStream | null = null;
+  #lastEventSec = 0;
   /** Bumped when the stream lost state: lines read before it are dropped. */
   epoch = 0;
 
@@ -224,6 +257,20 @@ class _Collector {
     this.#prefix = options.checkpointPrefix ?? "tailwise:collect:ckpt:";
     this.#exclude = options.excludeContainers ?? [];
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+    this.watch = new ContainerWatch({
+      docker: deps.docker,
+      log: deps.log,
+      logger: deps.logger,
+      alerts: deps.alerts ?? null,
+      settled: (id) => this.tails.get(id)?.done ?? Promise.resolve(),
+    }, {
+      anomalyStream: options.anomalyStream,
+      deployStream: options.deployStream,
+      lifecycle: options.lifecycle,
+      deploys: options.deploys,
+      lastLines: options.lastLines,
+      excludeContainers: this.#exclude,
+    });
     const streams = options.streams?.length ? options.streams : [options.stream ?? "tailwise:logs"];
     const uuid = crypto.randomUUID();
     this.shards = streams.map((stream) => ({
@@ -333,6 +380,7 @@ class _Collector {
       Promise.allSettled([...this.tails.values()].map((t) => t.done)),
       deadline - Date.now(),
     );
+    await _within(this.watch.close(), deadline - Date.now());
     const closed = await Promise.all(
       this.shards.map((s) => s.batcher.close(Math.max(0, deadline - Date.now()))),
     );
@@ -356,8 +404,12 @@ class _Collector {
     let connected = true;
     while (!signal.aborted) {
       try {
+        // After a reconnect, the events missed meanwhile too (handling one
+        // twice is harmless: anomalies and deploys are written once).
+        const since = this.#lastEventSec > 0 ? { since: this.#lastEventSec } : {};
         const events = await docker.getEvents({
-          filters: { type: ["container"], event: ["start", "die", "destroy"] },
+          ...since,
+          filters: { type: ["container"], event: [...ContainerWatch.EVENTS] },
         }) as unknown as NodeJS.ReadableStream;
         this.#events = events;
         if (signal.aborted) break;
@@ -397,10 +449,12 @@ class _Collector {
     }
   }
 
-  #onEvent(e: { Action?: string; status?: string; id?: string; Actor?: { ID?: string } }): void {
+  #onEvent(e: DockerEvent): void {
     const id = e.Actor?.ID ?? e.id;
     const action = e.Action ?? e.status;
     if (!id) return;
+    if (e.time) this.#lastEventSec = Math.max(this.#lastEventSec, e.time);
+    this.watch.event(e);
     if (action === "start") this.attach(id);
     else if (action === "destroy") this.#forget(id);
   }
@@ -530,6 +584,7 @@ class _Tail {
         continue;
       }
       if (!mustRead && !info.State.Running && gen === this.#gen) return;
+      c.watch.inspected(info);
       const meta = _meta(info);
       meta.multiline = c.multilineOf(
         this.id,
@@ -629,6 +684,7 @@ class _Tail {
     }
     this.#reader = reader;
 
+    const ring: LineRing = c.watch.ring(this.id);
     // Lines at the checkpoint's timestamp that it counts were sent before.
     let skipping = position.ts !== "";
     const skipTs = position.ts;
@@ -727,6 +783,13 @@ class _Tail {
         truncated,
         raw: decoded.raw,
       };
+      // A line read again (an event still open when a read ended) is kept once.
+      const after = _compareTs(ts, ring.lastTs);
+      if (after > 0 || (after === 0 && seq > ring.lastSeq)) {
+        ring.push(decoded.line);
+        ring.lastTs = ts;
+        ring.lastSeq = seq;
+      }
       grouper.push(decoded.line, line, { stream: streamName, bytes: bytes.length, now });
     };
     const maxLineBytes = c.maxLineBytes;
@@ -920,7 +983,7 @@ function _unreadable(e: unknown): boolean {
 
 function _eventsEnded(
   events: NodeJS.ReadableStream,
-  onEvent: (e: Record<string, never>) => void,
+  onEvent: (e: DockerEvent) => void,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let rest = "";

@@ -18,6 +18,7 @@ import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
 import { runUntilSignal } from "../../shared/runtime/tailwise_function.ts";
+import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
 import { buildCollect, dockerClient } from "./build.ts";
 
 /**
@@ -57,9 +58,11 @@ if (import.meta.main) {
     log.error(e.message);
     Deno.exit(2);
   }
+  // Lifecycle anomalies are alerted by collect itself.
+  const alerts = openAlertSink(config, stream, log);
   try {
     await runUntilSignal(
-      buildCollect(config, { stream }, {
+      buildCollect(config, { stream, alerts }, {
         docker: dockerClient(config.docker),
         excludeContainers: self ? [self] : [],
         log,
@@ -67,6 +70,7 @@ if (import.meta.main) {
       log,
     );
   } finally {
+    await alerts?.[Symbol.asyncDispose]();
     await stream[Symbol.asyncDispose]();
   }
   Deno.exit(0);

@@ -75,12 +75,14 @@ export interface RateTrackerOptions {
   now?: () => number;
 }
 
-/** One scored line, as the tracker counts it. */
-export interface CountedLine {
-  /** Docker's timestamp (RFC 3339). */
-  ts: string;
-  /** The line's template id. */
-  templateId: string;
+/** One service's scored lines of a batch, as the tracker counts them. */
+export interface RateGroup {
+  /** The service (model key). */
+  service: string;
+  /** Each line's time (ms since the epoch, from Docker's timestamp). */
+  times: readonly number[];
+  /** Each line's template id, in the same order. */
+  templateIds: readonly string[];
 }
 
 /** Counts lines per window and closes windows on a timer. */
@@ -113,36 +115,35 @@ export class RateTracker {
   }
 
   /**
-   * Count a service's scored lines (only services with a rate model are counted).
+   * Count a batch's scored lines, every service at once (one store call;
+   * services without a rate model are skipped).
    *
-   * @param service The model key.
-   * @param lines The lines with their templates.
+   * @param groups The lines per service.
    * @param batchId The batch's id (e.g. first entry id and size), for idempotence.
    */
-  async count(service: string, lines: readonly CountedLine[], batchId?: string): Promise<void> {
-    const model = this.#deps.models.cached(service)?.rates;
-    if (model === undefined || lines.length === 0) return;
-    const w = model.windowMs;
-    const windows = new Map<number, { total: number; templates: Map<string, number> }>();
-    for (const l of lines) {
-      const t = Date.parse(l.ts);
-      if (!Number.isFinite(t)) continue;
-      const start = Math.floor(t / w) * w;
-      let c = windows.get(start);
-      if (c === undefined) windows.set(start, c = { total: 0, templates: new Map() });
-      c.total++;
-      c.templates.set(l.templateId, (c.templates.get(l.templateId) ?? 0) + 1);
+  async countBatch(groups: readonly RateGroup[], batchId?: string): Promise<void> {
+    const incs: RateIncrement[] = [];
+    for (const g of groups) {
+      const model = this.#deps.models.cached(g.service)?.rates;
+      if (model === undefined || g.times.length === 0) continue;
+      const w = model.windowMs;
+      const windows = new Map<number, { total: number; templates: Map<string, number> }>();
+      for (let i = 0; i < g.times.length; i++) {
+        const t = g.times[i]!;
+        if (!Number.isFinite(t)) continue;
+        const start = t - (((t % w) + w) % w);
+        let c = windows.get(start);
+        if (c === undefined) windows.set(start, c = { total: 0, templates: new Map() });
+        c.total++;
+        const id = g.templateIds[i]!;
+        c.templates.set(id, (c.templates.get(id) ?? 0) + 1);
+      }
+      for (const [window, c] of windows) {
+        incs.push({ service: g.service, window, total: c.total, templates: c.templates });
+      }
     }
-    const incs: RateIncrement[] = [...windows].map(([window, c]) => ({
-      service,
-      window,
-      total: c.total,
-      templates: c.templates,
-    }));
-    await this.#deps.store.add(
-      incs,
-      batchId === undefined ? {} : { batchId: `${service}/${batchId}` },
-    );
+    if (incs.length === 0) return;
+    await this.#deps.store.add(incs, batchId === undefined ? {} : { batchId });
   }
 
   /**

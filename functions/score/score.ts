@@ -33,7 +33,7 @@ import type { TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import type { ModelCache } from "../../shared/runtime/model_cache.ts";
 import { scoreLines } from "../../shared/scoring/score_lines.ts";
 import type { BatchHandler, BatchOutcome } from "../../shared/runtime/stream_consumer.ts";
-import type { RateTracker } from "./rate_tracker.ts";
+import type { RateGroup, RateTracker } from "./rate_tracker.ts";
 import { alertOrRecord, type IncidentManager } from "../../shared/runtime/incidents.ts";
 
 /** What the score handler needs. */
@@ -127,21 +127,24 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
       ),
     );
     const tsMs = _tsParser();
+    const counts: RateGroup[] = [];
     for (let g = 0; g < all.length; g++) {
       const [container, items] = all[g]!;
       const scored = results[g]!;
-      if (deps.rates) {
-        await deps.rates.count(
-          container,
-          items.map((it, i) => ({ ts: it.entry.ts, templateId: scored[i]!.templateId })),
-          `${batch[0]!.id}+${batch.length}`,
-        );
-      }
+      const counted = deps.rates
+        ? { service: container, times: [] as number[], templateIds: [] as string[] }
+        : null;
+      if (counted) counts.push(counted);
       const at = now();
       for (let i = 0; i < items.length; i++) {
         const { id, entry } = items[i]!;
         const s = scored[i]!;
-        deps.metrics?.scoreLatency.observe(Math.max(0, at - tsMs(entry.ts)) / 1000);
+        const t = tsMs(entry.ts);
+        deps.metrics?.scoreLatency.observe(Math.max(0, at - t) / 1000);
+        if (counted) {
+          counted.times.push(t);
+          counted.templateIds.push(s.templateId);
+        }
         if (!s.anomaly) continue;
         found.push({
           id: "",
@@ -160,10 +163,15 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
           ...(s.explanation === undefined ? {} : { explanation: s.explanation }),
           modelVersion: s.modelVersion,
           scoredAt: at,
+          ...(entry.image ? { version: entry.image } : {}),
         });
       }
       deps.metrics?.linesScored.inc({ container }, items.length);
     }
+    // One round trip for the whole batch's counts, beside the anomalies' append.
+    const counting = deps.rates && counts.length > 0
+      ? deps.rates.countBatch(counts, `${batch[0]!.id}+${batch.length}`)
+      : undefined;
     if (found.length > 0) {
       const ids = await deps.stream.appendOnce(
         options.anomalyStream,
@@ -185,6 +193,7 @@ export function createScoreHandler(deps: ScoreDeps, options: ScoreOptions): Batc
       // The sink queues and returns at once; it never rejects (the stream keeps every anomaly).
       await alertOrRecord(fresh, deps.incidents, deps.alerts);
     }
+    await counting;
     return { done, rejected };
   };
 }

@@ -17,6 +17,7 @@
 import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
 import type { Lock } from "../../shared/ports/lock.ts";
 import type { LogStore } from "../../shared/ports/log_store.ts";
+import type { LogStream } from "../../shared/ports/log_stream.ts";
 import type { ModelRegistry } from "../../shared/ports/model_registry.ts";
 import type { Config } from "../../shared/runtime/config.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
@@ -24,6 +25,7 @@ import { ModelCache } from "../../shared/runtime/model_cache.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
 import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import {
+  trainAfterDeploys,
   trainContainer,
   type TrainDeps,
   trainDue,
@@ -53,6 +55,8 @@ export interface TrainAdapters {
   feedback: FeedbackStore;
   /** One trainer per container. */
   lock: Lock;
+  /** The streams, for the deploys (a service is retrained once its new version has enough lines). */
+  stream?: LogStream;
 }
 
 /** Options of {@linkcode buildTrain}. */
@@ -123,7 +127,17 @@ export function buildTrain(
 ): TrainFunction {
   const settings = trainFunctionSettings(config, options);
   const log = options.log ?? createLogger("train", { level: config.logLevel });
-  const deps: TrainDeps = { ...adapters, models: new ModelCache(adapters.registry), log };
+  const deps: TrainDeps = {
+    logStore: adapters.logStore,
+    registry: adapters.registry,
+    feedback: adapters.feedback,
+    lock: adapters.lock,
+    models: new ModelCache(adapters.registry),
+    log,
+    ...(adapters.stream
+      ? { deploys: { stream: adapters.stream, name: config.streams.deploys } }
+      : {}),
+  };
   let running = false;
   const scheduled = async () => {
     if (running) return;
@@ -139,6 +153,24 @@ export function buildTrain(
       running = false;
     }
   };
+  // A deploy's new version is trained on as soon as it has enough lines.
+  let afterDeploy = false;
+  const afterDeploys = async () => {
+    if (afterDeploy || running) return;
+    afterDeploy = true;
+    try {
+      const results = await trainAfterDeploys(deps, settings);
+      if (results.length > 0) {
+        log.info("training after deploys done", {
+          results: results.map((r) => ({ container: r.container, status: r.status, v: r.version })),
+        });
+      }
+    } catch (e) {
+      log.error("training after deploys failed", { error: e });
+    } finally {
+      afterDeploy = false;
+    }
+  };
   return {
     name: "train",
     settings,
@@ -152,6 +184,9 @@ export function buildTrain(
         throw e;
       }
       const cron = Deno.cron("tailwise-train", settings.schedule, { signal }, scheduled);
+      const deployCron = deps.deploys
+        ? Deno.cron("tailwise-train-deploys", "* * * * *", { signal }, afterDeploys)
+        : Promise.resolve();
       log.info("scheduled", { schedule: settings.schedule });
       const every = settings.firstModelsEveryMs;
       if (every !== null) await _trainFirstModels(deps, settings, every, signal, log);
@@ -160,6 +195,7 @@ export function buildTrain(
         else signal.addEventListener("abort", resolve, { once: true });
       });
       await cron;
+      await deployCron;
       log.info("stopped");
     },
     close: () => Promise.resolve(),

@@ -238,6 +238,10 @@ export class SlotModel {
       const c = _count(cat, hashRange(s, a, b)) - self;
       if (c <= 0) {
         out.strength = newStrength(this.singles - self, n);
+        // A slot that only ever held one value with digits in it (a pid, a
+        // host or pod name, a version) changes with a restart or a deploy,
+        // for every line at once: alone, that is not worth an alert.
+        if (cat.keys.length === 1 && _hasDigit(s, a, b)) out.strength *= 0.15;
         out.why = "never seen here";
       } else {
         out.strength = rareStrength(c, n);
@@ -369,6 +373,14 @@ function _count(c: Counts, h: number): number {
     else hi = mid - 1;
   }
   return 0;
+}
+
+function _hasDigit(s: string, a: number, b: number): boolean {
+  for (let i = a; i < b; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) return true;
+  }
+  return false;
 }
 
 function _firstBit(x: number): number {

@@ -47,6 +47,16 @@ export interface Anomaly {
   /** When it was scored (ms since the epoch). */
   scoredAt: number;
   /**
+   * The image (tag) of the container that wrote the line: the version a
+   * template first seen after a deploy appeared in.
+   */
+  version?: string;
+  /**
+   * The container's last lines before a lifecycle anomaly (`oom_killed`,
+   * `exited`, `unhealthy`, `restart_loop`), oldest first.
+   */
+  lastLines?: string[];
+  /**
    * What kind of anomaly: `line` (one line or event scored) or `rate` (a
    * window's volume, see `rate`).
    * @default "line"
@@ -78,13 +88,23 @@ export interface RateAnomalyDetails {
 }
 
 /**
+ * The reason codes of Docker lifecycle anomalies, which collect raises
+ * itself: killed for lack of memory, exited with a non-zero code, health
+ * check failing, restarting 3 or more times in 5 minutes.
+ */
+export const LIFECYCLE_REASONS = ["oom_killed", "exited", "unhealthy", "restart_loop"] as const;
+
+/** One of {@linkcode LIFECYCLE_REASONS}. */
+export type LifecycleReason = typeof LIFECYCLE_REASONS[number];
+
+/**
  * Encodes an anomaly as stream fields.
  *
  * @param a the anomaly
  * @returns its fields (without its id)
  */
 export function anomalyToFields(a: Anomaly): Fields {
-  return {
+  const f: Fields = {
     container: a.container,
     containerId: a.containerId,
     containerName: a.containerName,
@@ -103,6 +123,9 @@ export function anomalyToFields(a: Anomaly): Fields {
     ...(a.kind && a.kind !== "line" ? { kind: a.kind } : {}),
     ...(a.rate ? { rate: JSON.stringify(a.rate) } : {}),
   };
+  if (a.version) f.version = a.version;
+  if (a.lastLines) f.lastLines = JSON.stringify(a.lastLines);
+  return f;
 }
 
 /**
@@ -130,7 +153,7 @@ export function fieldsToAnomaly(id: string, f: Fields): Anomaly {
       explanation = [];
     }
   }
-  return {
+  const a: Anomaly = {
     id,
     container: f.container ?? "",
     containerId: f.containerId ?? "",
@@ -150,6 +173,16 @@ export function fieldsToAnomaly(id: string, f: Fields): Anomaly {
     ...(f.kind === "rate" ? { kind: "rate" as const } : {}),
     ...(f.rate ? { rate: _parseRate(f.rate) } : {}),
   };
+  if (f.version) a.version = f.version;
+  if (f.lastLines) {
+    try {
+      const parsed = JSON.parse(f.lastLines);
+      if (Array.isArray(parsed)) a.lastLines = parsed.map(String);
+    } catch {
+      // a foreign message: no last lines
+    }
+  }
+  return a;
 }
 
 function _parseRate(text: string): RateAnomalyDetails | undefined {

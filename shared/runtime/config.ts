@@ -64,6 +64,8 @@ export interface Config {
     anomalies: string;
     /** `DEAD_LETTER_STREAM`: entries that failed too often. */
     deadLetter: string;
+    /** `DEPLOY_STREAM`: where collect records deploys (a service's image changed). */
+    deploys: string;
     /** `STREAM_MAXLEN`: approximate MAXLEN trimming of the log stream; 0 disables. */
     maxLen: number;
     /** `LOG_STREAM_SHARDS`: the log stream is sharded over this many streams. */
@@ -92,6 +94,14 @@ export interface Config {
     multilineMaxLines: number;
     /** `COLLECT_MULTILINE_MAX_BYTES`: most bytes in one event. */
     multilineMaxBytes: number;
+    /** `COLLECT_LAST_LINES`: last lines kept per container for its lifecycle anomalies. */
+    lastLines: number;
+  };
+  deploys: {
+    /** `DEPLOY_REPORT_WINDOW`: the time after a deploy its report covers, in ms. */
+    reportWindowMs: number;
+    /** `DEPLOY_BASELINE`: the time before a deploy its report compares with, in ms. */
+    baselineMs: number;
   };
   consumer: {
     /** `CONSUMER_BATCH`: entries handed to a handler at once. */
@@ -237,6 +247,7 @@ export function loadConfig(
       logs: r.name("LOG_STREAM", "tailwise:logs"),
       anomalies: r.name("ANOMALY_STREAM", "tailwise:anomalies"),
       deadLetter: r.name("DEAD_LETTER_STREAM", "tailwise:dead"),
+      deploys: r.name("DEPLOY_STREAM", "tailwise:deploys"),
       maxLen: r.int("STREAM_MAXLEN", 1_000_000, { min: 0 }),
       shards: r.int("LOG_STREAM_SHARDS", 1, { min: 1, max: 1024 }),
     },
@@ -250,6 +261,11 @@ export function loadConfig(
       multilineFlushMs: r.duration("COLLECT_MULTILINE_FLUSH_MS", "1s", { allowZero: true }),
       multilineMaxLines: r.int("COLLECT_MULTILINE_MAX_LINES", 500, { min: 1, max: 100_000 }),
       multilineMaxBytes: r.size("COLLECT_MULTILINE_MAX_BYTES", "128KiB", { min: 1024 }),
+      lastLines: r.int("COLLECT_LAST_LINES", 20, { min: 0, max: 1000 }),
+    },
+    deploys: {
+      reportWindowMs: r.duration("DEPLOY_REPORT_WINDOW", "30m"),
+      baselineMs: r.duration("DEPLOY_BASELINE", "6h"),
     },
     consumer: {
       batch: r.int("CONSUMER_BATCH", 1000, { min: 1, max: 100_000 }),

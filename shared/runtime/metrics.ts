@@ -192,6 +192,10 @@ export interface TailwiseMetrics {
   streamPending: Gauge;
   /** `tailwise_model_version{container}`: the current model version per container. */
   modelVersion: Gauge;
+  /** `tailwise_last_deploy_timestamp_seconds{container}`: when each service's latest recorded deploy started. */
+  lastDeploy: Gauge;
+  /** `tailwise_deploys{container}`: deploys of each service in the deploys stream. */
+  deploys: Gauge;
   /** `tailwise_score_latency_seconds`: from a line's timestamp to its score. */
   scoreLatency: Histogram;
   /** `tailwise_http_requests_total{method,route,status}`: api requests. */
@@ -237,6 +241,16 @@ export function createTailwiseMetrics(
     modelVersion: registry.gauge(
       "tailwise_model_version",
       "Current model version of the container",
+      { labelNames: ["container"] },
+    ),
+    lastDeploy: registry.gauge(
+      "tailwise_last_deploy_timestamp_seconds",
+      "When the service's latest recorded deploy (image change) started",
+      { labelNames: ["container"] },
+    ),
+    deploys: registry.gauge(
+      "tailwise_deploys",
+      "Deploys (image changes) of the service kept in the deploys stream",
       { labelNames: ["container"] },
     ),
     scoreLatency: registry.histogram(

@@ -16,6 +16,9 @@
  * {@linkcode trainDue} does that for every container with new data since its
  * current model, as the `Deno.cron` schedule runs it.
  *
+ * {@linkcode trainAfterDeploys} retrains a service as soon as the version a
+ * deploy brought has `minLines` lines (checked every minute).
+ *
  * @module
  */
 
@@ -27,6 +30,8 @@ import type { Config } from "../runtime/config.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { ModelMeta, ModelRegistry } from "../ports/model_registry.ts";
 import type { ModelCache } from "../runtime/model_cache.ts";
+import { fieldsToDeploy } from "../ports/deploy.ts";
+import type { LogStream } from "../ports/log_stream.ts";
 
 /** What training needs. */
 export interface TrainDeps {
@@ -42,6 +47,8 @@ export interface TrainDeps {
   models: ModelCache;
   /** Where progress is reported. */
   log?: Logger;
+  /** The deploys stream, for {@linkcode trainAfterDeploys}. */
+  deploys?: { stream: LogStream; name: string };
 }
 
 /** Settings of a training run (`config.train`). */
@@ -230,7 +237,8 @@ export async function trainContainer(
 /**
  * Trains every container with new data: no model yet and at least
  * `minLines` lines in the window, or lines written since its current model
- * was trained.
+ * was trained. Services due after a deploy ({@linkcode trainAfterDeploys})
+ * come first.
  *
  * @param deps log store, registry, feedback, lock, model cache
  * @param settings as for {@linkcode trainContainer}
@@ -238,9 +246,16 @@ export async function trainContainer(
  */
 export async function trainDue(deps: TrainDeps, settings: TrainSettings): Promise<TrainResult[]> {
   const now = (settings.now ?? Date.now)();
-  const seen = await deps.logStore.containers({ since: new Date(now - settings.windowMs) });
   const results: TrainResult[] = [];
+  try {
+    results.push(...await trainAfterDeploys(deps, settings));
+  } catch (e) {
+    deps.log?.warn("cannot read the deploys; training what is due without them", { error: e });
+  }
+  const done = new Set(results.map((r) => r.container));
+  const seen = await deps.logStore.containers({ since: new Date(now - settings.windowMs) });
   for (const { container, count } of seen) {
+    if (done.has(container)) continue;
     const current = await deps.registry.current(container);
     if (!current) {
       if (count < settings.minLines) continue;
@@ -254,6 +269,62 @@ export async function trainDue(deps: TrainDeps, settings: TrainSettings): Promis
       results.push(await trainContainer(container, deps, settings));
     } catch (e) {
       deps.log?.error("training failed", { container, error: e });
+    }
+  }
+  return results;
+}
+
+/**
+ * Retrains every service whose latest deploy (within the training window)
+ * has no model trained after it yet, once the new version has `minLines`
+ * lines in the history.
+ *
+ * @param deps as for {@linkcode trainContainer}, with `deploys`
+ * @param settings as for {@linkcode trainContainer}
+ * @returns one result per service trained or tried
+ */
+export async function trainAfterDeploys(
+  deps: TrainDeps,
+  settings: TrainSettings,
+): Promise<TrainResult[]> {
+  if (!deps.deploys) return [];
+  const now = (settings.now ?? Date.now)();
+  const { stream, name } = deps.deploys;
+  const latest = new Map<string, number>();
+  let end = "+";
+  for (;;) {
+    const page = await stream.range(name, {
+      start: String(Math.max(0, now - settings.windowMs)),
+      end,
+      count: 1000,
+      reverse: true,
+    });
+    for (const m of page) {
+      const d = fieldsToDeploy(m.id, m.fields);
+      if (d.container && !latest.has(d.container)) latest.set(d.container, d.at);
+    }
+    if (page.length < 1000) break;
+    end = `(${page[page.length - 1]!.id}`;
+  }
+  const results: TrainResult[] = [];
+  for (const [container, at] of latest) {
+    const versions = await deps.registry.list(container);
+    if (versions.some((v) => Date.parse(v.trainedAt) >= at)) continue;
+    let lines = 0;
+    for await (
+      const _ of deps.logStore.history(container, {
+        from: new Date(at),
+        to: new Date(now + 1),
+        limit: settings.minLines,
+      })
+    ) lines++;
+    if (lines < settings.minLines) continue;
+    try {
+      const r = await trainContainer(container, deps, settings);
+      r.note = `after the deploy of ${new Date(at).toISOString()}: ${r.note}`;
+      results.push(r);
+    } catch (e) {
+      deps.log?.error("training after a deploy failed", { container, error: e });
     }
   }
   return results;

@@ -606,8 +606,11 @@ function _alertPayload(alert: _Alert): AlertPayload {
 /**
  * A Slack-compatible message (`text` and Block Kit `blocks`). Log lines are
  * hostile: `&`, `<` and `>` are escaped (so no `<!channel>` or link syntax
- * survives), `@` mentions are broken with a zero-width space, and backticks
- * cannot close the code block.
+ * survives), `@` mentions are broken with a zero-width space, backticks
+ * cannot close the code block, ANSI escapes are removed and control and
+ * bidirectional-override characters are shown as `[U+202E]` (as the
+ * dashboard does). Long text is cut after escaping, so a section stays
+ * within Slack's 3,000 characters.
  */
 function _slackPayload(p: AlertPayload): { text: string; blocks: unknown[] } {
   const a = p.anomaly;
@@ -623,10 +626,10 @@ function _slackPayload(p: AlertPayload): { text: string; blocks: unknown[] } {
   const text = `:rotating_light: tailwise: ${what} (score ${a.score.toFixed(3)}, threshold ${
     a.threshold.toFixed(3)
   })${extra.length > 0 ? `; ${extra.join("; ")}` : ""}`;
-  const line = _slackEscape(_cut(a.line, 1500)).replaceAll("`", "ˋ");
-  const template = _slackEscape(_cut(a.template, 300)).replaceAll("`", "ˋ");
+  const line = _slackText(a.line, 1500);
+  const template = _slackText(a.template, 300);
   const reasons = a.reasons.map(_slackEscape).join(", ") || "-";
-  const why = (a.explanation ?? []).slice(0, 4).map((e) => _slackEscape(_cut(e, 200)));
+  const why = (a.explanation ?? []).slice(0, 4).map((e) => _slackText(e, 200));
   return {
     text,
     blocks: [
@@ -634,7 +637,7 @@ function _slackPayload(p: AlertPayload): { text: string; blocks: unknown[] } {
       { type: "section", text: { type: "mrkdwn", text: `\`\`\`${line}\`\`\`` } },
       ...(why.length === 0 ? [] : [{
         type: "section",
-        text: { type: "mrkdwn", text: why.map((e) => `• ${e.replaceAll("`", "ˋ")}`).join("\n") },
+        text: { type: "mrkdwn", text: why.map((e) => `• ${e}`).join("\n") },
       }]),
       {
         type: "context",
@@ -679,9 +682,7 @@ function _slackIncident(p: IncidentPayload): { text: string; blocks: unknown[] }
     inc.anomalies === 1 ? "anomaly" : "anomalies"
   } since ${since} UTC${p.event === "resolved" ? ` (lasted ${minutes} min)` : ""}`;
   const samples = inc.samples.slice(0, 3).map((s) =>
-    `• ${_slackEscape(s.reasons.join(", "))}: \`${
-      _slackEscape(_cut(s.line, 300)).replaceAll("`", "ˋ")
-    }\``
+    `• ${_slackEscape(s.reasons.join(", "))}: \`${_slackText(s.line, 300)}\``
   ).join("\n");
   const blocks: unknown[] = [
     { type: "section", text: { type: "mrkdwn", text } },
@@ -702,8 +703,42 @@ function _slackIncident(p: IncidentPayload): { text: string; blocks: unknown[] }
 
 /** Text for Slack mrkdwn that links and mentions nothing. */
 function _slackEscape(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
-    .replaceAll("@", "@\u200b");
+  return _slackText(text, Infinity, false);
+}
+
+// deno-lint-ignore no-control-regex
+const _ANSI = /\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|[@-Z\\-_])/g;
+// Bidirectional controls, and C0/C1 controls but tab and line feed.
+// deno-lint-ignore no-control-regex
+const _UNSAFE =
+  /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+
+/**
+ * Log text made safe for Slack mrkdwn: ANSI escapes removed, controls and
+ * bidirectional overrides shown as `[U+XXXX]`, `&<>` escaped, `@` broken,
+ * backticks (when `code`) replaced, then cut at `max` characters of the
+ * escaped text (never inside an escape) with "…".
+ */
+function _slackText(text: string, max: number, code = true): string {
+  let out = "";
+  for (const ch of text.replace(_ANSI, "")) {
+    const e = ch === "&"
+      ? "&amp;"
+      : ch === "<"
+      ? "&lt;"
+      : ch === ">"
+      ? "&gt;"
+      : ch === "@"
+      ? "@\u200b"
+      : ch === "`" && code
+      ? "ˋ"
+      : _UNSAFE.test(ch)
+      ? `[U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}]`
+      : ch;
+    if (out.length + e.length > max) return `${out}…`;
+    out += e;
+  }
+  return out;
 }
 
 function _newAlert(kind: AlertKind, covered: Anomaly[]): _Alert {
@@ -720,10 +755,6 @@ function _newAlert(kind: AlertKind, covered: Anomaly[]): _Alert {
     firstTs: first.ts,
     lastTs: last.ts,
   };
-}
-
-function _cut(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 function _num(name: string, value: number, min: number): number {

@@ -37,7 +37,7 @@ Deno.test("deno task api: 5,000 made-up methods leave /metrics bounded", async (
       for (const s of batch) statuses.set(s, (statuses.get(s) ?? 0) + 1);
     }
     assert.deepEqual([...statuses], [[401, 5000]]);
-    for (let i = 0; i < 100; i++) assert.equal(await send(5000 + i, true), 404);
+    for (let i = 0; i < 100; i++) assert.equal(await send(5000 + i, true), 405);
 
     const started = performance.now();
     const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
@@ -50,7 +50,7 @@ Deno.test("deno task api: 5,000 made-up methods leave /metrics bounded", async (
     assert.match(text, /^tailwise_http_unauthenticated_total 5000$/m);
     assert.match(
       text,
-      /^tailwise_http_requests_total\{method="other",route="unmatched",status="404"\} 100$/m,
+      /^tailwise_http_requests_total\{method="other",route="\/models",status="405"\} 100$/m,
     );
   } finally {
     await api.stop();

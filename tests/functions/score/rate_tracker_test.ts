@@ -53,14 +53,16 @@ Deno.test("RateTracker: two replicas count into Redis, one closes each window, s
 
     await t.step("lines split over two replicas are each counted once", async () => {
       for (let i = 0; i < lines.length; i += 50) {
-        const chunk = lines.slice(i, i + 50).map((l) => ({
-          ts: new Date(l.time).toISOString(),
-          templateId: detector.score(l.line).templateId,
-        }));
+        const part = lines.slice(i, i + 50);
+        const chunk = [{
+          service: "web",
+          times: part.map((l) => l.time),
+          templateIds: part.map((l) => detector.score(l.line).templateId),
+        }];
         const r = (i / 50) % 2 === 0 ? a : b;
-        await r.tracker.count("web", chunk, `${i}-0+50`);
+        await r.tracker.countBatch(chunk, `${i}-0+50`);
         // The same batch again (a redelivery after a crash) adds nothing.
-        if (i === 0) await b.tracker.count("web", chunk, `${i}-0+50`);
+        if (i === 0) await b.tracker.countBatch(chunk, `${i}-0+50`);
       }
       const store = new RedisRateStore(client, { prefix: `test:${id}:rates` });
       const stored = await store.read("web", start, silentFrom - W, W);

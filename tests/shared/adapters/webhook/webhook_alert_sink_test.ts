@@ -285,3 +285,26 @@ Deno.test("WebhookAlertSink counts an overflow without a stream in the next aler
   await waitFor(() => rx.bodies.length === 1, { what: "the next alert" });
   assert.equal((rx.bodies[0] as { overflowed: number }).overflowed, 4);
 });
+
+Deno.test("WebhookAlertSink slack format cuts after escaping (3,000-character sections) and strips ANSI, BEL and bidi", async () => {
+  await using rx = _receiver();
+  await using sink = new WebhookAlertSink({ url: rx.url, format: "slack", groupWindowMs: 0 });
+  await sink.send([
+    _anomaly({
+      containerName: "web\u001b[31m\u202eevil\u202c\u0007",
+      line: `${"<".repeat(3000)} \u001b[31mred\u001b[0m \u202eevil\u202c \u0007bell`,
+      template: `\u001b]0;title\u0007${"&".repeat(400)}`,
+    }),
+  ]);
+  await waitFor(() => rx.bodies.length === 1, { what: "the slack alert" });
+  const body = rx.bodies[0] as { text: string; blocks: { text?: { text: string } }[] };
+  const texts = [body.text, ...body.blocks.map((b) => b.text?.text ?? "")];
+  for (const t of texts) assert.ok(t.length <= 3000, `a section of ${t.length} characters`);
+  const code = body.blocks[1]!.text!.text;
+  // 1,500 characters of escaped text, never a broken entity, then the cut mark.
+  assert.match(code, /^```(&lt;){375}…```$/);
+  const all = JSON.stringify(body);
+  assert.ok(!/[\u001b\u0007\u202e\u202c]/.test(texts.join("\n")), all.slice(0, 300));
+  assert.match(body.text, /\*web\[U\+202E\]evil\[U\+202C\]\[U\+0007\]\*/);
+  assert.match(all, /template `(&amp;){60}…`/);
+});
