@@ -286,17 +286,9 @@ export class SlotModel {
     // Words only when the shape said little: a shape names the odd part better.
     if (words !== null && out.strength < 0.5) {
       // The rarest word of the value: never seen, or seen in few values.
-      let rarest = Infinity;
-      let ra = 0;
-      let rb = 0;
-      _words(s, a, b, (w, ws, we) => {
-        const c = _count(words, w) - self;
-        if (c < rarest) {
-          rarest = c;
-          ra = ws;
-          rb = we;
-        }
-      });
+      const rarest = _rarestWord(s, a, b, words, self);
+      const ra = _rarestAt;
+      const rb = _rarestEnd;
       const st = rarest <= 0
         ? this.wordStrength
         : rarest === Infinity
@@ -536,6 +528,45 @@ export function shapeOf(s: string, a: number, b: number): number {
     prev = c;
   }
   return mask;
+}
+
+let _rarestAt = 0;
+let _rarestEnd = 0;
+
+/** The count of the rarest word of a value (Infinity when it has none); where it is in `_rarestAt`/`_rarestEnd`. */
+function _rarestWord(s: string, a: number, b: number, words: Counts, self: number): number {
+  let rarest = Infinity;
+  let h = 0x811c9dc5;
+  let start = -1;
+  let seen = 0;
+  for (let i = a; i <= b && seen < 24; i++) {
+    let c = i < b ? s.charCodeAt(i) : 32;
+    let skip = 0;
+    if (c === 37 && i + 2 < b && _hex(s.charCodeAt(i + 1)) >= 0 && _hex(s.charCodeAt(i + 2)) >= 0) {
+      c = 32;
+      skip = 2;
+    }
+    const l = c | 32;
+    if (l >= 97 && l <= 122) {
+      if (start < 0) start = i;
+      h ^= l;
+      h = Math.imul(h, 0x01000193);
+    } else {
+      if (start >= 0 && i - start >= 2) {
+        seen++;
+        const n = _count(words, h >>> 0) - self;
+        if (n < rarest) {
+          rarest = n;
+          _rarestAt = start;
+          _rarestEnd = i;
+        }
+      }
+      start = -1;
+      h = 0x811c9dc5;
+      i += skip;
+    }
+  }
+  return rarest;
 }
 
 function _words(s: string, a: number, b: number, f: (h: number, ws: number, we: number) => void) {

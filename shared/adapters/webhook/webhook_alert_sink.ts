@@ -709,8 +709,8 @@ function _slackEscape(text: string): string {
 // deno-lint-ignore no-control-regex
 const _ANSI = /\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|[@-Z\\-_])/g;
 // Bidirectional controls, and C0/C1 controls but tab and line feed.
-// deno-lint-ignore no-control-regex
 const _UNSAFE =
+  // deno-lint-ignore no-control-regex
   /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 
 /**

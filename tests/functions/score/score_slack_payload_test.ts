@@ -48,6 +48,7 @@ Deno.test("deno task score: a Slack payload keeps sections within 3,000 characte
       const texts = [payload.text, ...payload.blocks.map((b) => b.text?.text ?? "")];
       for (const t of texts) assert.ok(t.length <= 3000, `a section of ${t.length} characters`);
       assert.ok(
+        // deno-lint-ignore no-control-regex
         !/[\u001b\u0007\u202e\u202c]/.test(texts.join("\n")),
         "an escape or override passed through",
       );

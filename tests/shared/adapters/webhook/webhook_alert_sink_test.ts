@@ -304,7 +304,9 @@ Deno.test("WebhookAlertSink slack format cuts after escaping (3,000-character se
   // 1,500 characters of escaped text, never a broken entity, then the cut mark.
   assert.match(code, /^```(&lt;){375}…```$/);
   const all = JSON.stringify(body);
-  assert.ok(!/[\u001b\u0007\u202e\u202c]/.test(texts.join("\n")), all.slice(0, 300));
+  // deno-lint-ignore no-control-regex
+  const unsafe = /[\u001b\u0007\u202e\u202c]/;
+  assert.ok(!unsafe.test(texts.join("\n")), all.slice(0, 300));
   assert.match(body.text, /\*web\[U\+202E\]evil\[U\+202C\]\[U\+0007\]\*/);
   assert.match(all, /template `(&amp;){60}…`/);
 });
