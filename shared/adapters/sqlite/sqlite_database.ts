@@ -137,19 +137,31 @@ export class SqliteDatabase implements AsyncDisposable {
       const { DatabaseSync } = await import(_MODULE) as {
         DatabaseSync: new (path: string) => SqliteConnection;
       };
-      db = new DatabaseSync(path);
-      db.exec(`PRAGMA busy_timeout = ${busy}`);
-      const mode = db.prepare("PRAGMA journal_mode = WAL").get() as { journal_mode: string };
-      if (mode.journal_mode !== "wal") {
+      try {
+        db = new DatabaseSync(path);
+        db.exec(`PRAGMA busy_timeout = ${busy}`);
+        const mode = db.prepare("PRAGMA journal_mode = WAL").get() as { journal_mode: string };
+        if (mode.journal_mode !== "wal") {
+          throw new Error(`journal_mode is ${mode.journal_mode}, not wal`);
+        }
+        db.exec(`PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
+        db.exec(
+          "CREATE TABLE IF NOT EXISTS schema_parts (part TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+        );
+      } catch (e) {
+        if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+          throw e;
+        }
         throw new DataDirError(
-          `Cannot open ${path} in WAL mode (got ${mode.journal_mode}); expected a local file system`,
+          `Cannot open ${path}: ${
+            e instanceof Error ? e.message : String(e)
+          }; expected a tailwise ` +
+            "database in WAL mode on a local disk: move the file aside (with its -wal and -shm " +
+            "files) to start afresh, or restore it from a backup",
+          { cause: e },
         );
       }
-      db.exec(`PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
       const self = new SqliteDatabase(dataDir, path, db, lock);
-      self.db.exec(
-        "CREATE TABLE IF NOT EXISTS schema_parts (part TEXT PRIMARY KEY, version INTEGER NOT NULL)",
-      );
       if (lock) {
         const { migrateDataDir } = await import("./legacy_migration.ts");
         await migrateDataDir(self, { log: options.log });

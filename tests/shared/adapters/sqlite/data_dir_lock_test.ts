@@ -101,3 +101,19 @@ Deno.test("data dir lock: a second deno task start refuses, a stray collect --he
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("deno task start on a damaged database says which file and what to do, in one line", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "tailwise-lock-" });
+  try {
+    await Deno.writeTextFile(`${dataDir}/tailwise.db`, "this is not a database, ".repeat(400));
+    const run = _spawn("start", dataDir, ["--no-docker"]);
+    assert.equal(await run.exit(), 2);
+    const lines = run.text().trim().split("\n").filter((l) => l.includes("Cannot open"));
+    assert.equal(lines.length, 1, run.text());
+    assert.match(lines[0]!, /tailwise\.db: file is not a database/);
+    assert.match(lines[0]!, /move the file aside/);
+    assert.doesNotMatch(run.text(), /at .*\.ts:\d+/, "no stack trace");
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

@@ -10,6 +10,7 @@ import { SqliteLogStream } from "../../../../shared/adapters/sqlite/sqlite_log_s
 import { SqliteModelRegistry } from "../../../../shared/adapters/sqlite/sqlite_model_registry.ts";
 import { modelChecksum } from "../../../../shared/ports/model_registry.ts";
 import type { LogEntry } from "../../../../shared/ports/log_entry.ts";
+import { freePort, waitFor } from "../../../harness/services.ts";
 
 const FUTURE = Date.now() + 86_400_000;
 const HOUR = "2026-12-01T10";
@@ -258,5 +259,52 @@ Deno.test("a process that does not own the data dir refuses an unmigrated one, s
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task start migrates an old-format data dir at its first start and serves what it held", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "tailwise-migrate-" });
+  const port = freePort();
+  await _writeOldDataDir(dataDir);
+  const child = new Deno.Command(Deno.execPath(), {
+    // The flags of `deno task start` (deno.json), never -A for the code under test.
+    args: [
+      "run",
+      "--allow-env",
+      "--allow-net",
+      "--allow-read",
+      "--allow-sys",
+      "--allow-write",
+      "functions/main.ts",
+      "--no-docker",
+    ],
+    cwd: new URL("../../../../", import.meta.url).pathname,
+    env: { TAILWISE_DATA_DIR: dataDir, API_PORT: String(port) },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out: string[] = [];
+  const done = Promise.all([child.stdout, child.stderr].map(async (s) => {
+    for await (const chunk of s.pipeThrough(new TextDecoderStream())) out.push(chunk);
+  }));
+  try {
+    await waitFor(() => out.join("").includes("tailwise is running"), {
+      timeoutMs: 30_000,
+      what: "start",
+    });
+    assert.match(out.join(""), /migrated data dir .* 2 model versions/);
+    const token = (await Deno.readTextFile(join(dataDir, "api_token"))).trim();
+    const res = await fetch(`http://127.0.0.1:${port}/models`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.match(text, /"web-1"/);
+  } finally {
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0);
+    await done;
+    await Deno.remove(dataDir, { recursive: true });
   }
 });
