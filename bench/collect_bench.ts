@@ -11,6 +11,7 @@
 
 import { loadavg } from "node:os";
 import { Redis } from "ioredis";
+import { messageLineCount } from "../shared/ports/log_entry.ts";
 import { dockerCli, startDocker, startRedis, waitFor } from "../tests/harness/services.ts";
 
 /** Options of {@linkcode benchCollect}. */
@@ -124,9 +125,25 @@ export async function benchCollect(
         // exited
       }
     };
+    // Lines in the stream so far: new messages are read as they come (a
+    // packed message holds many lines).
+    let seen = 0;
+    let after = "-";
+    const countLines = async () => {
+      for (;;) {
+        const page = await redis.xrange(stream, after, "+", "COUNT", 1000);
+        for (const [, flat] of page) {
+          const fields: Record<string, string> = {};
+          for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+          seen += messageLineCount(fields);
+        }
+        if (page.length > 0) after = "(" + page[page.length - 1]![0];
+        if (page.length < 1000) return seen;
+      }
+    };
     try {
       await waitFor(async () => {
-        const n = await redis.xlen(stream);
+        const n = await countLines();
         await sampleRss();
         if (n > 0 && first === 0) {
           first = performance.now();
@@ -147,7 +164,8 @@ export async function benchCollect(
         collectPeakRssMiB: Number((peakKb / 1024).toFixed(1)),
         collectCpuMicrosPerLine: Number((cpuSeconds * 1e6 / total).toFixed(2)),
         loadAverage1m: Number(loadavg()[0]!.toFixed(2)),
-        streamLength: await redis.xlen(stream),
+        streamMessages: await redis.xlen(stream),
+        streamLines: await countLines(),
       };
     } finally {
       child.kill("SIGTERM");

@@ -15,6 +15,9 @@
  */
 
 import { createIncidentsApi } from "./incidents.ts";
+import { createVolumeView } from "./volume.ts";
+import type { RateStore } from "../../shared/ports/rate_store.ts";
+import type { RateModel } from "../../shared/detector/rate_model.ts";
 import type { IncidentStore } from "../../shared/ports/incident_store.ts";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
@@ -107,6 +110,10 @@ export interface ConsumerGroupRef {
 
 /** The dependencies of {@linkcode createApi}. */
 export interface ApiDeps {
+  /** Rate counts per window (the volume view); the view is absent without it. */
+  rateStore?: RateStore;
+  /** A service's rate model, for the volume view. */
+  rateModel?: (service: string) => Promise<RateModel | null>;
   /** Incidents (`/incidents`); the routes are absent without it. */
   incidents?: IncidentStore;
   /** Models per container. */
@@ -520,6 +527,18 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
     await _refreshGauges(deps, logError, options.deploysStream ?? "tailwise:deploys");
     return c.body(metrics.registry.render(), 200, { "Content-Type": METRICS_CONTENT_TYPE });
   });
+
+  if (deps.rateStore && deps.rateModel) {
+    app.route(
+      "/",
+      createVolumeView({
+        rates: deps.rateStore,
+        rateModel: deps.rateModel,
+        ...(deps.incidents ? { incidents: deps.incidents } : {}),
+        now,
+      }),
+    );
+  }
 
   if (deps.incidents) {
     app.route(

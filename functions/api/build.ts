@@ -19,6 +19,7 @@
 import { configuredLogShards } from "../../shared/ports/log_shards.ts";
 import { type Config, ConfigError } from "../../shared/runtime/config.ts";
 import type { IncidentStore } from "../../shared/ports/incident_store.ts";
+import type { RateStore } from "../../shared/ports/rate_store.ts";
 import { REPORTED_GROUPS } from "../../shared/runtime/consumer_groups.ts";
 import type { FeedbackStore } from "../../shared/ports/feedback_store.ts";
 import type { Lock } from "../../shared/ports/lock.ts";
@@ -69,6 +70,8 @@ export interface ApiAdapters {
   lock: Lock;
   /** Incidents, for `/incidents` (absent: no such routes). */
   incidents?: IncidentStore;
+  /** Rate counts, for the volume view (absent: no volume view). */
+  rates?: RateStore;
 }
 
 /** Options of {@linkcode buildApi}. */
@@ -183,6 +186,8 @@ export interface ServeApiOptions {
   feedback: FeedbackStore;
   /** Incidents, for `/incidents`. */
   incidents?: IncidentStore;
+  /** Rate counts, for the volume view. */
+  rates?: RateStore;
   /** Trains a container now (the train function's `trainContainer`). */
   requestTraining: ApiDeps["requestTraining"];
   /** The api token (`config.api.token`, or one generated for the embedded mode). */
@@ -247,6 +252,12 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
       REPORTED_GROUPS.map((group) => ({ stream, group }))
     ),
     ...(options.incidents ? { incidents: options.incidents } : {}),
+    ...(options.rates
+      ? {
+        rateStore: options.rates,
+        rateModel: async (service: string) => (await models.get(service))?.rates ?? null,
+      }
+      : {}),
     ...(options.lineCounts ? { lineCounts: options.lineCounts } : {}),
     ...(options.history ? { history: options.history } : {}),
   }, {

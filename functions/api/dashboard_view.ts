@@ -535,6 +535,9 @@ export function containerRow(c: ContainerView): HtmlEscapedString | Promise<Html
         : _dateTime(c.trainedAt)}</time></td>
       <td class="r">
         <div class="acts">
+    <a class="btn volume-link" href="/volume?service=${encodeURIComponent(
+      c.key,
+    )}" title="Log volume against the expected band, and incidents">Volume</a>
     <button type="button" data-action="retrain" title="Train a new model from this container's history now">Retrain</button>
     <button type="button" data-action="rollback" title="Go back to the previous good model"${c
         .canRollback

@@ -15,8 +15,13 @@
  */
 
 import { configuredLogShards } from "../../shared/ports/log_shards.ts";
+import type { TailwiseMetrics } from "../../shared/runtime/metrics.ts";
+import { countLinesIn } from "../../shared/runtime/metrics_server.ts";
 import Docker from "dockerode";
 import type { AlertSink } from "../../shared/ports/alert_sink.ts";
+import type { IncidentStore } from "../../shared/ports/incident_store.ts";
+import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
+import { IncidentManager } from "../../shared/runtime/incidents.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import type { Config, DockerEndpoint } from "../../shared/runtime/config.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
@@ -67,12 +72,22 @@ export interface CollectSettings {
 export interface CollectAdapters {
   /** Where entries and checkpoints go (and lifecycle anomalies and deploys). */
   stream: LogStream;
-  /** Where lifecycle anomalies are alerted, if anywhere (`openAlertSink`). */
+  /**
+   * Where lifecycle anomalies are alerted; null: nowhere.
+   * @default openAlertSink(config, stream), closed by `close()`
+   */
   alerts?: AlertSink | null;
+  /** Incidents: with `ALERT_MODE=incident`, lifecycle anomalies join their service's incident. */
+  incidents?: IncidentStore;
 }
 
 /** Options of {@linkcode buildCollect}: the sources and the logger. */
 export interface BuildCollectOptions {
+  /**
+   * The process's metrics: `tailwise_lines_in_total` counts what the sources append.
+   * @default none
+   */
+  metrics?: TailwiseMetrics;
   /**
    * The Docker engine to follow; null follows none.
    * @default null
@@ -155,7 +170,16 @@ export function buildCollect(
 ): TailwiseFunction<CollectSettings> {
   const settings = collectSettings(config, options);
   const log = options.log ?? createLogger("collect", { level: config.logLevel });
-  const { stream } = adapters;
+  const stream = options.metrics
+    ? countLinesIn(adapters.stream, settings.streams, options.metrics.linesIn)
+    : adapters.stream;
+  const ownAlerts = adapters.alerts === undefined;
+  const alerts = ownAlerts
+    ? openAlertSink(config, stream, log.child({ part: "alerts" }))
+    : adapters.alerts ?? null;
+  const incidents = config.alerts.mode === "incident" && adapters.incidents
+    ? new IncidentManager(adapters.incidents, { quietMs: config.alerts.incidentQuietMs })
+    : null;
   return {
     name: "collect",
     settings,
@@ -167,7 +191,8 @@ export function buildCollect(
           log: stream,
           logger: log,
           signal,
-          alerts: adapters.alerts ?? null,
+          alerts,
+          incidents,
         }, {
           stream: settings.stream,
           streams: settings.streams,
@@ -207,6 +232,8 @@ export function buildCollect(
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw failed.reason;
     },
-    close: () => Promise.resolve(),
+    close: async () => {
+      if (ownAlerts) await alerts?.[Symbol.asyncDispose]();
+    },
   };
 }

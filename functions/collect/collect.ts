@@ -45,6 +45,7 @@ import type { Logger } from "../../shared/runtime/logger.ts";
 import { AppendBatcher, type StoreLost } from "./append_batcher.ts";
 import { ContainerWatch, type DockerEvent, type LineRing } from "./container_watch.ts";
 import type { AlertSink } from "../../shared/ports/alert_sink.ts";
+import type { IncidentManager } from "../../shared/runtime/incidents.ts";
 import { keyBeside, shardOf } from "../../shared/ports/log_shards.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
 
@@ -60,6 +61,8 @@ export interface CollectDeps {
   signal: AbortSignal;
   /** Where lifecycle anomalies are alerted, if anywhere (they always go to the anomalies stream). */
   alerts?: AlertSink | null;
+  /** With `ALERT_MODE=incident`: lifecycle anomalies join their service's incident. */
+  incidents?: IncidentManager | null;
 }
 
 /** Settings of {@linkcode collect} (the `collect` and `streams` parts of the config). */
@@ -262,6 +265,7 @@ class _Collector {
       log: deps.log,
       logger: deps.logger,
       alerts: deps.alerts ?? null,
+      incidents: deps.incidents ?? null,
       settled: (id) => this.tails.get(id)?.done ?? Promise.resolve(),
     }, {
       anomalyStream: options.anomalyStream,

@@ -28,6 +28,7 @@ import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { serviceKey } from "../../shared/ports/service_key.ts";
 import { coldStartLine } from "../../shared/detector/detector.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
+import { alertOrRecord, type IncidentManager } from "../../shared/runtime/incidents.ts";
 
 /** What a {@linkcode ContainerWatch} works with. */
 export interface ContainerWatchDeps {
@@ -39,6 +40,8 @@ export interface ContainerWatchDeps {
   logger: Logger;
   /** Where lifecycle anomalies are alerted, if anywhere. */
   alerts?: AlertSink | null;
+  /** With incidents, anomalies are recorded there and the sink hears about incidents. */
+  incidents?: IncidentManager | null;
   /**
    * Resolves once collect has read a container's last lines (its follower
    * ended), so an anomaly can attach them; waited for at most `settleMs`.
@@ -483,7 +486,7 @@ export class ContainerWatch {
       containerName: who.name,
       reason,
     });
-    if (this.#deps.alerts) await this.#deps.alerts.send([a]);
+    await alertOrRecord([a], this.#deps.incidents, this.#deps.alerts);
   }
 
   async #checkVersion(

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { DataDirLockedError } from "../../shared/adapters/sqlite/data_dir_lock.ts";
 import { DataDirError } from "../../shared/adapters/sqlite/sqlite_database.ts";
@@ -18,7 +19,6 @@ import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
 import { runUntilSignal } from "../../shared/runtime/tailwise_function.ts";
-import { openAlertSink } from "../../shared/adapters/open_alert_sink.ts";
 import { buildCollect, dockerClient } from "./build.ts";
 
 /**
@@ -58,19 +58,19 @@ if (import.meta.main) {
     log.error(e.message);
     Deno.exit(2);
   }
-  // Lifecycle anomalies are alerted by collect itself.
-  const alerts = openAlertSink(config, stream, log);
+  const metrics = createTailwiseMetrics();
   try {
     await runUntilSignal(
-      buildCollect(config, { stream, alerts }, {
+      buildCollect(config, { stream }, {
         docker: dockerClient(config.docker),
         excludeContainers: self ? [self] : [],
         log,
+        metrics,
       }),
       log,
+      { metrics: { endpoint: config.metrics, registry: metrics.registry } },
     );
   } finally {
-    await alerts?.[Symbol.asyncDispose]();
     await stream[Symbol.asyncDispose]();
   }
   Deno.exit(0);

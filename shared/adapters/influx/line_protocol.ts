@@ -144,12 +144,22 @@ export function tsToNanoText(ts: string): string {
   if (ts.charCodeAt(ts.length - 1) === 90 && (dot || ts.length === 20)) {
     const frac = dot ? ts.slice(20, -1) : "";
     if (frac.length <= 9 && /^\d*$/.test(frac)) {
-      const ms = Date.parse(ts.slice(0, 19) + "Z");
-      if (ms >= 0 && ms < 9_223_372_036_000) return String(ms / 1000) + frac.padEnd(9, "0");
+      // Lines of a batch share their second: parse it once.
+      const prefix = ts.slice(0, 19);
+      if (prefix !== _lastPrefix) {
+        const ms = Date.parse(prefix + "Z");
+        if (!(ms >= 0 && ms < 9_223_372_036_000)) return _slowNanos(ts);
+        _lastPrefix = prefix;
+        _lastSeconds = String(ms / 1000);
+      }
+      return _lastSeconds + frac.padEnd(9, "0");
     }
   }
   return _slowNanos(ts);
 }
+
+let _lastPrefix = "";
+let _lastSeconds = "";
 
 const _MIN_NS = -9_223_372_036_854_775_806n;
 const _MAX_NS = 9_223_372_036_854_775_806n;
@@ -213,16 +223,11 @@ export class LineProtocolEncoder {
    */
   encode(entry: LogEntry): EncodedEntry {
     const time = tsToNanoText(entry.ts);
-    let tags = this.#measurement;
-    if (entry.containerName) tags += ",container=" + escapeTag(entry.containerName);
-    if (entry.key && entry.key !== entry.containerName) tags += ",model=" + escapeTag(entry.key);
-    if (entry.node) tags += ",node=" + escapeTag(entry.node);
-    if (entry.service) tags += ",service=" + escapeTag(entry.service);
-    const streamTag = ",stream=" + escapeTag(entry.stream);
-    let head = "cid=" + quoteField(entry.containerId);
-    if (entry.image) head += ",image=" + quoteField(entry.image);
-    if (entry.task) head += ",task=" + quoteField(entry.task);
-    head += ",seq=" + entry.seq + "i";
+    // The lines of a packed message share their metadata: escape it once.
+    const m = this.#meta(entry);
+    const tags = m.tags;
+    const streamTag = entry.stream === "stdout" ? ",stream=stdout" : ",stream=stderr";
+    const head = m.head + ",seq=" + entry.seq + "i";
     const slot0 = entry.seq === 0 ? "" : ",slot=" + entry.seq;
 
     const parts = this.#parts(entry);
@@ -242,6 +247,40 @@ export class LineProtocolEncoder {
         quoteField(chunks[p]!) + ",part=" + p + "i " + time;
     }
     return { text, points: chunks.length, bytes: _utf8Length(text) };
+  }
+
+  #last: _Meta | null = null;
+
+  /** The escaped tags and leading fields of an entry's container, from the last entry when equal. */
+  #meta(entry: LogEntry): _Meta {
+    const l = this.#last;
+    if (
+      l !== null && l.containerName === entry.containerName &&
+      l.containerId === entry.containerId &&
+      l.key === entry.key && l.node === entry.node && l.service === entry.service &&
+      l.image === entry.image && l.task === entry.task
+    ) {
+      return l;
+    }
+    let tags = this.#measurement;
+    if (entry.containerName) tags += ",container=" + escapeTag(entry.containerName);
+    if (entry.key && entry.key !== entry.containerName) tags += ",model=" + escapeTag(entry.key);
+    if (entry.node) tags += ",node=" + escapeTag(entry.node);
+    if (entry.service) tags += ",service=" + escapeTag(entry.service);
+    let head = "cid=" + quoteField(entry.containerId);
+    if (entry.image) head += ",image=" + quoteField(entry.image);
+    if (entry.task) head += ",task=" + quoteField(entry.task);
+    return this.#last = {
+      containerName: entry.containerName,
+      containerId: entry.containerId,
+      key: entry.key,
+      node: entry.node,
+      service: entry.service,
+      image: entry.image,
+      task: entry.task,
+      tags,
+      head,
+    };
   }
 
   /** The line as field values of at most maxFieldBytes each. */
@@ -289,6 +328,18 @@ export class LineProtocolEncoder {
     if (chunks.length === 0) chunks.push("");
     return { raw: false, chunks, truncated };
   }
+}
+
+interface _Meta {
+  containerName: string;
+  containerId: string;
+  key: string | undefined;
+  node: string | undefined;
+  service: string | undefined;
+  image: string;
+  task: string | undefined;
+  tags: string;
+  head: string;
 }
 
 function _utf8Length(text: string): number {
