@@ -149,6 +149,7 @@ export async function main(args: string[]): Promise<number> {
       files: values.file,
       demo: values.demo,
       log: log.child({ fn: "collect" }),
+      metrics,
     }),
     buildIngest(config, adaptersWithStore, {
       consumer: stable("ingest"),

@@ -15,6 +15,8 @@
  */
 
 import { configuredLogShards } from "../../shared/ports/log_shards.ts";
+import type { TailwiseMetrics } from "../../shared/runtime/metrics.ts";
+import { countLinesIn } from "../../shared/runtime/metrics_server.ts";
 import Docker from "dockerode";
 import type { AlertSink } from "../../shared/ports/alert_sink.ts";
 import type { IncidentStore } from "../../shared/ports/incident_store.ts";
@@ -81,6 +83,11 @@ export interface CollectAdapters {
 
 /** Options of {@linkcode buildCollect}: the sources and the logger. */
 export interface BuildCollectOptions {
+  /**
+   * The process's metrics: `tailwise_lines_in_total` counts what the sources append.
+   * @default none
+   */
+  metrics?: TailwiseMetrics;
   /**
    * The Docker engine to follow; null follows none.
    * @default null
@@ -163,7 +170,9 @@ export function buildCollect(
 ): TailwiseFunction<CollectSettings> {
   const settings = collectSettings(config, options);
   const log = options.log ?? createLogger("collect", { level: config.logLevel });
-  const { stream } = adapters;
+  const stream = options.metrics
+    ? countLinesIn(adapters.stream, settings.streams, options.metrics.linesIn)
+    : adapters.stream;
   const ownAlerts = adapters.alerts === undefined;
   const alerts = ownAlerts
     ? openAlertSink(config, stream, log.child({ part: "alerts" }))

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { DataDirLockedError } from "../../shared/adapters/sqlite/data_dir_lock.ts";
 import { DataDirError } from "../../shared/adapters/sqlite/sqlite_database.ts";
@@ -57,14 +58,17 @@ if (import.meta.main) {
     log.error(e.message);
     Deno.exit(2);
   }
+  const metrics = createTailwiseMetrics();
   try {
     await runUntilSignal(
       buildCollect(config, { stream }, {
         docker: dockerClient(config.docker),
         excludeContainers: self ? [self] : [],
         log,
+        metrics,
       }),
       log,
+      { metrics: { endpoint: config.metrics, registry: metrics.registry } },
     );
   } finally {
     await stream[Symbol.asyncDispose]();

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { openLogStore } from "../../shared/adapters/open_adapters.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
@@ -43,7 +44,10 @@ async function _main(): Promise<number> {
     },
   });
   try {
-    await runUntilSignal(buildIngest(config, { stream, logStore }, { log }), log);
+    const metrics = createTailwiseMetrics();
+    await runUntilSignal(buildIngest(config, { stream, logStore }, { log }), log, {
+      metrics: { endpoint: config.metrics, registry: metrics.registry },
+    });
   } catch (e) {
     log.error("ingest stopped with an error", { error: e });
     return 1;

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { openAdapters } from "../../shared/adapters/open_adapters.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
@@ -25,5 +26,8 @@ if (import.meta.main) {
   }
   log.info("starting", { config: redactConfig(config) });
   await using adapters = await openAdapters(config, { name: `score-${config.instance}` });
-  await runUntilSignal(buildScore(config, adapters, { log }), log);
+  const metrics = createTailwiseMetrics();
+  await runUntilSignal(buildScore(config, adapters, { log, metrics }), log, {
+    metrics: { endpoint: config.metrics, registry: metrics.registry },
+  });
 }

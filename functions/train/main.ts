@@ -11,6 +11,7 @@
  * @module
  */
 
+import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { parseArgs } from "node:util";
 import { openAdapters } from "../../shared/adapters/open_adapters.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
@@ -48,7 +49,10 @@ async function _main(): Promise<number> {
     for (const r of results) console.log(JSON.stringify(r));
     await train.close();
   } else {
-    await runUntilSignal(train, log);
+    const metrics = createTailwiseMetrics();
+    await runUntilSignal(train, log, {
+      metrics: { endpoint: config.metrics, registry: metrics.registry },
+    });
   }
   return 0;
 }

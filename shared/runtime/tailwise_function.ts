@@ -17,6 +17,8 @@
  */
 
 import type { Logger } from "./logger.ts";
+import type { MetricsRegistry } from "./metrics.ts";
+import { type MetricsEndpoint, serveMetrics } from "./metrics_server.ts";
 
 /** A function built from the config and the adapters, ready to run. */
 export interface TailwiseFunction<S extends object = Record<string, unknown>> {
@@ -42,8 +44,13 @@ export interface TailwiseFunction<S extends object = Record<string, unknown>> {
  *
  * @param fn the built function
  * @param log where the settings line goes
+ * @param options the process's metrics, served on their endpoint (`METRICS_PORT`) while it runs
  */
-export async function runUntilSignal(fn: TailwiseFunction<object>, log: Logger): Promise<void> {
+export async function runUntilSignal(
+  fn: TailwiseFunction<object>,
+  log: Logger,
+  options: { metrics?: { endpoint: MetricsEndpoint; registry: MetricsRegistry } } = {},
+): Promise<void> {
   const stop = new AbortController();
   const onSignal = () => {
     if (stop.signal.aborted) Deno.exit(130);
@@ -51,10 +58,16 @@ export async function runUntilSignal(fn: TailwiseFunction<object>, log: Logger):
   };
   for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, onSignal);
   logSettings(fn, log);
+  // The process's own /metrics (METRICS_PORT), for Prometheus to scrape each replica.
+  const server = options.metrics
+    ? serveMetrics(options.metrics.endpoint, options.metrics.registry, stop.signal, log)
+    : null;
   try {
     await fn.run(stop.signal);
   } finally {
     for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.removeSignalListener(sig, onSignal);
+    stop.abort();
+    await server?.finished;
     await fn.close();
   }
 }
