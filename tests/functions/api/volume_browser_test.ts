@@ -17,7 +17,7 @@ import { chromium } from "playwright-core";
 import { createApi } from "../../../functions/api/api.ts";
 import { SESSION_COOKIE } from "../../../functions/api/dashboard.ts";
 import { openAdapters } from "../../../shared/adapters/open_adapters.ts";
-import { RateModelBuilder } from "../../../shared/detector/rate_model.ts";
+import { RateModelBuilder } from "../../../shared/detector/detector.ts";
 import { loadConfig } from "../../../shared/runtime/config.ts";
 import { createTailwiseMetrics } from "../../../shared/runtime/metrics.ts";
 import { IncidentManager } from "../../../shared/runtime/incidents.ts";
