@@ -66,12 +66,80 @@ export const SHAPE_CLASSES: readonly string[] = [
 ];
 const _BITS = SHAPE_CLASSES.length;
 
-/** One finding about a value. */
+/** What a finding is about ({@linkcode describeFinding} words it). */
+export const FINDING = {
+  /** A value never seen in the slot. */
+  newValue: 1,
+  /** A value seen rarely: `a` times among `b`. */
+  rareValue: 2,
+  /** Shape classes (bit mask `a`) never seen. */
+  newShape: 3,
+  /** Shape classes (bit mask `a`) rarely seen. */
+  rareShape: 4,
+  /** A value `a` characters long, the longest seen `b`. */
+  long: 5,
+  /** A word (at `a`..`b` of the text) never seen. */
+  newWord: 6,
+  /** A word (at `a`..`b`) seen in `c` of `d` values. */
+  rareWord: 7,
+  /** A number out of range, usually between `a` and `b`. */
+  range: 8,
+} as const;
+
+/**
+ * One finding about a value: a strength and what it is about, in numbers,
+ * so that nothing is formatted for the many lines that never need words.
+ */
 export interface SlotFinding {
   /** Strength in [0, 1]. */
   strength: number;
-  /** Why, for people: `never seen here`, `shape never seen (..)`, ... */
-  why: string;
+  /** One of {@linkcode FINDING}. */
+  code: number;
+  /** First number of the finding (see {@linkcode FINDING}). */
+  a: number;
+  /** Second number. */
+  b: number;
+  /** Third number. */
+  c: number;
+  /** Fourth number. */
+  d: number;
+}
+
+/**
+ * Words for a finding, for people: `never seen here`, `rare here (5 of
+ * 20000)`, `shape never seen (.., %-encoding)`, ...
+ *
+ * @param f The finding.
+ * @param source The text its word offsets index.
+ * @returns The words.
+ */
+export function describeFinding(f: SlotFinding, source: string): string {
+  switch (f.code) {
+    case FINDING.newValue:
+      return "never seen here";
+    case FINDING.rareValue:
+      return `rare here (${f.a} of ${f.b})`;
+    case FINDING.newShape:
+    case FINDING.rareShape: {
+      const names: string[] = [];
+      for (let k = 0; k < _BITS; k++) if ((f.a >>> k) & 1) names.push(SHAPE_CLASSES[k]!);
+      return `shape ${f.code === FINDING.newShape ? "never" : "rarely"} seen (${names.join(", ")})`;
+    }
+    case FINDING.long:
+      return `${f.a} characters, longest seen ${f.b}`;
+    case FINDING.newWord:
+      return `word never seen here (${source.substring(f.a, Math.min(f.b, f.a + 24))})`;
+    case FINDING.rareWord:
+      return `word rare here (${source.substring(f.a, Math.min(f.b, f.a + 24))}, ${f.c} of ${f.d})`;
+    case FINDING.range:
+      return `out of range (usually ${_round(f.a)} to ${_round(f.b)})`;
+    default:
+      return "unusual";
+  }
+}
+
+function _round(v: number): string {
+  return String(Number(v.toPrecision(4)));
 }
 
 /** Sorted value hashes and their counts. */
@@ -242,10 +310,12 @@ export class SlotModel {
         // host or pod name, a version) changes with a restart or a deploy,
         // for every line at once: alone, that is not worth an alert.
         if (cat.keys.length === 1 && _hasDigit(s, a, b)) out.strength *= 0.15;
-        out.why = "never seen here";
+        out.code = FINDING.newValue;
       } else {
         out.strength = rareStrength(c, n);
-        if (out.strength > 0) out.why = `rare here (${c} of ${n})`;
+        out.code = FINDING.rareValue;
+        out.a = c;
+        out.b = n;
       }
       return out.strength;
     }
@@ -266,12 +336,11 @@ export class SlotModel {
         } else if (st > 0 && Math.abs(st - best) <= 1e-9) bestBits |= 1 << k;
       }
       if (best > 0) {
-        const names: string[] = [];
-        for (let k = 0; k < _BITS; k++) if ((bestBits >>> k) & 1) names.push(SHAPE_CLASSES[k]!);
         out.strength = best;
-        out.why = `shape ${
-          this.bits[_firstBit(bestBits)]! - self <= 0 ? "never" : "rarely"
-        } seen (${names.join(", ")})`;
+        out.code = this.bits[_firstBit(bestBits)]! - self <= 0
+          ? FINDING.newShape
+          : FINDING.rareShape;
+        out.a = bestBits;
       }
     }
     const len = b - a;
@@ -279,7 +348,9 @@ export class SlotModel {
       const st = Math.min(1, Math.log(len / (this.maxLength + 16)) / Math.log(8));
       if (st > out.strength) {
         out.strength = st;
-        out.why = `${len} characters, longest seen ${this.maxLength}`;
+        out.code = FINDING.long;
+        out.a = len;
+        out.b = this.maxLength;
       }
     }
     const words = this.words;
@@ -295,11 +366,12 @@ export class SlotModel {
         ? 0
         : Math.min(this.wordStrength, rareStrength(rarest, n));
       if (st > out.strength) {
-        const word = s.substring(ra, Math.min(rb, ra + 24));
         out.strength = st;
-        out.why = rarest <= 0
-          ? `word never seen here (${word})`
-          : `word rare here (${word}, ${rarest} of ${n})`;
+        out.code = rarest <= 0 ? FINDING.newWord : FINDING.rareWord;
+        out.a = ra;
+        out.b = rb;
+        out.c = rarest;
+        out.d = n;
       }
     }
     return out.strength;
