@@ -155,7 +155,17 @@ export function buildApi(
       const server = serveApi(config, {
         ...adapters,
         requestTraining,
-        health: { logStore: () => logStore.ping() },
+        health: {
+          // With Redis but no INFLUX_URL the history is an empty local one:
+          // on-demand training finds no lines, so say so.
+          logStore: config.redis.url !== null && config.influx.url === null
+            ? () =>
+              Promise.resolve({
+                ok: false,
+                detail: "INFLUX_URL is not set: the api has no history to train from",
+              })
+            : () => logStore.ping(),
+        },
         lineCounts: (since) => logStore.containers({ since }),
         history: (key, o) => logStore.history(key, o),
         token: options.token,
