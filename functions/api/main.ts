@@ -12,6 +12,7 @@
  * @module
  */
 
+import { exitOnHelp } from "../../shared/runtime/task_help.ts";
 import { openAdapters } from "../../shared/adapters/open_adapters.ts";
 import { DataDirLockedError } from "../../shared/adapters/sqlite/data_dir_lock.ts";
 import { DataDirError } from "../../shared/adapters/sqlite/sqlite_database.ts";
@@ -21,6 +22,7 @@ import { runUntilSignal } from "../../shared/runtime/tailwise_function.ts";
 import { AddressInUseError, apiToken, buildApi } from "./build.ts";
 
 if (import.meta.main) {
+  exitOnHelp("api");
   let config: Config;
   let token: { token: string; source: string };
   try {

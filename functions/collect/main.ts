@@ -10,6 +10,7 @@
  * @module
  */
 
+import { exitOnHelp } from "../../shared/runtime/task_help.ts";
 import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { DataDirLockedError } from "../../shared/adapters/sqlite/data_dir_lock.ts";
@@ -34,6 +35,7 @@ export function ownContainerId(mountinfo: string): string | null {
 }
 
 if (import.meta.main) {
+  exitOnHelp("collect");
   const config = loadConfigOrExit();
   const log = createLogger("collect", { level: config.logLevel });
   log.info("starting", { config: redactConfig(config) });

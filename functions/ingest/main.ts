@@ -12,6 +12,7 @@
  * @module
  */
 
+import { exitOnHelp } from "../../shared/runtime/task_help.ts";
 import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { openLogStore } from "../../shared/adapters/open_adapters.ts";
@@ -56,5 +57,6 @@ async function _main(): Promise<number> {
 }
 
 if (import.meta.main) {
+  exitOnHelp("ingest");
   Deno.exit(await _main());
 }

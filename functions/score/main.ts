@@ -10,6 +10,7 @@
  * @module
  */
 
+import { exitOnHelp } from "../../shared/runtime/task_help.ts";
 import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { openAdapters } from "../../shared/adapters/open_adapters.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
@@ -18,6 +19,7 @@ import { runUntilSignal } from "../../shared/runtime/tailwise_function.ts";
 import { buildScore } from "./build.ts";
 
 if (import.meta.main) {
+  exitOnHelp("score");
   const config = loadConfigOrExit();
   const log = createLogger("score", { level: config.logLevel });
   if (!config.redis.url) {
