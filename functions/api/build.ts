@@ -29,7 +29,7 @@ import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
 import { createTailwiseMetrics, type TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
 import { ModelNotFoundError, type ModelRegistry } from "../../shared/ports/model_registry.ts";
-import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
+import { prepareLogStore, type TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import { scoreLines } from "../../shared/scoring/score_lines.ts";
 import { trainContainer, trainSettings } from "../../shared/training/train_model.ts";
 import { type ApiDeps, createApi, type HealthCheck } from "./api.ts";
@@ -151,12 +151,7 @@ export function buildApi(
     settings,
     listening: listening.promise,
     async run(signal) {
-      try {
-        await logStore.prepare({ signal });
-      } catch (e) {
-        if (signal.aborted) return;
-        throw e;
-      }
+      if (!await prepareLogStore(logStore, signal)) return;
       const server = serveApi(config, {
         ...adapters,
         requestTraining,

@@ -330,8 +330,11 @@ export class FeatureModel {
       const t = templates[i]!;
       let sev = 0;
       for (const tok of t.tokens) if (tok !== WILDCARD) sev = Math.max(sev, severityOf(tok));
-      this.#templateSeverity[i] = sev;
-      this.#templateRarity[i] = rarityOf(t.count, n);
+      // A severe template that recurs routinely is that container's normal:
+      // its severity weighs half, as its rarity does.
+      const recurring = isRecurring(t.count, n);
+      this.#templateSeverity[i] = recurring ? sev * 0.5 : sev;
+      this.#templateRarity[i] = recurring ? rarityOf(t.count, n) * 0.5 : rarityOf(t.count, n);
       this.#templateRows.push(this.#hashTokens(t.tokens, t.tokens.length));
     }
   }
@@ -770,6 +773,27 @@ export class FeatureModel {
  */
 export function rarityOf(count: number, n: number): number {
   return Math.log((n + 1) / (count + 1)) / Math.log(n + 1 + 1e-9 + (n === 0 ? 1 : 0));
+}
+
+/** A template seen at least this many times in training may recur routinely. */
+export const RECURRING_MIN_COUNT = 5;
+/** ... if it is at least this share of the training lines. */
+export const RECURRING_MIN_SHARE = 0.002;
+
+/**
+ * Whether a template recurs routinely in training: at least
+ * {@linkcode RECURRING_MIN_COUNT} times and {@linkcode RECURRING_MIN_SHARE}
+ * of the lines (e.g. a known exception at its usual rate). Such a template is
+ * normal at that rate: its rarity and severity weigh half, so it does not
+ * alert each time it appears. A template seen a few times in a large history
+ * (an anomaly that slipped into training) keeps both in full.
+ *
+ * @param count Times seen.
+ * @param n Training lines.
+ * @returns Whether it recurs routinely.
+ */
+export function isRecurring(count: number, n: number): boolean {
+  return count >= RECURRING_MIN_COUNT && count >= RECURRING_MIN_SHARE * n;
 }
 
 /**

@@ -16,6 +16,7 @@
  * @module
  */
 
+import type { LogStore } from "../ports/log_store.ts";
 import type { Logger } from "./logger.ts";
 import type { MetricsRegistry } from "./metrics.ts";
 import { type MetricsEndpoint, serveMetrics } from "./metrics_server.ts";
@@ -81,4 +82,27 @@ export async function runUntilSignal(
  */
 export function logSettings(fn: TailwiseFunction<object>, log: Logger): void {
   log.info("settings", { function: fn.name, settings: fn.settings });
+}
+
+/**
+ * Prepares the log store before a function runs (creates the database and
+ * its policy, or the tables), giving up quietly when the function is stopped
+ * meanwhile.
+ *
+ * @param store the log store
+ * @param signal the function's stop signal
+ * @returns true when prepared, false when stopped first (the function returns)
+ * @throws {Error} when preparing failed for another reason
+ */
+export async function prepareLogStore(
+  store: Pick<LogStore, "prepare">,
+  signal: AbortSignal,
+): Promise<boolean> {
+  try {
+    await store.prepare({ signal });
+  } catch (e) {
+    if (signal.aborted) return false;
+    throw e;
+  }
+  return !signal.aborted;
 }

@@ -142,6 +142,8 @@ export async function followFile(
       readPos += chunk.length;
     }
   } finally {
+    // An event still open is read again from the checkpoint at the next start.
+    sink.discard();
     await pipeline.close(10_000);
   }
   return pipeline.written;
