@@ -301,8 +301,11 @@ export class SlotModel {
     if (n < _MIN_VALUES) return 0;
     const cat = this.categories;
     const isNumber = num === num;
-    if (cat !== null && (!isNumber || (this.kind & CODE) !== 0)) {
-      // Few distinct values: judged as a category.
+    // Few distinct values are judged as a category: codes, and words (methods,
+    // levels, schemes). Text with digits in nearly every value (hosts, IPs,
+    // user agents, versions) names instances that come and go: its shape and
+    // words are judged instead.
+    if (cat !== null && (isNumber ? (this.kind & CODE) !== 0 : this.bits[2]! < 0.9 * this.n)) {
       const c = _count(cat, hashRange(s, a, b)) - self;
       if (c <= 0) {
         out.strength = newStrength(this.singles - self, n);
@@ -602,6 +605,17 @@ export function shapeOf(s: string, a: number, b: number): number {
   return mask;
 }
 
+/**
+ * Whether a run of letters is a word: no digit right before or after it
+ * (`bd` in `55bd6f` is a piece of an id, not a word).
+ */
+function _edge(s: string, a: number, start: number, after: number): boolean {
+  if (after >= 48 && after <= 57) return false;
+  if (start === a) return true;
+  const before = s.charCodeAt(start - 1);
+  return before < 48 || before > 57;
+}
+
 let _rarestAt = 0;
 let _rarestEnd = 0;
 
@@ -624,7 +638,7 @@ function _rarestWord(s: string, a: number, b: number, words: Counts, self: numbe
       h ^= l;
       h = Math.imul(h, 0x01000193);
     } else {
-      if (start >= 0 && i - start >= 2) {
+      if (start >= 0 && i - start >= 2 && _edge(s, a, start, c)) {
         seen++;
         const n = _count(words, h >>> 0) - self;
         if (n < rarest) {
@@ -642,7 +656,8 @@ function _rarestWord(s: string, a: number, b: number, words: Counts, self: numbe
 }
 
 function _words(s: string, a: number, b: number, f: (h: number, ws: number, we: number) => void) {
-  // Runs of two or more ASCII letters, lower-cased; %XX is a separator.
+  // Runs of two or more ASCII letters, lower-cased, with no digit next to
+  // them; %XX is a separator.
   let h = 0x811c9dc5;
   let start = -1;
   let seen = 0;
@@ -650,7 +665,7 @@ function _words(s: string, a: number, b: number, f: (h: number, ws: number, we: 
     let c = i < b ? s.charCodeAt(i) : 32;
     if (c === 37 && i + 2 < b && _hex(s.charCodeAt(i + 1)) >= 0 && _hex(s.charCodeAt(i + 2)) >= 0) {
       c = 32;
-      if (start >= 0 && i - start >= 2) {
+      if (start >= 0 && i - start >= 2 && _edge(s, a, start, c)) {
         f(h >>> 0, start, i);
         seen++;
       }
@@ -665,7 +680,7 @@ function _words(s: string, a: number, b: number, f: (h: number, ws: number, we: 
       h ^= l;
       h = Math.imul(h, 0x01000193);
     } else {
-      if (start >= 0 && i - start >= 2) {
+      if (start >= 0 && i - start >= 2 && _edge(s, a, start, c)) {
         f(h >>> 0, start, i);
         seen++;
       }
