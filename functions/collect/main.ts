@@ -53,6 +53,18 @@ if (import.meta.main) {
         password: config.redis.password,
         name: `collect-${config.instance}`,
         cluster: config.redis.cluster,
+        onTrimmed: ({ stream, minId, removed }) =>
+          removed > 0
+            ? log.warn(
+              "Redis is out of memory: trimmed the log stream of entries every consumer group " +
+                "had acked, and appending again",
+              { stream, removed, belowId: minId },
+            )
+            : log.error(
+              "Redis is out of memory and the log stream holds nothing every group acked: " +
+                "appends wait (raise Redis maxmemory, or check that ingest and score keep up)",
+              { stream },
+            ),
       })
       : await SqliteLogStream.open(config.dataDir);
   } catch (e) {

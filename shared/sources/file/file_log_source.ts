@@ -25,7 +25,7 @@ import { LineClock, SourcePipeline, type SourcePipelineOptions } from "../pipeli
  * line cap, batch sizes, multi-line grouping) and the file source's own.
  */
 export interface FollowFileOptions
-  extends Omit<SourcePipelineOptions, "sequenceKey" | "onStoreLost" | "maxBackoffMs"> {
+  extends Omit<SourcePipelineOptions, "onStoreLost" | "maxBackoffMs"> {
   /**
    * The pseudo-container's name.
    * @default `file:<basename>`
