@@ -607,13 +607,22 @@ export function shapeOf(s: string, a: number, b: number): number {
 
 /**
  * Whether a run of letters is a word: no digit right before or after it
- * (`bd` in `55bd6f` is a piece of an id, not a word).
+ * (`bd` in `55bd6f` is a piece of an id, not a word), and not six or more
+ * hex letters (`bebbeafd`).
  */
-function _edge(s: string, a: number, start: number, after: number): boolean {
+function _edge(s: string, a: number, start: number, end: number, after: number): boolean {
   if (after >= 48 && after <= 57) return false;
-  if (start === a) return true;
-  const before = s.charCodeAt(start - 1);
-  return before < 48 || before > 57;
+  if (start > a) {
+    const before = s.charCodeAt(start - 1);
+    if (before >= 48 && before <= 57) return false;
+  }
+  // Six or more of a–f only is a hex id that happens to hold no digit.
+  if (end - start < 6) return true;
+  for (let i = start; i < end; i++) {
+    const l = s.charCodeAt(i) | 32;
+    if (l < 97 || l > 102) return true;
+  }
+  return false;
 }
 
 let _rarestAt = 0;
@@ -638,7 +647,7 @@ function _rarestWord(s: string, a: number, b: number, words: Counts, self: numbe
       h ^= l;
       h = Math.imul(h, 0x01000193);
     } else {
-      if (start >= 0 && i - start >= 2 && _edge(s, a, start, c)) {
+      if (start >= 0 && i - start >= 2 && _edge(s, a, start, i, c)) {
         seen++;
         const n = _count(words, h >>> 0) - self;
         if (n < rarest) {
@@ -665,7 +674,7 @@ function _words(s: string, a: number, b: number, f: (h: number, ws: number, we: 
     let c = i < b ? s.charCodeAt(i) : 32;
     if (c === 37 && i + 2 < b && _hex(s.charCodeAt(i + 1)) >= 0 && _hex(s.charCodeAt(i + 2)) >= 0) {
       c = 32;
-      if (start >= 0 && i - start >= 2 && _edge(s, a, start, c)) {
+      if (start >= 0 && i - start >= 2 && _edge(s, a, start, i, c)) {
         f(h >>> 0, start, i);
         seen++;
       }
@@ -680,7 +689,7 @@ function _words(s: string, a: number, b: number, f: (h: number, ws: number, we: 
       h ^= l;
       h = Math.imul(h, 0x01000193);
     } else {
-      if (start >= 0 && i - start >= 2 && _edge(s, a, start, c)) {
+      if (start >= 0 && i - start >= 2 && _edge(s, a, start, i, c)) {
         f(h >>> 0, start, i);
         seen++;
       }
