@@ -56,6 +56,8 @@ export interface RateScenarioOptions {
   dayToDay?: number;
   /** Minute-to-minute multiplicative noise (σ of a log-normal) beyond Poisson. @default {0} */
   overdispersion?: number;
+  /** Lines a cron job writes at minute 0 of every hour (a bursty template); 0 for none. @default {0} */
+  hourlyBurst?: number;
 }
 
 const _MIN = 60_000;
@@ -194,6 +196,14 @@ export function generateRateScenario(options: RateScenarioOptions = {}): RateSce
     const out = m < testStart ? history : test;
     if (active(mid, "silence")) continue;
     const drop = active(mid, "drop") ? 0.15 : 1;
+    if ((options.hourlyBurst ?? 0) > 0 && new Date(m).getUTCMinutes() === 0) {
+      for (let i = 0; i < options.hourlyBurst! * drop; i++) {
+        out.push({
+          time: m + Math.floor(rand() * 20_000),
+          line: `level=info msg="cron: report row exported" row=${Math.floor(rand() * 1e6)}`,
+        });
+      }
+    }
     for (const k of kinds) {
       let lambda = k.share !== undefined ? traffic * k.share * drop : k.perMinute! * drop;
       if (k.name === "cache" && active(mid, "flood")) lambda *= 20;
@@ -313,6 +323,11 @@ export async function runRateEval(
     ["peak300-start06", { seed: 4, peakPerMinute: 300, startHour: 6 }],
     ["quiet-peak60-start10", { seed: 5, peakPerMinute: 60, startHour: 10, incidents: false }],
     ["quiet-peak20-start00", { seed: 6, peakPerMinute: 20, startHour: 0, incidents: false }],
+    ["burst-peak40-start08", { seed: 7, peakPerMinute: 40, startHour: 8, hourlyBurst: 150 }],
+    [
+      "quiet-burst-peak40-start14",
+      { seed: 8, peakPerMinute: 40, startHour: 14, hourlyBurst: 150, incidents: false },
+    ],
   ];
   for (const [name, o] of cases) {
     const r = await evalRateScenario(name, generateRateScenario(o), options);

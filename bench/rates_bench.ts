@@ -18,9 +18,12 @@
  */
 
 import { fieldsToAnomaly } from "../shared/ports/anomaly.ts";
-import { trainDetector } from "../shared/detector/detector.ts";
-import { bundleModel } from "../shared/detector/model_bundle.ts";
-import { learnRates, type TimedLine } from "../shared/detector/rate_windows.ts";
+import {
+  bundleModel,
+  learnRates,
+  type TimedLine,
+  trainDetector,
+} from "../shared/detector/detector.ts";
 import { entryToFields, type LogEntry } from "../shared/ports/log_entry.ts";
 import { ModelCache } from "../shared/runtime/model_cache.ts";
 import { RedisFeedbackStore } from "../shared/adapters/redis/redis_feedback_store.ts";

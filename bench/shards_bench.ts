@@ -11,7 +11,7 @@
  * @module
  */
 
-import { AppendBatcher } from "../functions/collect/append_batcher.ts";
+import { AppendBatcher } from "../shared/sources/append_batcher.ts";
 import { RedisLogStream } from "../shared/adapters/redis/redis_log_stream.ts";
 import { modelKey, unpackEntries } from "../shared/ports/log_entry.ts";
 import { keyBeside, logShards, shardOf } from "../shared/ports/log_shards.ts";

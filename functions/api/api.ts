@@ -16,8 +16,9 @@
 
 import { createIncidentsApi } from "./incidents.ts";
 import { createVolumeView } from "./volume.ts";
+import { createIncidentsView } from "./incidents_view.ts";
 import type { RateStore } from "../../shared/ports/rate_store.ts";
-import type { RateModel } from "../../shared/detector/rate_model.ts";
+import type { RateModel } from "../../shared/detector/detector.ts";
 import type { IncidentStore } from "../../shared/ports/incident_store.ts";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
@@ -541,6 +542,7 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
   }
 
   if (deps.incidents) {
+    app.route("/", createIncidentsView({ incidents: deps.incidents }));
     app.route(
       "/incidents",
       createIncidentsApi({

@@ -17,7 +17,7 @@
  */
 
 import { configuredLogShards } from "../../shared/ports/log_shards.ts";
-import { type Config, ConfigError } from "../../shared/runtime/config.ts";
+import { type Config, ConfigError, loadConfig } from "../../shared/runtime/config.ts";
 import type { IncidentStore } from "../../shared/ports/incident_store.ts";
 import type { RateStore } from "../../shared/ports/rate_store.ts";
 import { REPORTED_GROUPS } from "../../shared/runtime/consumer_groups.ts";
@@ -29,7 +29,7 @@ import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
 import { createTailwiseMetrics, type TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
 import { ModelNotFoundError, type ModelRegistry } from "../../shared/ports/model_registry.ts";
-import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
+import { prepareLogStore, type TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import { scoreLines } from "../../shared/scoring/score_lines.ts";
 import { trainContainer, trainSettings } from "../../shared/training/train_model.ts";
 import { type ApiDeps, createApi, type HealthCheck } from "./api.ts";
@@ -151,16 +151,21 @@ export function buildApi(
     settings,
     listening: listening.promise,
     async run(signal) {
-      try {
-        await logStore.prepare({ signal });
-      } catch (e) {
-        if (signal.aborted) return;
-        throw e;
-      }
+      if (!await prepareLogStore(logStore, signal)) return;
       const server = serveApi(config, {
         ...adapters,
         requestTraining,
-        health: { logStore: () => logStore.ping() },
+        health: {
+          // With Redis but no INFLUX_URL the history is an empty local one:
+          // on-demand training finds no lines, so say so.
+          logStore: config.redis.url !== null && config.influx.url === null
+            ? () =>
+              Promise.resolve({
+                ok: false,
+                detail: "INFLUX_URL is not set: the api has no history to train from",
+              })
+            : () => logStore.ping(),
+        },
         lineCounts: (since) => logStore.containers({ since }),
         history: (key, o) => logStore.history(key, o),
         token: options.token,
@@ -306,6 +311,28 @@ export class AddressInUseError extends Error {
         "free address, or stop the process that listens there",
       options,
     );
+  }
+}
+
+/**
+ * Reads the config and finds the api token, for a process that serves the
+ * api (`deno task api`, `deno task start`); a bad setting is printed on
+ * stderr.
+ *
+ * @returns the config and the token, or null after printing what is wrong
+ */
+export async function loadApiConfig(): Promise<
+  { config: Config; token: { token: string; source: string } } | null
+> {
+  try {
+    const config = loadConfig();
+    return { config, token: await apiToken(config) };
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      return null;
+    }
+    throw e;
   }
 }
 

@@ -306,6 +306,7 @@ export function renderDashboard(
       .length}</b><span>anomalies shown</span></div>
     </div>
     <div class="spacer"></div>
+    <a class="btn ghost" href="/incident-list" title="Anomalies of one service close in time, grouped">Incidents</a>
     <div class="live" id="live" data-state="connecting" title="Live updates"><i></i><span>connecting</span></div>
     <form method="post" action="/logout"><button type="submit" class="ghost">Sign out</button></form>
         </header>

@@ -515,6 +515,52 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { 303: { description: "Signed out; redirects to /" }, 403: _error },
         },
       },
+      "/incident-list": {
+        get: {
+          summary: "The dashboard's incident list (HTML), open ones first; ?service= narrows it",
+          operationId: "incidentListPage",
+          tags: ["dashboard"],
+          parameters: [{ name: "service", in: "query", schema: { type: "string" } }],
+          responses: {
+            200: { description: "HTML", content: { "text/html": { schema: { type: "string" } } } },
+          },
+        },
+      },
+      "/incident": {
+        get: {
+          summary: "The dashboard's page of one incident (HTML): why, examples, links, feedback",
+          operationId: "incidentPage",
+          tags: ["dashboard"],
+          parameters: [{ name: "id", in: "query", required: true, schema: { type: "string" } }],
+          responses: {
+            200: { description: "HTML", content: { "text/html": { schema: { type: "string" } } } },
+            404: { description: "No such incident (HTML)" },
+          },
+        },
+      },
+      "/ui/incidents.css": {
+        get: {
+          summary: "The incident pages' stylesheet",
+          operationId: "incidentsCss",
+          tags: ["dashboard"],
+          responses: {
+            200: { description: "CSS", content: { "text/css": { schema: { type: "string" } } } },
+          },
+        },
+      },
+      "/ui/incidents.js": {
+        get: {
+          summary: "The incident page's script (feedback buttons)",
+          operationId: "incidentsJs",
+          tags: ["dashboard"],
+          responses: {
+            200: {
+              description: "JavaScript",
+              content: { "text/javascript": { schema: { type: "string" } } },
+            },
+          },
+        },
+      },
       "/ui/dashboard.css": {
         get: {
           summary: "The dashboard's stylesheet",

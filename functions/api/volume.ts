@@ -19,8 +19,7 @@ import { createRequire } from "node:module";
 import { Hono } from "hono";
 import { html } from "hono/html";
 import { HTTPException } from "hono/http-exception";
-import type { RateModel } from "../../shared/detector/rate_model.ts";
-import { RateMonitor } from "../../shared/detector/rate_model.ts";
+import { type RateModel, RateMonitor } from "../../shared/detector/detector.ts";
 import type { IncidentStore } from "../../shared/ports/incident_store.ts";
 import { RATE_COUNT_TTL_MS, type RateStore } from "../../shared/ports/rate_store.ts";
 

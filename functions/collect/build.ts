@@ -15,6 +15,8 @@
  */
 
 import { configuredLogShards } from "../../shared/ports/log_shards.ts";
+import type { TailwiseMetrics } from "../../shared/runtime/metrics.ts";
+import { countLinesIn } from "../../shared/runtime/metrics_server.ts";
 import Docker from "dockerode";
 import type { AlertSink } from "../../shared/ports/alert_sink.ts";
 import type { IncidentStore } from "../../shared/ports/incident_store.ts";
@@ -81,6 +83,11 @@ export interface CollectAdapters {
 
 /** Options of {@linkcode buildCollect}: the sources and the logger. */
 export interface BuildCollectOptions {
+  /**
+   * The process's metrics: `tailwise_lines_in_total` counts what the sources append.
+   * @default none
+   */
+  metrics?: TailwiseMetrics;
   /**
    * The Docker engine to follow; null follows none.
    * @default null
@@ -163,7 +170,9 @@ export function buildCollect(
 ): TailwiseFunction<CollectSettings> {
   const settings = collectSettings(config, options);
   const log = options.log ?? createLogger("collect", { level: config.logLevel });
-  const { stream } = adapters;
+  const stream = options.metrics
+    ? countLinesIn(adapters.stream, settings.streams, options.metrics.linesIn)
+    : adapters.stream;
   const ownAlerts = adapters.alerts === undefined;
   const alerts = ownAlerts
     ? openAlertSink(config, stream, log.child({ part: "alerts" }))
@@ -175,6 +184,16 @@ export function buildCollect(
     name: "collect",
     settings,
     async run(signal) {
+      // The one source pipeline's settings, the same for every source; the
+      // rest is the Docker source's own.
+      const {
+        sources: _,
+        excludeContainers,
+        lastLines,
+        anomalyStream,
+        deployStream,
+        ...pipeline
+      } = settings;
       const tasks: Promise<unknown>[] = [];
       if (options.docker) {
         tasks.push(collect({
@@ -184,41 +203,22 @@ export function buildCollect(
           signal,
           alerts,
           incidents,
-        }, {
-          stream: settings.stream,
-          streams: settings.streams,
-          maxLen: settings.maxLen,
-          maxLineBytes: settings.maxLineBytes,
-          batchLines: settings.batchLines,
-          bufferLines: settings.bufferLines,
-          flushMs: settings.flushMs,
-          appendsInFlight: settings.appendsInFlight,
-          multiline: settings.multiline,
-          multilineFlushMs: settings.multilineFlushMs,
-          multilineMaxLines: settings.multilineMaxLines,
-          multilineMaxBytes: settings.multilineMaxBytes,
-          excludeContainers: settings.excludeContainers,
-          lastLines: settings.lastLines,
-          anomalyStream: settings.anomalyStream,
-          deployStream: settings.deployStream,
-        }));
+        }, { ...pipeline, excludeContainers, lastLines, anomalyStream, deployStream }));
       }
+      // The file and demo sources write to the first shard (consumers read every shard).
+      const { streams, ...unsharded } = pipeline;
       for (const path of options.files ?? []) {
         tasks.push(followFile(path, stream, {
-          // The first shard (consumers read every shard).
-          stream: settings.streams[0]!,
-          maxLen: settings.maxLen,
-          maxLineBytes: settings.maxLineBytes,
-          batchLines: settings.batchLines,
-          multiline: settings.multiline,
-          multilineFlushMs: settings.multilineFlushMs,
-          multilineMaxLines: settings.multilineMaxLines,
-          multilineMaxBytes: settings.multilineMaxBytes,
+          ...unsharded,
+          stream: streams[0]!,
           signal,
           log: log.child({ source: "file" }),
         }));
       }
-      if (options.demo) tasks.push(runDemo(stream, { stream: settings.streams[0]!, signal }));
+      if (options.demo) {
+        const { stream: _name, multiline: _off, ...append } = unsharded;
+        tasks.push(runDemo(stream, { stream: streams[0]!, signal, pipeline: append }));
+      }
       const results = await Promise.allSettled(tasks);
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw failed.reason;

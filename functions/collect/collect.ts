@@ -6,12 +6,16 @@
  * Trigger: Docker events (`start`, `die`, `destroy`, and `oom`, `kill`,
  * `health_status` for the lifecycle anomalies and deploys of
  * {@linkcode ContainerWatch}) and one followed log stream per container
- * (`follow`, `timestamps`). Each line becomes a
- * {@linkcode LogEntry}; entries go to the stream in pipelined batches, each
- * written atomically with the checkpoint of its containers (`<ts> <count>`:
- * the newest Docker timestamp sent and how many lines with that timestamp
- * were sent). A (re)attach asks Docker for the lines `since` that timestamp
- * and skips the ones the checkpoint counts: no line lost, none sent twice.
+ * (`follow`, `timestamps`). This file is the Docker source: it reads
+ * (frames, the checkpoint's skip, positions) and hands each container's
+ * lines to a channel of the one source pipeline
+ * (`shared/sources/pipeline.ts`), which assembles them (16 KiB records
+ * joined, lines cut at the cap), groups multi-line events, builds the
+ * entries and appends them in pipelined batches, each written atomically
+ * with the checkpoint of its containers (`<ts> <count>`: the newest Docker
+ * timestamp sent and how many lines with that timestamp were sent). A
+ * (re)attach asks Docker for the lines `since` that timestamp and skips the
+ * ones the checkpoint counts: no line lost, none sent twice.
  *
  * When the stream refuses an append as out of order, Redis lost what it had
  * confirmed (it restarted empty, or from an older snapshot): the collector
@@ -30,23 +34,20 @@ import {
   dockerDial,
   DockerLogReader,
 } from "../../shared/sources/docker/docker_log_reader.ts";
-import { LineAssembler } from "../../shared/sources/line_assembler.ts";
 import {
   MULTILINE_LABEL,
-  type MultilineEvent,
-  MultilineGrouper,
   type MultilineMode,
   parseMultilineMode,
 } from "../../shared/sources/multiline.ts";
-import { decodeLine, type LogEntry, modelKey, tsToNanos } from "../../shared/ports/log_entry.ts";
+import { modelKey, tsToNanos } from "../../shared/ports/log_entry.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { serviceKey, SWARM_SERVICE_LABEL } from "../../shared/ports/service_key.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
-import { AppendBatcher, type StoreLost } from "./append_batcher.ts";
+import type { StoreLost } from "../../shared/sources/append_batcher.ts";
+import { SourcePipeline, type SourcePipelineOptions } from "../../shared/sources/pipeline.ts";
 import { ContainerWatch, type DockerEvent, type LineRing } from "./container_watch.ts";
 import type { AlertSink } from "../../shared/ports/alert_sink.ts";
 import type { IncidentManager } from "../../shared/runtime/incidents.ts";
-import { keyBeside, shardOf } from "../../shared/ports/log_shards.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
 
 /** What {@linkcode collect} works with. */
@@ -65,72 +66,24 @@ export interface CollectDeps {
   incidents?: IncidentManager | null;
 }
 
-/** Settings of {@linkcode collect} (the `collect` and `streams` parts of the config). */
-export interface CollectOptions {
-  /**
-   * The log stream's name.
-   * @default "tailwise:logs"
-   */
-  stream?: string;
-  /**
-   * The log stream's shards (see shared/ports/log_shards.ts); overrides
-   * `stream`. Each container goes to the shard of its model key, with its
-   * checkpoint in the shard's slot.
-   * @default [stream]
-   */
-  streams?: readonly string[];
-  /**
-   * Approximate MAXLEN of the log stream; 0 keeps all.
-   * @default 0
-   */
-  maxLen?: number;
-  /**
-   * Longest line; longer ones are cut and marked truncated.
-   * @default 1048576
-   */
-  maxLineBytes?: number;
-  /**
-   * Entries per append.
-   * @default 1000
-   */
-  batchLines?: number;
-  /**
-   * Entries held in memory before reading from Docker pauses.
-   * @default 20000
-   */
-  bufferLines?: number;
-  /**
-   * Longest time an entry waits for its batch, in ms.
-   * @default 50
-   */
-  flushMs?: number;
-  /**
-   * Appends to the stream under way at once (pipelined, applied in order).
-   * @default 2
-   */
-  appendsInFlight?: number;
+/**
+ * Settings of {@linkcode collect} (the `collect` and `streams` parts of the
+ * config): the source pipeline's (stream or its shards, MAXLEN, line cap,
+ * batch and buffer sizes, appends in flight, multi-line grouping for a
+ * container without the `tailwise.multiline.start` label) and the Docker
+ * source's own. With `streams`, each container goes to the shard of its
+ * model key, with its checkpoint in the shard's slot.
+ */
+export interface CollectOptions extends
+  Partial<
+    Omit<SourcePipelineOptions, "sequencePrefix" | "onStoreLost" | "multiline" | "maxBackoffMs">
+  > {
   /**
    * How lines join into events for a container without the
-   * `tailwise.multiline.start` label: `auto` (stack traces and indented
-   * lines), `off`, or a regular expression matching an event's first line.
+   * `tailwise.multiline.start` label: `auto`, `off`, or a regular expression.
    * @default "auto"
    */
   multiline?: string;
-  /**
-   * Longest wait of an open event for its next line, in ms.
-   * @default 1000
-   */
-  multilineFlushMs?: number;
-  /**
-   * Most lines in one event.
-   * @default 500
-   */
-  multilineMaxLines?: number;
-  /**
-   * Most bytes in one event.
-   * @default 131072
-   */
-  multilineMaxBytes?: number;
   /**
    * Prefix of the per-container checkpoint keys.
    * @default "tailwise:collect:ckpt:"
@@ -219,24 +172,14 @@ export async function collect(
   return await collector.run();
 }
 
-/** One shard of the log stream: its name and its batcher. */
-interface _Shard {
-  stream: string;
-  batcher: AppendBatcher;
-}
-
 class _Collector {
   readonly deps: CollectDeps;
-  readonly shards: _Shard[];
-  readonly maxLineBytes: number;
+  readonly pipeline: SourcePipeline;
   readonly maxBackoffMs: number;
   readonly positions = new Map<string, _Position>();
   readonly tails = new Map<string, _Tail>();
   readonly dial: DockerDial;
   readonly multiline: MultilineMode;
-  readonly multilineFlushMs: number;
-  readonly multilineMaxLines: number;
-  readonly multilineMaxBytes: number;
   readonly #badLabels = new Set<string>();
   readonly #prefix: string;
   readonly #exclude: readonly string[];
@@ -251,12 +194,8 @@ class _Collector {
   constructor(deps: CollectDeps, options: CollectOptions) {
     this.deps = deps;
     this.dial = dockerDial(deps.docker);
-    this.maxLineBytes = options.maxLineBytes ?? 1024 * 1024;
     this.maxBackoffMs = options.maxBackoffMs ?? 5000;
     this.multiline = parseMultilineMode(options.multiline);
-    this.multilineFlushMs = options.multilineFlushMs ?? 1000;
-    this.multilineMaxLines = options.multilineMaxLines ?? 500;
-    this.multilineMaxBytes = options.multilineMaxBytes ?? 128 * 1024;
     this.#prefix = options.checkpointPrefix ?? "tailwise:collect:ckpt:";
     this.#exclude = options.excludeContainers ?? [];
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
@@ -275,37 +214,37 @@ class _Collector {
       lastLines: options.lastLines,
       excludeContainers: this.#exclude,
     });
-    const streams = options.streams?.length ? options.streams : [options.stream ?? "tailwise:logs"];
-    const uuid = crypto.randomUUID();
-    this.shards = streams.map((stream) => ({
-      stream,
-      batcher: new AppendBatcher(deps.log, deps.logger, {
-        stream,
-        maxLen: options.maxLen ?? 0,
-        batchLines: options.batchLines ?? 1000,
-        bufferLines: options.bufferLines ?? 20_000,
-        flushMs: options.flushMs ?? 50,
-        maxBackoffMs: this.maxBackoffMs,
-        // One sequence per process and shard: its appends are pipelined, and
-        // applied once and in order even when a reply is lost and ioredis resends.
-        sequenceKey: keyBeside(stream, this.#prefix, `seq:${uuid}`),
-        inFlight: options.appendsInFlight ?? 2,
-        // One shard's stream lost state: every container is re-read from its
-        // checkpoint (those of the other shards are intact: nothing twice).
-        onStoreLost: (lost) => this.#storeLost(lost),
-      }),
-    }));
+    this.pipeline = new SourcePipeline(deps.log, deps.logger, {
+      stream: options.stream ?? "tailwise:logs",
+      ...(options.streams ? { streams: options.streams } : {}),
+      maxLen: options.maxLen ?? 0,
+      maxLineBytes: options.maxLineBytes,
+      batchLines: options.batchLines,
+      bufferLines: options.bufferLines,
+      flushMs: options.flushMs,
+      appendsInFlight: options.appendsInFlight,
+      maxBackoffMs: this.maxBackoffMs,
+      // One sequence per process and shard, beside the shard's stream.
+      sequencePrefix: this.#prefix,
+      // One shard's stream lost state: every container is re-read from its
+      // checkpoint (those of the other shards are intact: nothing twice).
+      onStoreLost: (lost) => this.#storeLost(lost),
+      multiline: this.multiline,
+      multilineFlushMs: options.multilineFlushMs,
+      multilineMaxLines: options.multilineMaxLines,
+      multilineMaxBytes: options.multilineMaxBytes,
+    });
   }
 
   /** The shard of a container (by its model key). */
   shardOf(meta: _Meta): number {
-    return shardOf(modelKey(meta), this.shards.length);
+    return this.pipeline.shardOf(modelKey(meta));
   }
 
   /** Every key a container's checkpoint may be under: its shard's first, then the others. */
   #checkpointKeys(id: string, shard = 0): string[] {
     const keys = [this.checkpointKey(id, shard)];
-    for (let i = 0; i < this.shards.length; i++) {
+    for (let i = 0; i < this.pipeline.streams.length; i++) {
       if (i !== shard) keys.push(this.checkpointKey(id, i));
     }
     // The name before sharding.
@@ -353,7 +292,7 @@ class _Collector {
   }
 
   checkpointKey(id: string, shard: number): string {
-    return keyBeside(this.shards[shard]!.stream, this.#prefix, id);
+    return this.pipeline.keyBeside(shard, this.#prefix, id);
   }
 
   async run(): Promise<CollectSummary> {
@@ -385,17 +324,9 @@ class _Collector {
       deadline - Date.now(),
     );
     await _within(this.watch.close(), deadline - Date.now());
-    const closed = await Promise.all(
-      this.shards.map((s) => s.batcher.close(Math.max(0, deadline - Date.now()))),
-    );
-    const complete = closed.every((c) => c);
-    let written = 0;
-    let dropped = 0;
-    for (const { batcher } of this.shards) {
-      written += batcher.written;
-      dropped += batcher.pushed - batcher.written - batcher.discarded;
-    }
-    const summary = { written, dropped, recoveries: this.epoch };
+    const complete = await this.pipeline.close(Math.max(0, deadline - Date.now()));
+    const { written, pushed, discarded } = this.pipeline;
+    const summary = { written, dropped: pushed - written - discarded, recoveries: this.epoch };
     if (!complete) logger.warn("stopped before every entry was written", summary);
     logger.info("collector stopped", summary);
     return summary;
@@ -519,7 +450,7 @@ class _Collector {
     }
     this.#unreadable.delete(id);
     this.positions.delete(id);
-    Promise.all(this.shards.map(({ batcher }) => batcher.whenWritten(batcher.pushed))).then(
+    this.pipeline.whenFlushed().then(
       async () => {
         if (this.tails.has(id) || this.signal.aborted) return;
         await this.deps.log.deleteState(this.#checkpointKeys(id));
@@ -667,8 +598,8 @@ class _Tail {
   ): Promise<"ended" | "cut" | "unreadable"> {
     const c = this.#c;
     const { logger } = c.deps;
+    const pipeline = c.pipeline;
     const shard = c.shardOf(meta);
-    const batcher = c.shards[shard]!.batcher;
     const key = c.checkpointKey(this.id, shard);
     const tty = info.Config.Tty === true;
     const since = position.ts === "" ? undefined : _since(position.ts);
@@ -688,6 +619,7 @@ class _Tail {
     }
     this.#reader = reader;
 
+    // The container's last lines, for the lifecycle anomalies (an OOM kill shows them).
     const ring: LineRing = c.watch.ring(this.id);
     // Lines at the checkpoint's timestamp that it counts were sent before.
     let skipping = position.ts !== "";
@@ -695,62 +627,37 @@ class _Tail {
     let skipLeft = position.count;
 
     // Lines read: `cur` counts them (the position after the last line read);
-    // `position` moves only when an event is handed to the batcher, so the
+    // `position` moves only when an event is handed to the append, so the
     // lines of an event still open are read again after a cut or a restart.
     const cur: _Position = { ts: position.ts, count: position.count };
-    const emit = (e: MultilineEvent<_Line>) => {
-      const lines = e.positions;
-      const first = lines[0]!;
-      const last = lines[lines.length - 1]!;
-      const entry: LogEntry = {
+    const sink = pipeline.channel<_Position>({
+      checkpointKey: key,
+      shard,
+      meta: {
         containerId: meta.containerId,
         containerName: meta.containerName,
         image: meta.image,
-        stream: first.stream,
-        ts: first.ts,
-        seq: first.seq,
-        line: e.text,
-      };
-      if (meta.key !== meta.containerName) entry.key = meta.key;
-      if (meta.service !== undefined) entry.service = meta.service;
-      if (meta.task !== undefined) entry.task = meta.task;
-      if (meta.node !== undefined) entry.node = meta.node;
-      const raw = _joinRaw(e);
-      if (raw !== undefined) entry.raw = raw;
-      if (lines.some((l) => l.truncated)) entry.truncated = true;
-      position.ts = last.afterTs;
-      position.count = last.afterCount;
-      batcher.push(entry, key, `${last.afterTs} ${last.afterCount}`);
-    };
-    const grouper = new MultilineGrouper<_Line>(emit, {
-      mode: meta.multiline,
-      flushMs: c.multilineFlushMs,
-      maxLines: c.multilineMaxLines,
-      maxBytes: c.multilineMaxBytes,
-    });
-    let now = Date.now();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    // The open event is written once no line came for the flush time. Not
-    // while reading is paused (its next lines wait unread in the socket), and
-    // not straight after the process stalled (a timer that fires late may run
-    // before the read that holds the next lines): then look again shortly.
-    let paused = false;
-    let stalled = false; // a late timer looked again once since the last read
-    const arm = (delay?: number) => {
-      if (timer !== undefined || !grouper.pending) return;
-      const ms = delay ?? Math.max(0, grouper.deadline! - Date.now());
-      const due = Date.now() + ms;
-      timer = setTimeout(() => {
-        timer = undefined;
-        if (paused || (!stalled && Date.now() - due > 100)) {
-          stalled = !paused;
-          arm(50);
-          return;
+        key: meta.key,
+        ...(meta.service !== undefined ? { service: meta.service } : {}),
+        ...(meta.task !== undefined ? { task: meta.task } : {}),
+        ...(meta.node !== undefined ? { node: meta.node } : {}),
+      },
+      multiline: meta.multiline,
+      checkpoint: (p) => `${p.ts} ${p.count}`,
+      // A line read again (an event still open when a read ended) is kept once.
+      tap: (text, line) => {
+        const after = _compareTs(line.ts, ring.lastTs);
+        if (after > 0 || (after === 0 && line.seq > ring.lastSeq)) {
+          ring.push(text);
+          ring.lastTs = line.ts;
+          ring.lastSeq = line.seq;
         }
-        grouper.flushDue(Date.now());
-        arm();
-      }, ms);
-    };
+      },
+      onEvent: (p) => {
+        position.ts = p.ts;
+        position.count = p.count;
+      },
+    });
 
     const onLine = (
       streamName: "stdout" | "stderr",
@@ -777,31 +684,17 @@ class _Tail {
       } else if (cmp === 0) {
         seq = cur.count++;
       }
-      const decoded = decodeLine(bytes);
-      const line: _Line = {
+      sink.line({
         stream: streamName,
         ts,
         seq,
-        afterTs: cur.ts,
-        afterCount: cur.count,
+        bytes,
         truncated,
-        raw: decoded.raw,
-      };
-      // A line read again (an event still open when a read ended) is kept once.
-      const after = _compareTs(ts, ring.lastTs);
-      if (after > 0 || (after === 0 && seq > ring.lastSeq)) {
-        ring.push(decoded.line);
-        ring.lastTs = ts;
-        ring.lastSeq = seq;
-      }
-      grouper.push(decoded.line, line, { stream: streamName, bytes: bytes.length, now });
+        position: { ts: cur.ts, count: cur.count },
+      });
     };
-    const maxLineBytes = c.maxLineBytes;
-    const out = new LineAssembler((ts, b, t) => onLine("stdout", ts, b, t), {
-      maxLineBytes,
-      framed: !tty,
-    });
-    const err = new LineAssembler((ts, b, t) => onLine("stderr", ts, b, t), { maxLineBytes });
+    const out = pipeline.assembler((ts, b, t) => onLine("stdout", ts, b, t), { framed: !tty });
+    const err = pipeline.assembler((ts, b, t) => onLine("stderr", ts, b, t));
     const demux = new DockerFrameDemuxer((s: FrameStream, bytes, end) => {
       if (s === 1) out.push(bytes, end);
       else if (s === 2) err.push(bytes, end);
@@ -814,29 +707,25 @@ class _Tail {
     });
     const onData = tty
       ? (chunk: Uint8Array) => {
-        now = Date.now();
-        stalled = false;
+        sink.touch();
         out.push(chunk);
-        arm();
       }
       : (chunk: Uint8Array) => {
-        now = Date.now();
-        stalled = false;
+        sink.touch();
         demux.push(chunk);
-        arm();
       };
 
     const startedAt = info.State.StartedAt;
     let failure: unknown = null;
     try {
       while (await reader.read(onData)) {
-        if (batcher.full && !this.#stopped) {
+        if (pipeline.full && !this.#stopped) {
           logger.debug("reading paused: the append buffer is full", {
             container: meta.containerName,
           });
-          paused = true;
-          await Promise.race([batcher.whenRoom(), this.#whenStopped]);
-          paused = false;
+          sink.pause();
+          await Promise.race([pipeline.whenRoom(), this.#whenStopped]);
+          sink.resume();
         }
       }
     } catch (e) {
@@ -869,52 +758,20 @@ class _Tail {
         if (gone) {
           out.end();
           err.end();
-          grouper.flush();
+          sink.end();
         } else {
           out.discard();
           err.discard();
-          grouper.discard();
+          sink.discard();
         }
-        clearTimeout(timer);
         return "ended";
       }
     }
     out.discard();
     err.discard();
-    grouper.discard();
-    clearTimeout(timer);
+    sink.discard();
     return "cut";
   }
-}
-
-/** One line read, held in its event until the event is handed on. */
-interface _Line {
-  stream: "stdout" | "stderr";
-  ts: string;
-  seq: number;
-  /** The position after this line (the checkpoint once its event is written). */
-  afterTs: string;
-  afterCount: number;
-  truncated: boolean;
-  /** The line's bytes when they are not valid UTF-8. */
-  raw: Uint8Array | undefined;
-}
-
-/** The bytes of an event whose lines are not all valid UTF-8, else undefined. */
-function _joinRaw(e: MultilineEvent<_Line>): Uint8Array | undefined {
-  const lines = e.positions;
-  if (lines.length === 1) return lines[0]!.raw;
-  if (!lines.some((l) => l.raw !== undefined)) return undefined;
-  const encoder = new TextEncoder();
-  const parts = lines.map((l, i) => l.raw ?? encoder.encode(e.lines[i]!));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0) + parts.length - 1);
-  let at = 0;
-  parts.forEach((p, i) => {
-    if (i > 0) out[at++] = 10;
-    out.set(p, at);
-    at += p.length;
-  });
-  return out;
 }
 
 /** Waits for `p`, at most `ms`. */

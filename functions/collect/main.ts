@@ -10,6 +10,8 @@
  * @module
  */
 
+import { exitOnHelp } from "../../shared/runtime/task_help.ts";
+import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { DataDirLockedError } from "../../shared/adapters/sqlite/data_dir_lock.ts";
 import { DataDirError } from "../../shared/adapters/sqlite/sqlite_database.ts";
@@ -33,6 +35,7 @@ export function ownContainerId(mountinfo: string): string | null {
 }
 
 if (import.meta.main) {
+  exitOnHelp("collect");
   const config = loadConfigOrExit();
   const log = createLogger("collect", { level: config.logLevel });
   log.info("starting", { config: redactConfig(config) });
@@ -50,6 +53,18 @@ if (import.meta.main) {
         password: config.redis.password,
         name: `collect-${config.instance}`,
         cluster: config.redis.cluster,
+        onTrimmed: ({ stream, minId, removed }) =>
+          removed > 0
+            ? log.warn(
+              "Redis is out of memory: trimmed the log stream of entries every consumer group " +
+                "had acked, and appending again",
+              { stream, removed, belowId: minId },
+            )
+            : log.error(
+              "Redis is out of memory and the log stream holds nothing every group acked: " +
+                "appends wait (raise Redis maxmemory, or check that ingest and score keep up)",
+              { stream },
+            ),
       })
       : await SqliteLogStream.open(config.dataDir);
   } catch (e) {
@@ -57,14 +72,17 @@ if (import.meta.main) {
     log.error(e.message);
     Deno.exit(2);
   }
+  const metrics = createTailwiseMetrics();
   try {
     await runUntilSignal(
       buildCollect(config, { stream }, {
         docker: dockerClient(config.docker),
         excludeContainers: self ? [self] : [],
         log,
+        metrics,
       }),
       log,
+      { metrics: { endpoint: config.metrics, registry: metrics.registry } },
     );
   } finally {
     await stream[Symbol.asyncDispose]();

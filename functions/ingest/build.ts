@@ -14,42 +14,23 @@
  */
 
 import type { Config } from "../../shared/runtime/config.ts";
-import { INGEST_GROUP } from "../../shared/runtime/consumer_groups.ts";
+import {
+  type ConsumerSettings,
+  consumerSettings,
+  INGEST_GROUP,
+} from "../../shared/runtime/consumer_groups.ts";
 import type { LogStore } from "../../shared/ports/log_store.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
 import { GROUP_LOST_MESSAGE } from "../../shared/runtime/stream_consumer.ts";
 import { ShardedConsumer } from "../../shared/runtime/sharded_consumer.ts";
-import { configuredLogShards } from "../../shared/ports/log_shards.ts";
-import { messagesForLines } from "../../shared/ports/log_entry.ts";
-import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
+import { prepareLogStore, type TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import { ingestBatch } from "./ingest.ts";
 
 /** The effective settings of ingest. */
-export interface IngestSettings {
-  /** The log stream (`LOG_STREAM`). */
-  stream: string;
-  /** Its shards, all read (`LOG_STREAM_SHARDS`; one: the stream itself). */
-  streams: string[];
-  /** Its consumer group. */
-  group: string;
-  /** Its consumer name in the group. */
-  consumer: string;
-  /** Where entries that failed too often go (`DEAD_LETTER_STREAM`). */
-  deadLetterStream: string;
-  /**
-   * Messages per read: `INGEST_BATCH_LINES` over the lines a packed message
-   * holds (see `messagesForLines`).
-   */
-  batch: number;
+export interface IngestSettings extends ConsumerSettings {
   /** Batches written at once (`INGEST_CONCURRENCY`). */
   concurrency: number;
-  /** How long one read waits (`CONSUMER_BLOCK_MS`). */
-  blockMs: number;
-  /** Idle time before pending entries are claimed (`CONSUMER_CLAIM_IDLE_MS`). */
-  claimIdleMs: number;
-  /** Deliveries before the dead letter (`CONSUMER_MAX_DELIVERIES`). */
-  maxDeliveries: number;
   /** How often the group's status is logged, in ms. */
   statusEveryMs: number;
 }
@@ -85,16 +66,11 @@ export interface BuildIngestOptions {
  */
 export function ingestSettings(config: Config, options: BuildIngestOptions = {}): IngestSettings {
   return {
-    stream: config.streams.logs,
-    streams: configuredLogShards(config),
-    group: INGEST_GROUP,
-    consumer: options.consumer ?? config.instance,
-    deadLetterStream: config.streams.deadLetter,
-    batch: messagesForLines(config.ingest.batchLines),
+    ...consumerSettings(config, INGEST_GROUP, {
+      batchLines: config.ingest.batchLines,
+      consumer: options.consumer,
+    }),
     concurrency: config.ingest.concurrency,
-    blockMs: config.consumer.blockMs,
-    claimIdleMs: config.consumer.claimIdleMs,
-    maxDeliveries: config.consumer.maxDeliveries,
     statusEveryMs: 30_000,
   };
 }
@@ -121,12 +97,7 @@ export function buildIngest(
     name: "ingest",
     settings,
     async run(signal) {
-      try {
-        await logStore.prepare({ signal });
-      } catch (e) {
-        if (signal.aborted) return;
-        throw e;
-      }
+      if (!await prepareLogStore(logStore, signal)) return;
       // One consumer per shard, each creating its group.
       const consumer = new ShardedConsumer(
         stream,

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { exitOnHelp } from "../../shared/runtime/task_help.ts";
+import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { openLogStore } from "../../shared/adapters/open_adapters.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
@@ -43,7 +45,10 @@ async function _main(): Promise<number> {
     },
   });
   try {
-    await runUntilSignal(buildIngest(config, { stream, logStore }, { log }), log);
+    const metrics = createTailwiseMetrics();
+    await runUntilSignal(buildIngest(config, { stream, logStore }, { log }), log, {
+      metrics: { endpoint: config.metrics, registry: metrics.registry },
+    });
   } catch (e) {
     log.error("ingest stopped with an error", { error: e });
     return 1;
@@ -52,5 +57,6 @@ async function _main(): Promise<number> {
 }
 
 if (import.meta.main) {
+  exitOnHelp("ingest");
   Deno.exit(await _main());
 }

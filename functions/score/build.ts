@@ -20,14 +20,16 @@ import type { LogStream } from "../../shared/ports/log_stream.ts";
 import type { ModelRegistry } from "../../shared/ports/model_registry.ts";
 import type { RateStore } from "../../shared/ports/rate_store.ts";
 import type { Config } from "../../shared/runtime/config.ts";
-import { SCORE_GROUP } from "../../shared/runtime/consumer_groups.ts";
+import {
+  type ConsumerSettings,
+  consumerSettings,
+  SCORE_GROUP,
+} from "../../shared/runtime/consumer_groups.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
 import { createTailwiseMetrics, type TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { logBadVersions, ModelCache } from "../../shared/runtime/model_cache.ts";
 import { GROUP_LOST_MESSAGE } from "../../shared/runtime/stream_consumer.ts";
 import { ShardedConsumer } from "../../shared/runtime/sharded_consumer.ts";
-import { configuredLogShards } from "../../shared/ports/log_shards.ts";
-import { messagesForLines } from "../../shared/ports/log_entry.ts";
 import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import { RateTracker } from "./rate_tracker.ts";
 import type { IncidentStore } from "../../shared/ports/incident_store.ts";
@@ -35,28 +37,7 @@ import { IncidentManager } from "../../shared/runtime/incidents.ts";
 import { createScoreHandler } from "./score.ts";
 
 /** The effective settings of score. */
-export interface ScoreSettings {
-  /** The log stream (`LOG_STREAM`). */
-  stream: string;
-  /** Its shards, all read (`LOG_STREAM_SHARDS`; one: the stream itself). */
-  streams: string[];
-  /** Its consumer group. */
-  group: string;
-  /** Its consumer name in the group. */
-  consumer: string;
-  /** Where entries that failed too often go (`DEAD_LETTER_STREAM`). */
-  deadLetterStream: string;
-  /**
-   * Messages per read: `CONSUMER_BATCH` lines over the lines a packed message
-   * holds (see `messagesForLines`).
-   */
-  batch: number;
-  /** How long one read waits (`CONSUMER_BLOCK_MS`). */
-  blockMs: number;
-  /** Idle time before pending entries are claimed (`CONSUMER_CLAIM_IDLE_MS`). */
-  claimIdleMs: number;
-  /** Deliveries before the dead letter (`CONSUMER_MAX_DELIVERIES`). */
-  maxDeliveries: number;
+export interface ScoreSettings extends ConsumerSettings {
   /** Where anomalies go (`ANOMALY_STREAM`). */
   anomalyStream: string;
   /** What a container without a model alerts on (`COLD_START_ALERTS`). */
@@ -107,15 +88,10 @@ export interface BuildScoreOptions {
  */
 export function scoreSettings(config: Config, options: BuildScoreOptions = {}): ScoreSettings {
   return {
-    stream: config.streams.logs,
-    streams: configuredLogShards(config),
-    group: SCORE_GROUP,
-    consumer: options.consumer ?? config.instance,
-    deadLetterStream: config.streams.deadLetter,
-    batch: messagesForLines(config.consumer.batch),
-    blockMs: config.consumer.blockMs,
-    claimIdleMs: config.consumer.claimIdleMs,
-    maxDeliveries: config.consumer.maxDeliveries,
+    ...consumerSettings(config, SCORE_GROUP, {
+      batchLines: config.consumer.batch,
+      consumer: options.consumer,
+    }),
     anomalyStream: config.streams.anomalies,
     coldStart: config.score.coldStart,
     webhook: config.alerts.webhookUrl !== null,

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { exitOnHelp } from "../../shared/runtime/task_help.ts";
+import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { openAdapters } from "../../shared/adapters/open_adapters.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
@@ -17,6 +19,7 @@ import { runUntilSignal } from "../../shared/runtime/tailwise_function.ts";
 import { buildScore } from "./build.ts";
 
 if (import.meta.main) {
+  exitOnHelp("score");
   const config = loadConfigOrExit();
   const log = createLogger("score", { level: config.logLevel });
   if (!config.redis.url) {
@@ -25,5 +28,8 @@ if (import.meta.main) {
   }
   log.info("starting", { config: redactConfig(config) });
   await using adapters = await openAdapters(config, { name: `score-${config.instance}` });
-  await runUntilSignal(buildScore(config, adapters, { log }), log);
+  const metrics = createTailwiseMetrics();
+  await runUntilSignal(buildScore(config, adapters, { log, metrics }), log, {
+    metrics: { endpoint: config.metrics, registry: metrics.registry },
+  });
 }

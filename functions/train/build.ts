@@ -23,7 +23,7 @@ import type { Config } from "../../shared/runtime/config.ts";
 import { createLogger, type Logger } from "../../shared/runtime/logger.ts";
 import { ModelCache } from "../../shared/runtime/model_cache.ts";
 import { sleep } from "../../shared/runtime/sleep.ts";
-import type { TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
+import { prepareLogStore, type TailwiseFunction } from "../../shared/runtime/tailwise_function.ts";
 import {
   trainAfterDeploys,
   trainContainer,
@@ -177,12 +177,7 @@ export function buildTrain(
     trainNow: (container) => trainContainer(container, deps, settings),
     trainDue: () => trainDue(deps, settings),
     async run(signal) {
-      try {
-        await adapters.logStore.prepare({ signal });
-      } catch (e) {
-        if (signal.aborted) return;
-        throw e;
-      }
+      if (!await prepareLogStore(adapters.logStore, signal)) return;
       const cron = Deno.cron("tailwise-train", settings.schedule, { signal }, scheduled);
       const deployCron = deps.deploys
         ? Deno.cron("tailwise-train-deploys", "* * * * *", { signal }, afterDeploys)

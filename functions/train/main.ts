@@ -11,6 +11,8 @@
  * @module
  */
 
+import { exitOnHelp } from "../../shared/runtime/task_help.ts";
+import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { parseArgs } from "node:util";
 import { openAdapters } from "../../shared/adapters/open_adapters.ts";
 import { loadConfigOrExit, redactConfig } from "../../shared/runtime/config.ts";
@@ -19,6 +21,7 @@ import { logSettings, runUntilSignal } from "../../shared/runtime/tailwise_funct
 import { buildTrain } from "./build.ts";
 
 if (import.meta.main) {
+  exitOnHelp("train");
   Deno.exit(await _main());
 }
 
@@ -38,7 +41,12 @@ async function _main(): Promise<number> {
     name: `train-${config.instance}`,
     logStore: true,
   });
-  const train = buildTrain(config, { ...adapters, logStore: adapters.logStore! }, { log });
+  // A service's first model as soon as it has TRAIN_MIN_LINES lines, as in
+  // the one-process mode, not at the next scheduled run.
+  const train = buildTrain(config, { ...adapters, logStore: adapters.logStore! }, {
+    log,
+    firstModelsEveryMs: 5000,
+  });
   if (values.container || values.once) {
     logSettings(train, log);
     await adapters.logStore!.prepare();
@@ -48,7 +56,10 @@ async function _main(): Promise<number> {
     for (const r of results) console.log(JSON.stringify(r));
     await train.close();
   } else {
-    await runUntilSignal(train, log);
+    const metrics = createTailwiseMetrics();
+    await runUntilSignal(train, log, {
+      metrics: { endpoint: config.metrics, registry: metrics.registry },
+    });
   }
   return 0;
 }

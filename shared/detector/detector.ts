@@ -49,6 +49,7 @@ import { IsolationForest, type SparseRows } from "./isolation_forest.ts";
 import { createMaskedLine, templateText, WILDCARD } from "./mask.ts";
 import { ModelFormatError } from "./model_format_error.ts";
 import { createPrng } from "./prng.ts";
+import { describeFinding } from "./slot_model.ts";
 import { TemplateMiner } from "./template_miner.ts";
 import { TokenSet } from "./token_set.ts";
 
@@ -290,7 +291,7 @@ export class Detector {
         const pos = ev.findingPos[k]!;
         const name = slotName(tt?.[pos] ?? "", pos, tt?.[pos - 1] ?? "");
         const value = _show(m.source.substring(m.start[pos]!, m.end[pos]!));
-        const why = ev.findingWhy[k]!;
+        const why = describeFinding(ev.findings[k]!, m.source);
         explanation.push(
           why.startsWith("never") || why.startsWith("rare") || why.startsWith("out of range")
             ? `${name}=${value}: ${why}`

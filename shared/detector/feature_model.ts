@@ -14,7 +14,7 @@ import { extractFields } from "./fields.ts";
 import { createMaskedLine, type MaskedLine, maskTokens, MAX_TOKENS, WILDCARD } from "./mask.ts";
 import { ModelFormatError } from "./model_format_error.ts";
 import { severityOf } from "./severity.ts";
-import { CODE, COUNTER, IDENTIFIER, type SlotFinding, SlotModel } from "./slot_model.ts";
+import { CODE, COUNTER, FINDING, IDENTIFIER, type SlotFinding, SlotModel } from "./slot_model.ts";
 import { eventLine } from "./stack_fingerprint.ts";
 import { TemplateMiner } from "./template_miner.ts";
 import { TokenSet } from "./token_set.ts";
@@ -80,8 +80,8 @@ export interface LineEvidence {
   findingPos: number[];
   /** Strength per slot finding. */
   findingStrength: number[];
-  /** Why, per slot finding. */
-  findingWhy: string[];
+  /** What each slot finding is about (kept as numbers until words are needed). */
+  findings: SlotFinding[];
 }
 
 /**
@@ -106,7 +106,7 @@ export function createLineEvidence(): LineEvidence {
     param: 0,
     findingPos: [],
     findingStrength: [],
-    findingWhy: [],
+    findings: [],
   };
 }
 
@@ -330,8 +330,11 @@ export class FeatureModel {
       const t = templates[i]!;
       let sev = 0;
       for (const tok of t.tokens) if (tok !== WILDCARD) sev = Math.max(sev, severityOf(tok));
-      this.#templateSeverity[i] = sev;
-      this.#templateRarity[i] = rarityOf(t.count, n);
+      // A severe template that recurs routinely is that container's normal:
+      // its severity weighs half, as its rarity does.
+      const recurring = isRecurring(t.count, n);
+      this.#templateSeverity[i] = recurring ? sev * 0.5 : sev;
+      this.#templateRarity[i] = recurring ? rarityOf(t.count, n) * 0.5 : rarityOf(t.count, n);
       this.#templateRows.push(this.#hashTokens(t.tokens, t.tokens.length));
     }
   }
@@ -393,7 +396,7 @@ export class FeatureModel {
     ev.param = 0;
     ev.findingPos.length = 0;
     ev.findingStrength.length = 0;
-    ev.findingWhy.length = 0;
+
     let constants = 0;
     const t = this.miner.match(tokens, count, MATCH_SIMILARITY, m.literals);
     ev.template = t;
@@ -410,7 +413,7 @@ export class FeatureModel {
           const st = sm.check(m.source, m.start[i]!, m.end[i]!, m.values[i]!, self, _finding);
           if (st > 0) {
             keep *= 1 - st;
-            _addFinding(ev, i, st, _finding.why);
+            _addFinding(ev, i, _finding);
           }
         }
         if (tok === WILDCARD) {
@@ -652,12 +655,10 @@ export class FeatureModel {
       const sd = c > 1 ? Math.sqrt(st.m2[k]! / (c - 1)) : 0;
       const lo = Math.max(st.min[k]!, st.mean[k]! - 3 * sd);
       const hi = Math.min(st.max[k]!, st.mean[k]! + 3 * sd);
-      _addFinding(
-        ev,
-        pos,
-        Math.min(1, d.beyond / 3),
-        `out of range (usually ${_fromLog(lo)} to ${_fromLog(hi)})`,
-      );
+      _range.strength = Math.min(1, d.beyond / 3);
+      _range.a = _fromLog(lo);
+      _range.b = _fromLog(hi);
+      _addFinding(ev, pos, _range);
     }
   }
 
@@ -774,6 +775,27 @@ export function rarityOf(count: number, n: number): number {
   return Math.log((n + 1) / (count + 1)) / Math.log(n + 1 + 1e-9 + (n === 0 ? 1 : 0));
 }
 
+/** A template seen at least this many times in training may recur routinely. */
+export const RECURRING_MIN_COUNT = 5;
+/** ... if it is at least this share of the training lines. */
+export const RECURRING_MIN_SHARE = 0.002;
+
+/**
+ * Whether a template recurs routinely in training: at least
+ * {@linkcode RECURRING_MIN_COUNT} times and {@linkcode RECURRING_MIN_SHARE}
+ * of the lines (e.g. a known exception at its usual rate). Such a template is
+ * normal at that rate: its rarity and severity weigh half, so it does not
+ * alert each time it appears. A template seen a few times in a large history
+ * (an anomaly that slipped into training) keeps both in full.
+ *
+ * @param count Times seen.
+ * @param n Training lines.
+ * @returns Whether it recurs routinely.
+ */
+export function isRecurring(count: number, n: number): boolean {
+  return count >= RECURRING_MIN_COUNT && count >= RECURRING_MIN_SHARE * n;
+}
+
 /**
  * Quantise a numeric |z| into the feature value the forest sees (steps of 0.1).
  *
@@ -785,28 +807,36 @@ export function quantizeZ(z: number): number {
 }
 
 const _NO_DEVIATION = Object.freeze({ z: 0, beyond: 0 });
-const _finding: SlotFinding = { strength: 0, why: "" };
+const _finding: SlotFinding = { strength: 0, code: 0, a: 0, b: 0, c: 0, d: 0 };
+const _range: SlotFinding = { strength: 0, code: FINDING.range, a: 0, b: 0, c: 0, d: 0 };
 
-function _fromLog(x: number): string {
-  // The inverse of signedLog, rounded for people.
-  const v = x < 0 ? -Math.expm1(-x) : Math.expm1(x);
-  return String(Number(v.toPrecision(4)));
+function _fromLog(x: number): number {
+  // The inverse of signedLog.
+  return x < 0 ? -Math.expm1(-x) : Math.expm1(x);
 }
 
-function _addFinding(ev: LineEvidence, pos: number, strength: number, why: string): void {
-  // Keep the eight strongest, strongest first.
+function _addFinding(ev: LineEvidence, pos: number, f: SlotFinding): void {
+  // Keep the eight strongest, strongest first; a finding is copied only when kept.
+  const strength = f.strength;
   const n = ev.findingPos.length;
   if (n >= 8 && strength <= ev.findingStrength[n - 1]!) return;
   let k = n >= 8 ? n - 1 : n;
+  const slot = n >= 8 ? ev.findings[n - 1]! : ev.findings[n] ?? { ...f };
   while (k > 0 && ev.findingStrength[k - 1]! < strength) {
     ev.findingPos[k] = ev.findingPos[k - 1]!;
     ev.findingStrength[k] = ev.findingStrength[k - 1]!;
-    ev.findingWhy[k] = ev.findingWhy[k - 1]!;
+    ev.findings[k] = ev.findings[k - 1]!;
     k--;
   }
+  slot.strength = f.strength;
+  slot.code = f.code;
+  slot.a = f.a;
+  slot.b = f.b;
+  slot.c = f.c;
+  slot.d = f.d;
   ev.findingPos[k] = pos;
   ev.findingStrength[k] = strength;
-  ev.findingWhy[k] = why;
+  ev.findings[k] = slot;
 }
 const _deviation = { z: 0, beyond: 0 };
 const _evidence: LineEvidence = createLineEvidence();

@@ -146,10 +146,18 @@ interface _Series {
   kappa2: number;
   /** Highest (count+1)/(expected+1) seen in the history. */
   maxRatio: number;
+  /**
+   * Longest run of windows without a line where at least 0.5 were expected
+   * (a template that comes in bursts has long ones; `template_gone` waits
+   * longer than that).
+   */
+  maxZeroRun: number;
 }
 
 const _MAGIC = [0x54, 0x57, 0x52, 0x4d]; // "TWRM"
-const _VERSION = 1;
+const _VERSION = 2;
+/** Rate model versions {@linkcode RateModel.fromBytes} reads (1: without `maxZeroRun`). */
+const _READABLE = [1, 2];
 const _HEADER = 12;
 const _DAY = 86_400_000;
 const _WEEK = 7 * _DAY;
@@ -315,9 +323,10 @@ export class RateModel {
         throw new ModelFormatError("Cannot read rate model: bad magic, expected a TWRM blob");
       }
     }
-    if (bytes[4] !== _VERSION) {
+    const version = bytes[4]!;
+    if (!_READABLE.includes(version)) {
       throw new ModelFormatError(
-        `Cannot read rate model format version ${bytes[4]}: expected ${_VERSION}`,
+        `Cannot read rate model format version ${version}: expected one of ${_READABLE.join(", ")}`,
       );
     }
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -344,13 +353,13 @@ export class RateModel {
     }
     const coverage = new Uint32Array(slots);
     for (let i = 0; i < slots; i++) coverage[i] = r.varint();
-    const total = _readSeries(r, slots);
+    const total = _readSeries(r, slots, version);
     const n = r.varint();
     const templates = new Map<string, { template: string; series: _Series }>();
     for (let i = 0; i < n; i++) {
       const id = r.str();
       const template = r.str();
-      templates.set(id, { template, series: _readSeries(r, slots) });
+      templates.set(id, { template, series: _readSeries(r, slots, version) });
     }
     return new RateModel({
       windowMs,
@@ -369,15 +378,17 @@ function _writeSeries(w: ByteWriter, s: _Series): void {
   w.f64(s.phi);
   w.f64(s.kappa2);
   w.f64(s.maxRatio);
+  w.varint(s.maxZeroRun);
   for (const m of s.mean) w.f32(m);
 }
 
-function _readSeries(r: ByteReader, slots: number): _Series {
+function _readSeries(r: ByteReader, slots: number, version: number): _Series {
   const phi = r.f64();
   const kappa2 = r.f64();
   const maxRatio = r.f64();
+  const maxZeroRun = version >= 2 ? r.varint() : 0;
   const mean = r.f32Array(slots);
-  return { phi, kappa2, maxRatio, mean };
+  return { phi, kappa2, maxRatio, maxZeroRun, mean };
 }
 
 /**
@@ -522,6 +533,7 @@ function _fitSeries(counts: Float64Array, ctx: _FitContext): _Series {
     return mean[i0]! * (1 - frac) + mean[i1]! * frac;
   };
   let pearson = 0, pearsonN = 0, drift = 0, driftN = 0, maxRatio = 1;
+  let zeroRun = 0, maxZeroRun = 0;
   for (let i = 0; i < n; i++) {
     if (ctx.coverage[slotOf[i]!]! < _MIN_SLOT_WINDOWS) continue;
     const e = interp((ctx.first + i) * ctx.wMs + ctx.wMs / 2);
@@ -538,6 +550,8 @@ function _fitSeries(counts: Float64Array, ctx: _FitContext): _Series {
     }
     const ratio = (c + 1) / (e + 1);
     if (ratio > maxRatio) maxRatio = ratio;
+    zeroRun = c === 0 && e >= _GONE_MIN_EXPECTED ? zeroRun + 1 : 0;
+    if (zeroRun > maxZeroRun) maxZeroRun = zeroRun;
   }
   const phiRaw = pearsonN > 0 ? pearson / pearsonN : 1;
   // κ² from windows with enough lines; twice the in-sample figure because the
@@ -546,7 +560,7 @@ function _fitSeries(counts: Float64Array, ctx: _FitContext): _Series {
   // φ: the Pearson residuals of the low-count windows (the drift term covers
   // the high ones), at least Poisson.
   const phi = Math.max(1, Math.min(50, phiRaw));
-  return { mean, phi, kappa2, maxRatio };
+  return { mean, phi, kappa2, maxRatio, maxZeroRun };
 }
 
 /**
@@ -703,7 +717,7 @@ export class RateMonitor {
         } else {
           g.s = Math.min(g.s + f * eT, 5 * this.#hTemplate);
           g.windows++;
-          if (g.s >= this.#hTemplate) {
+          if (g.s >= this.#hTemplate && g.windows > 1.5 * t.series.maxZeroRun) {
             score = Math.max(score, _score(g.s, this.#hTemplate));
             reasons.push({
               code: "template_gone",

@@ -66,12 +66,80 @@ export const SHAPE_CLASSES: readonly string[] = [
 ];
 const _BITS = SHAPE_CLASSES.length;
 
-/** One finding about a value. */
+/** What a finding is about ({@linkcode describeFinding} words it). */
+export const FINDING = {
+  /** A value never seen in the slot. */
+  newValue: 1,
+  /** A value seen rarely: `a` times among `b`. */
+  rareValue: 2,
+  /** Shape classes (bit mask `a`) never seen. */
+  newShape: 3,
+  /** Shape classes (bit mask `a`) rarely seen. */
+  rareShape: 4,
+  /** A value `a` characters long, the longest seen `b`. */
+  long: 5,
+  /** A word (at `a`..`b` of the text) never seen. */
+  newWord: 6,
+  /** A word (at `a`..`b`) seen in `c` of `d` values. */
+  rareWord: 7,
+  /** A number out of range, usually between `a` and `b`. */
+  range: 8,
+} as const;
+
+/**
+ * One finding about a value: a strength and what it is about, in numbers,
+ * so that nothing is formatted for the many lines that never need words.
+ */
 export interface SlotFinding {
   /** Strength in [0, 1]. */
   strength: number;
-  /** Why, for people: `never seen here`, `shape never seen (..)`, ... */
-  why: string;
+  /** One of {@linkcode FINDING}. */
+  code: number;
+  /** First number of the finding (see {@linkcode FINDING}). */
+  a: number;
+  /** Second number. */
+  b: number;
+  /** Third number. */
+  c: number;
+  /** Fourth number. */
+  d: number;
+}
+
+/**
+ * Words for a finding, for people: `never seen here`, `rare here (5 of
+ * 20000)`, `shape never seen (.., %-encoding)`, ...
+ *
+ * @param f The finding.
+ * @param source The text its word offsets index.
+ * @returns The words.
+ */
+export function describeFinding(f: SlotFinding, source: string): string {
+  switch (f.code) {
+    case FINDING.newValue:
+      return "never seen here";
+    case FINDING.rareValue:
+      return `rare here (${f.a} of ${f.b})`;
+    case FINDING.newShape:
+    case FINDING.rareShape: {
+      const names: string[] = [];
+      for (let k = 0; k < _BITS; k++) if ((f.a >>> k) & 1) names.push(SHAPE_CLASSES[k]!);
+      return `shape ${f.code === FINDING.newShape ? "never" : "rarely"} seen (${names.join(", ")})`;
+    }
+    case FINDING.long:
+      return `${f.a} characters, longest seen ${f.b}`;
+    case FINDING.newWord:
+      return `word never seen here (${source.substring(f.a, Math.min(f.b, f.a + 24))})`;
+    case FINDING.rareWord:
+      return `word rare here (${source.substring(f.a, Math.min(f.b, f.a + 24))}, ${f.c} of ${f.d})`;
+    case FINDING.range:
+      return `out of range (usually ${_round(f.a)} to ${_round(f.b)})`;
+    default:
+      return "unusual";
+  }
+}
+
+function _round(v: number): string {
+  return String(Number(v.toPrecision(4)));
 }
 
 /** Sorted value hashes and their counts. */
@@ -233,8 +301,11 @@ export class SlotModel {
     if (n < _MIN_VALUES) return 0;
     const cat = this.categories;
     const isNumber = num === num;
-    if (cat !== null && (!isNumber || (this.kind & CODE) !== 0)) {
-      // Few distinct values: judged as a category.
+    // Few distinct values are judged as a category: codes, and words (methods,
+    // levels, schemes). Text with digits in nearly every value (hosts, IPs,
+    // user agents, versions) names instances that come and go: its shape and
+    // words are judged instead.
+    if (cat !== null && (isNumber ? (this.kind & CODE) !== 0 : this.bits[2]! < 0.9 * this.n)) {
       const c = _count(cat, hashRange(s, a, b)) - self;
       if (c <= 0) {
         out.strength = newStrength(this.singles - self, n);
@@ -242,10 +313,12 @@ export class SlotModel {
         // host or pod name, a version) changes with a restart or a deploy,
         // for every line at once: alone, that is not worth an alert.
         if (cat.keys.length === 1 && _hasDigit(s, a, b)) out.strength *= 0.15;
-        out.why = "never seen here";
+        out.code = FINDING.newValue;
       } else {
         out.strength = rareStrength(c, n);
-        if (out.strength > 0) out.why = `rare here (${c} of ${n})`;
+        out.code = FINDING.rareValue;
+        out.a = c;
+        out.b = n;
       }
       return out.strength;
     }
@@ -266,12 +339,11 @@ export class SlotModel {
         } else if (st > 0 && Math.abs(st - best) <= 1e-9) bestBits |= 1 << k;
       }
       if (best > 0) {
-        const names: string[] = [];
-        for (let k = 0; k < _BITS; k++) if ((bestBits >>> k) & 1) names.push(SHAPE_CLASSES[k]!);
         out.strength = best;
-        out.why = `shape ${
-          this.bits[_firstBit(bestBits)]! - self <= 0 ? "never" : "rarely"
-        } seen (${names.join(", ")})`;
+        out.code = this.bits[_firstBit(bestBits)]! - self <= 0
+          ? FINDING.newShape
+          : FINDING.rareShape;
+        out.a = bestBits;
       }
     }
     const len = b - a;
@@ -279,7 +351,9 @@ export class SlotModel {
       const st = Math.min(1, Math.log(len / (this.maxLength + 16)) / Math.log(8));
       if (st > out.strength) {
         out.strength = st;
-        out.why = `${len} characters, longest seen ${this.maxLength}`;
+        out.code = FINDING.long;
+        out.a = len;
+        out.b = this.maxLength;
       }
     }
     const words = this.words;
@@ -295,11 +369,12 @@ export class SlotModel {
         ? 0
         : Math.min(this.wordStrength, rareStrength(rarest, n));
       if (st > out.strength) {
-        const word = s.substring(ra, Math.min(rb, ra + 24));
         out.strength = st;
-        out.why = rarest <= 0
-          ? `word never seen here (${word})`
-          : `word rare here (${word}, ${rarest} of ${n})`;
+        out.code = rarest <= 0 ? FINDING.newWord : FINDING.rareWord;
+        out.a = ra;
+        out.b = rb;
+        out.c = rarest;
+        out.d = n;
       }
     }
     return out.strength;
@@ -530,6 +605,26 @@ export function shapeOf(s: string, a: number, b: number): number {
   return mask;
 }
 
+/**
+ * Whether a run of letters is a word: no digit right before or after it
+ * (`bd` in `55bd6f` is a piece of an id, not a word), and not six or more
+ * hex letters (`bebbeafd`).
+ */
+function _edge(s: string, a: number, start: number, end: number, after: number): boolean {
+  if (after >= 48 && after <= 57) return false;
+  if (start > a) {
+    const before = s.charCodeAt(start - 1);
+    if (before >= 48 && before <= 57) return false;
+  }
+  // Six or more of a–f only is a hex id that happens to hold no digit.
+  if (end - start < 6) return true;
+  for (let i = start; i < end; i++) {
+    const l = s.charCodeAt(i) | 32;
+    if (l < 97 || l > 102) return true;
+  }
+  return false;
+}
+
 let _rarestAt = 0;
 let _rarestEnd = 0;
 
@@ -552,7 +647,7 @@ function _rarestWord(s: string, a: number, b: number, words: Counts, self: numbe
       h ^= l;
       h = Math.imul(h, 0x01000193);
     } else {
-      if (start >= 0 && i - start >= 2) {
+      if (start >= 0 && i - start >= 2 && _edge(s, a, start, i, c)) {
         seen++;
         const n = _count(words, h >>> 0) - self;
         if (n < rarest) {
@@ -570,7 +665,8 @@ function _rarestWord(s: string, a: number, b: number, words: Counts, self: numbe
 }
 
 function _words(s: string, a: number, b: number, f: (h: number, ws: number, we: number) => void) {
-  // Runs of two or more ASCII letters, lower-cased; %XX is a separator.
+  // Runs of two or more ASCII letters, lower-cased, with no digit next to
+  // them; %XX is a separator.
   let h = 0x811c9dc5;
   let start = -1;
   let seen = 0;
@@ -578,7 +674,7 @@ function _words(s: string, a: number, b: number, f: (h: number, ws: number, we: 
     let c = i < b ? s.charCodeAt(i) : 32;
     if (c === 37 && i + 2 < b && _hex(s.charCodeAt(i + 1)) >= 0 && _hex(s.charCodeAt(i + 2)) >= 0) {
       c = 32;
-      if (start >= 0 && i - start >= 2) {
+      if (start >= 0 && i - start >= 2 && _edge(s, a, start, i, c)) {
         f(h >>> 0, start, i);
         seen++;
       }
@@ -593,7 +689,7 @@ function _words(s: string, a: number, b: number, f: (h: number, ws: number, we: 
       h ^= l;
       h = Math.imul(h, 0x01000193);
     } else {
-      if (start >= 0 && i - start >= 2) {
+      if (start >= 0 && i - start >= 2 && _edge(s, a, start, i, c)) {
         f(h >>> 0, start, i);
         seen++;
       }

@@ -169,6 +169,12 @@ export interface Config {
     /** `FEEDBACK_SUPPRESS`: how long `normal` feedback silences a template. */
     suppressMs: number;
   };
+  metrics: {
+    /** `METRICS_HOST`: where a function process serves its own `/metrics`. */
+    host: string;
+    /** `METRICS_PORT`: its port; null (unset) serves none (the api has its own `/metrics`). */
+    port: number | null;
+  };
 }
 
 /** Thrown by {@linkcode loadConfig} with every problem found. */
@@ -305,6 +311,10 @@ export function loadConfig(
       token: r.secret("API_TOKEN"),
       bodyLimit: r.size("API_BODY_LIMIT", "1MiB", { min: 1024 }),
       suppressMs: r.duration("FEEDBACK_SUPPRESS", "24h"),
+    },
+    metrics: {
+      host: r.str("METRICS_HOST", "127.0.0.1"),
+      port: _orNull(r.int("METRICS_PORT", -1, { min: 0, max: 65535 })),
     },
   };
   if (config.api.token !== null && config.api.token.length < 16) {
@@ -624,4 +634,8 @@ export function loadConfigOrExit(): Config {
     }
     throw e;
   }
+}
+
+function _orNull(port: number): number | null {
+  return port < 0 ? null : port;
 }

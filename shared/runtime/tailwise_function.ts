@@ -16,7 +16,10 @@
  * @module
  */
 
+import type { LogStore } from "../ports/log_store.ts";
 import type { Logger } from "./logger.ts";
+import type { MetricsRegistry } from "./metrics.ts";
+import { type MetricsEndpoint, serveMetrics } from "./metrics_server.ts";
 
 /** A function built from the config and the adapters, ready to run. */
 export interface TailwiseFunction<S extends object = Record<string, unknown>> {
@@ -42,8 +45,13 @@ export interface TailwiseFunction<S extends object = Record<string, unknown>> {
  *
  * @param fn the built function
  * @param log where the settings line goes
+ * @param options the process's metrics, served on their endpoint (`METRICS_PORT`) while it runs
  */
-export async function runUntilSignal(fn: TailwiseFunction<object>, log: Logger): Promise<void> {
+export async function runUntilSignal(
+  fn: TailwiseFunction<object>,
+  log: Logger,
+  options: { metrics?: { endpoint: MetricsEndpoint; registry: MetricsRegistry } } = {},
+): Promise<void> {
   const stop = new AbortController();
   const onSignal = () => {
     if (stop.signal.aborted) Deno.exit(130);
@@ -51,10 +59,16 @@ export async function runUntilSignal(fn: TailwiseFunction<object>, log: Logger):
   };
   for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, onSignal);
   logSettings(fn, log);
+  // The process's own /metrics (METRICS_PORT), for Prometheus to scrape each replica.
+  const server = options.metrics
+    ? serveMetrics(options.metrics.endpoint, options.metrics.registry, stop.signal, log)
+    : null;
   try {
     await fn.run(stop.signal);
   } finally {
     for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.removeSignalListener(sig, onSignal);
+    stop.abort();
+    await server?.finished;
     await fn.close();
   }
 }
@@ -68,4 +82,27 @@ export async function runUntilSignal(fn: TailwiseFunction<object>, log: Logger):
  */
 export function logSettings(fn: TailwiseFunction<object>, log: Logger): void {
   log.info("settings", { function: fn.name, settings: fn.settings });
+}
+
+/**
+ * Prepares the log store before a function runs (creates the database and
+ * its policy, or the tables), giving up quietly when the function is stopped
+ * meanwhile.
+ *
+ * @param store the log store
+ * @param signal the function's stop signal
+ * @returns true when prepared, false when stopped first (the function returns)
+ * @throws {Error} when preparing failed for another reason
+ */
+export async function prepareLogStore(
+  store: Pick<LogStore, "prepare">,
+  signal: AbortSignal,
+): Promise<boolean> {
+  try {
+    await store.prepare({ signal });
+  } catch (e) {
+    if (signal.aborted) return false;
+    throw e;
+  }
+  return !signal.aborted;
 }

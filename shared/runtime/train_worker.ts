@@ -10,8 +10,14 @@
  * @module
  */
 
-import { Detector, learnRates, trainDetector, type TrainOptions } from "../detector/detector.ts";
-import { bundleModel, splitModel } from "../detector/model_bundle.ts";
+import {
+  bundleModel,
+  Detector,
+  learnRates,
+  splitModel,
+  trainDetector,
+  type TrainOptions,
+} from "../detector/detector.ts";
 
 /** The options a worker can be given: the serialisable part of {@linkcode TrainOptions}. */
 export type WorkerTrainOptions = Omit<TrainOptions, "onProgress">;

@@ -53,9 +53,23 @@ export interface LineAssemblerOptions {
    * @default 16384
    */
   partialBytes?: number;
+  /**
+   * Whether a `\r` right before a line's `\n` is dropped (text files written
+   * with CRLF). Docker's records keep it (a TTY's output ends lines in `\r\n`).
+   * @default false
+   */
+  stripCr?: boolean;
+  /**
+   * Whether a line that reaches `maxLineBytes` before its end is handed on
+   * at once (truncated) and the rest of it, up to its `\n`, skipped: a file
+   * line without an end in sight still arrives. Only without timestamps.
+   * @default false
+   */
+  emitLongLines?: boolean;
 }
 
 const _NL = 10;
+const _CR = 13;
 const _SP = 32;
 const _MAX_TS = 64;
 const _TS_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
@@ -67,6 +81,13 @@ export class LineAssembler {
   #timestamps: boolean;
   #framed: boolean;
   #partialBytes: number;
+  #stripCr: boolean;
+  #emitLong: boolean;
+  /** Skipping the rest of a line already handed on truncated. */
+  #skipRest = false;
+  /** Bytes fed by the earlier calls of push. */
+  #fed = 0;
+  #lineEnd = 0;
 
   /** 0 reading a timestamp, 1 reading text, 2 checking for a timestamp after a TTY partial. */
   #phase: 0 | 1 | 2;
@@ -90,6 +111,8 @@ export class LineAssembler {
     this.#timestamps = options.timestamps ?? true;
     this.#framed = options.framed ?? true;
     this.#partialBytes = options.partialBytes ?? 16 * 1024;
+    this.#stripCr = options.stripCr ?? false;
+    this.#emitLong = (options.emitLongLines ?? false) && !this.#timestamps;
     if (!Number.isInteger(this.#max) || this.#max < 1) {
       throw new RangeError(
         `Cannot assemble lines with maxLineBytes ${this.#max}: expected a positive integer`,
@@ -114,6 +137,26 @@ export class LineAssembler {
   }
 
   /**
+   * Bytes fed so far by every push, over the assembler's whole life.
+   *
+   * @returns the count
+   */
+  get fed(): number {
+    return this.#fed;
+  }
+
+  /**
+   * During a line handler's call: how many bytes of the stream (all pushes
+   * together) lie before the end of this line, its `\n` included; where a
+   * reader resumes after it. Exact for streams without timestamps (a file).
+   *
+   * @returns the offset after the current line
+   */
+  get lineEnd(): number {
+    return this.#lineEnd;
+  }
+
+  /**
    * Feeds the next bytes of the stream.
    *
    * @param bytes the bytes (a frame's payload or a piece of it, or raw TTY output)
@@ -132,7 +175,9 @@ export class LineAssembler {
         i = this.#readText(bytes, i, n);
       }
     }
+    this.#fed += n;
     if (recordEnd && this.#framed) {
+      this.#lineEnd = this.#fed;
       if (this.#tsLen > 0) this.#badTs(this.#tsBuf.subarray(0, this.#tsLen));
       // Docker cuts a line only when its buffer is full: a shorter record
       // without "\n" is the last output of a container run, a whole line.
@@ -147,6 +192,7 @@ export class LineAssembler {
    * output) is handed on.
    */
   end(): void {
+    this.#lineEnd = this.#fed;
     if (this.#phase === 2 && this.#tsLen > 0) {
       this.#append(this.#tsBuf, 0, this.#tsLen);
       this.#tsLen = 0;
@@ -157,6 +203,7 @@ export class LineAssembler {
 
   /** Drops a started line (the stream was cut; it will be read again). */
   discard(): void {
+    this.#skipRest = false;
     this.#open = false;
     this.#len = 0;
     this.#truncated = false;
@@ -229,6 +276,12 @@ export class LineAssembler {
   }
 
   #readText(bytes: Uint8Array, i: number, n: number): number {
+    if (this.#skipRest) {
+      const nl = bytes.indexOf(_NL, i);
+      if (nl < 0) return n;
+      this.#skipRest = false;
+      return nl + 1;
+    }
     if (!this.#open) {
       this.#open = true;
       if (!this.#timestamps) this.#ts = "";
@@ -245,9 +298,10 @@ export class LineAssembler {
       }
     }
     if (nl >= 0) {
+      this.#lineEnd = this.#fed + nl + 1;
       if (this.#len === 0 && !this.#truncated) {
         // The whole line is in this piece: hand on a view, no copy.
-        let end = nl;
+        let end = this.#stripCr && nl > i && bytes[nl - 1] === _CR ? nl - 1 : nl;
         let truncated = false;
         if (end - i > this.#max) {
           end = _cutAt(bytes, i, i + this.#max);
@@ -257,6 +311,11 @@ export class LineAssembler {
         this.#open = false;
       } else {
         this.#append(bytes, i, nl);
+        if (
+          this.#stripCr && !this.#truncated && this.#len > 0 && this.#buf[this.#len - 1] === _CR
+        ) {
+          this.#len--;
+        }
         this.#emit();
       }
       if (!this.#framed && this.#timestamps) this.#phase = 0;
@@ -266,6 +325,11 @@ export class LineAssembler {
     this.#append(bytes, i, stop);
     this.#recordText += stop - i;
     if (partialEnd) this.#phase = 2;
+    if (this.#emitLong && this.#truncated) {
+      this.#lineEnd = this.#fed + stop;
+      this.#emit();
+      this.#skipRest = true;
+    }
     return stop;
   }
 

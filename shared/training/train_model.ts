@@ -117,18 +117,31 @@ export interface TrainResult {
   note: string;
 }
 
+/** Options of {@linkcode trainContainer}. */
+export interface TrainContainerOptions {
+  /**
+   * Container names behind the key whose older history (written before
+   * service keys, stored under the container's own name) belongs to the
+   * key too: it is read and merged by time.
+   * @default []
+   */
+  formerKeys?: readonly string[];
+}
+
 /**
  * Trains one container.
  *
- * @param container the model key (the container's name)
+ * @param container the model key (a service key, or the container's name)
  * @param deps log store, registry, feedback, lock, model cache
  * @param settings window, caps, shadow factor, alert rate, seed
+ * @param options the key's former keys
  * @returns what became of it
  */
 export async function trainContainer(
   container: string,
   deps: TrainDeps,
   settings: TrainSettings,
+  options: TrainContainerOptions = {},
 ): Promise<TrainResult> {
   const lease = await deps.lock.tryAcquire(`train:${container}`, settings.leaseMs ?? 600_000);
   if (!lease) {
@@ -141,21 +154,32 @@ export async function trainContainer(
     deps.feedback.normalLines(container, { limit: 1000 }),
   ]);
   const excluded = new Set(confirmed.map((f) => f.line));
-  const history: string[] = [];
-  const times: number[] = [];
+  let history: string[] = [];
+  let times: number[] = [];
   let skipped = 0;
-  for await (
-    const entry of deps.logStore.history(container, {
-      from: new Date(now - settings.windowMs),
-      to: new Date(now + 1),
-    })
-  ) {
-    if (excluded.has(entry.line)) {
-      skipped++;
-      continue;
+  const former = (options.formerKeys ?? []).filter((k) => k !== container);
+  for (const key of [container, ...former]) {
+    for await (
+      const entry of deps.logStore.history(key, {
+        from: new Date(now - settings.windowMs),
+        to: new Date(now + 1),
+      })
+    ) {
+      // A former key's own newer lines belong to it, not to this key.
+      if (key !== container && entry.key && entry.key !== key) continue;
+      if (excluded.has(entry.line)) {
+        skipped++;
+        continue;
+      }
+      history.push(entry.line);
+      times.push(Date.parse(entry.ts));
     }
-    history.push(entry.line);
-    times.push(Date.parse(entry.ts));
+  }
+  if (former.length > 0) {
+    // Merged by time (stable: each history is in order already).
+    const order = times.map((_, i) => i).sort((a, b) => times[a]! - times[b]! || a - b);
+    history = order.map((i) => history[i]!);
+    times = order.map((i) => times[i]!);
   }
   // The newest lines count most: keep the cap's worth of the most recent.
   const recent = history.length > settings.maxLines
@@ -254,11 +278,16 @@ export async function trainDue(deps: TrainDeps, settings: TrainSettings): Promis
   }
   const done = new Set(results.map((r) => r.container));
   const seen = await deps.logStore.containers({ since: new Date(now - settings.windowMs) });
-  for (const { container, count } of seen) {
+  const counts = new Map(seen.map((s) => [s.container, s.count]));
+  for (const { container, count, containers } of seen) {
     if (done.has(container)) continue;
+    // Containers behind a service key with history of their own (from
+    // before service keys): the key's training reads it too.
+    const formerKeys = (containers ?? []).filter((n) => n !== container && counts.has(n));
     const current = await deps.registry.current(container);
     if (!current) {
-      if (count < settings.minLines) continue;
+      const formerCount = formerKeys.reduce((n, k) => n + (counts.get(k) ?? 0), 0);
+      if (count + formerCount < settings.minLines) continue;
     } else {
       const since = new Date(current.trainedAt);
       let fresh = 0;
@@ -266,7 +295,7 @@ export async function trainDue(deps: TrainDeps, settings: TrainSettings): Promis
       if (fresh === 0) continue;
     }
     try {
-      results.push(await trainContainer(container, deps, settings));
+      results.push(await trainContainer(container, deps, settings, { formerKeys }));
     } catch (e) {
       deps.log?.error("training failed", { container, error: e });
     }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createPrng } from "../../shared/detector/prng.ts";
+import { createPrng } from "../../shared/detector/detector.ts";
 import { freePort, waitFor } from "../harness/services.ts";
 import { TaskProcess } from "../harness/task.ts";
 

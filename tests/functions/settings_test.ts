@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { Redis } from "ioredis";
+import { messagesForLines } from "../../shared/ports/log_entry.ts";
 import { suiteEnv, waitFor } from "../harness/services.ts";
 import { TaskProcess } from "../harness/task.ts";
 import { dropDatabase, testDatabase } from "../shared/adapters/influx/influx_helpers.ts";
@@ -44,11 +45,11 @@ Deno.test("every function setting reaches the function under `deno task start` a
     COLLECT_MULTILINE_FLUSH_MS: "2s",
     COLLECT_MULTILINE_MAX_LINES: "50",
     COLLECT_MULTILINE_MAX_BYTES: "64KiB",
-    CONSUMER_BATCH: "77",
+    CONSUMER_BATCH: "7700",
     CONSUMER_BLOCK_MS: "250ms",
     CONSUMER_CLAIM_IDLE_MS: "12s",
     CONSUMER_MAX_DELIVERIES: "4",
-    INGEST_BATCH_LINES: "123",
+    INGEST_BATCH_LINES: "20000",
     INGEST_CONCURRENCY: "3",
     TRAIN_SCHEDULE: "7 * * * *",
     TRAIN_WINDOW: "2h",
@@ -79,14 +80,17 @@ Deno.test("every function setting reaches the function under `deno task start` a
     });
     await t.step("the values of the environment arrive, not the defaults", () => {
       const ingest = start.get("ingest")!;
-      assert.equal(ingest.batch, 123);
+      // Batches count stream messages, each packing up to MAX_PACKED_LINES lines.
+      assert.equal(ingest.batch, messagesForLines(20_000));
+      assert.notEqual(ingest.batch, messagesForLines(5000));
       assert.equal(ingest.concurrency, 3);
       assert.equal(ingest.group, "ingest");
       assert.equal(ingest.blockMs, 250);
       assert.equal(ingest.claimIdleMs, 12_000);
       assert.equal(ingest.maxDeliveries, 4);
       const score = start.get("score")!;
-      assert.equal(score.batch, 77);
+      assert.equal(score.batch, messagesForLines(7700));
+      assert.notEqual(score.batch, messagesForLines(1000));
       assert.equal(score.group, "score");
       assert.equal(score.coldStart, "none");
       const collect = start.get("collect")!;
@@ -113,6 +117,7 @@ Deno.test("every function setting reaches the function under `deno task start` a
         [7_200_000, 9999, 321, 2.5, 0.01],
       );
       assert.equal(train.seed, 9);
+      assert.equal(train.firstModelsEveryMs, 5000);
       const api = start.get("api")!;
       assert.equal(api.bodyLimit, 2 * 1024 * 1024);
       assert.equal(api.suppressMs, 7_200_000);
@@ -131,13 +136,6 @@ Deno.test("every function setting reaches the function under `deno task start` a
           assert.equal(own.consumer, "settings-test");
           delete inStart.consumer;
           delete own.consumer;
-        }
-        if (name === "train") {
-          // start also trains a first model as soon as a container has enough lines.
-          assert.equal(inStart.firstModelsEveryMs, 5000);
-          assert.equal(own.firstModelsEveryMs, null);
-          delete inStart.firstModelsEveryMs;
-          delete own.firstModelsEveryMs;
         }
         assert.deepEqual(own, inStart);
       });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AppendBatcher } from "../../functions/collect/append_batcher.ts";
+import { AppendBatcher } from "../../shared/sources/append_batcher.ts";
 import { createRedisClient } from "../../shared/adapters/redis/redis_log_stream.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
 import { type LogEntry, modelKey } from "../../shared/ports/log_entry.ts";

@@ -39,6 +39,24 @@ export interface RedisConnectOptions {
    * @default false
    */
   cluster?: boolean;
+  /**
+   * Told each time an append found Redis out of memory (`OOM`, with
+   * `noeviction`) and the stream was trimmed of what every consumer group
+   * had acked (see {@linkcode RedisLogStream.trimAcked}); the append is then
+   * tried once more.
+   * @default ignore
+   */
+  onTrimmed?: (trimmed: TrimmedStream) => void;
+}
+
+/** What {@linkcode RedisLogStream.trimAcked} did. */
+export interface TrimmedStream {
+  /** The stream. */
+  stream: string;
+  /** Entries below this id were removed; null when no group exists (nothing is known acked). */
+  minId: string | null;
+  /** Entries removed. */
+  removed: number;
 }
 
 type _RawMessage = [string, string[] | null];
@@ -126,11 +144,48 @@ export class RedisLogStream implements LogStream {
    * @param client for appends, acks and reads that do not block
    * @param blocking for blocking group reads
    */
-  constructor(client: Redis, blocking: Redis) {
+  constructor(
+    client: Redis,
+    blocking: Redis,
+    options: Pick<RedisConnectOptions, "onTrimmed"> = {},
+  ) {
     // EVALSHA with a fallback to EVAL when the server does not know the script yet.
     if (!("tailwiseAppend" in client)) client.defineCommand("tailwiseAppend", { lua: _APPEND });
     this.#client = client;
     this.#blocking = blocking;
+    this.#onTrimmed = options.onTrimmed ?? (() => {});
+  }
+
+  #onTrimmed: (trimmed: TrimmedStream) => void;
+
+  /**
+   * Removes the entries of a stream that every consumer group has acked:
+   * below the oldest entry still pending in a group, and at or below every
+   * group's last delivered id. Entries some group has not read are kept.
+   * Without groups nothing is removed.
+   *
+   * @param stream the stream
+   * @returns the bound and how many entries went
+   */
+  async trimAcked(stream: string): Promise<TrimmedStream> {
+    const groups = await this.#client.xinfo("GROUPS", stream) as unknown[][];
+    let min: string | null = null;
+    for (const g of groups) {
+      const o: Record<string, unknown> = {};
+      for (let i = 0; i + 1 < g.length; i += 2) o[String(g[i])] = g[i + 1];
+      let bound: string;
+      if (Number(o.pending) > 0) {
+        const summary = await this.#client.xpending(stream, String(o.name)) as unknown[];
+        bound = String(summary[1]);
+      } else {
+        const [ms, seq] = String(o["last-delivered-id"]).split("-").map(BigInt) as [bigint, bigint];
+        bound = `${ms}-${seq + 1n}`;
+      }
+      if (min === null || _compareIds(bound, min) < 0) min = bound;
+    }
+    if (min === null) return { stream, minId: null, removed: 0 };
+    const removed = Number(await this.#client.xtrim(stream, "MINID", min));
+    return { stream, minId: min, removed };
   }
 
   /**
@@ -145,6 +200,7 @@ export class RedisLogStream implements LogStream {
     return new RedisLogStream(
       createRedisClient(url, options),
       createRedisClient(url, { ...options, name: `${options.name ?? "tailwise"}-blocking` }),
+      options.onTrimmed ? { onTrimmed: options.onTrimmed } : {},
     );
   }
 
@@ -154,10 +210,19 @@ export class RedisLogStream implements LogStream {
   }
 
   /** {@inheritDoc LogStream.append} */
-  async append(
+  append(
     stream: string,
     messages: readonly Fields[],
     options: AppendOptions = {},
+  ): Promise<string[]> {
+    return this.#append(stream, messages, options, false);
+  }
+
+  async #append(
+    stream: string,
+    messages: readonly Fields[],
+    options: AppendOptions,
+    retry: boolean,
   ): Promise<string[]> {
     const stateKeys = options.state ? Object.keys(options.state) : [];
     if (messages.length === 0 && stateKeys.length === 0) return [];
@@ -195,6 +260,13 @@ export class RedisLogStream implements LogStream {
         throw new AppendOutOfOrderError(
           `Cannot append to ${stream} with sequence ${seq?.key}: ${message.slice(11)}`,
         );
+      }
+      // Out of memory: only MAXLEN trimmed the stream, so entries every group
+      // acked long ago may fill it. Trim those, then try once more.
+      if (message.startsWith("OOM") && !retry) {
+        const trimmed = await this.trimAcked(stream);
+        this.#onTrimmed(trimmed);
+        if (trimmed.removed > 0) return await this.#append(stream, messages, options, true);
       }
       throw e;
     }
@@ -506,4 +578,10 @@ function _withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+function _compareIds(a: string, b: string): number {
+  const [am, as] = a.split("-").map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split("-").map(BigInt) as [bigint, bigint];
+  return am !== bm ? (am < bm ? -1 : 1) : as < bs ? -1 : as > bs ? 1 : 0;
 }

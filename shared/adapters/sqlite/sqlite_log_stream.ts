@@ -100,6 +100,12 @@ interface _Stream {
   length: number;
 }
 
+interface _Delivered {
+  ids: string[];
+  first: [number, number];
+  last: [number, number];
+}
+
 interface _Group {
   gid: number;
   sid: number;
@@ -114,6 +120,7 @@ export class SqliteLogStream implements LogStream {
   #ownsDb: boolean;
   #waiters = new Map<string, Set<() => void>>();
   #consumers = new Set<string>();
+  #delivered = new Map<number, _Delivered[]>();
   #lastSweep = 0;
   #closed = false;
 
@@ -288,6 +295,7 @@ export class SqliteLogStream implements LogStream {
     const deadline = Date.now() + blockMs;
     for (;;) {
       this.#check();
+      let ids: string[] = [];
       const got = this.#db.write(() => {
         const g = this.#group(stream, group, "readNew");
         this.#seeConsumer(g.gid, consumer);
@@ -308,11 +316,12 @@ export class SqliteLogStream implements LogStream {
         ).run(g.gid, consumer, Date.now(), g.sid, g.last_ms, g.last_seq, last[0], last[1]);
         this.#db.prepare("UPDATE stream_groups SET last_ms = ?, last_seq = ? WHERE gid = ?")
           .run(last[0], last[1], g.gid);
+        ids = this.#remember(g.gid, rows);
         return rows;
       });
       if (got.length > 0) {
-        return got.map(([ms, seq, fields]) => ({
-          id: `${ms}-${seq}`,
+        return got.map(([, , fields], i) => ({
+          id: ids[i]!,
           fields: JSON.parse(fields) as Fields,
           deliveries: 1,
         }));
@@ -371,6 +380,18 @@ export class SqliteLogStream implements LogStream {
       if (ids.length === 0) return 0;
       const g = this.#groupRow(stream, group);
       if (!g) return 0;
+      const batch = this.#takeDelivered(g.gid, ids);
+      if (batch) {
+        // Exactly the ids of one readNew: the pending rows of their id range are theirs alone
+        // (that read recorded every entry of the range), so one range delete acks them.
+        return this.#db.write(() =>
+          Number(
+            this.#db.prepare(
+              "DELETE FROM stream_pending WHERE gid = ? AND (ms, seq) >= (?, ?) AND (ms, seq) <= (?, ?)",
+            ).run(g.gid, batch.first[0], batch.first[1], batch.last[0], batch.last[1]).changes,
+          )
+        );
+      }
       const keys: [number, number][] = [];
       for (const id of ids) {
         const k = _parseId(id);
@@ -685,6 +706,32 @@ export class SqliteLogStream implements LogStream {
     return changed;
   }
 
+  /** Records the ids of a readNew batch (the last few per group) for a fast ack. */
+  #remember(gid: number, rows: readonly [number, number, string][]): string[] {
+    let list = this.#delivered.get(gid);
+    if (!list) this.#delivered.set(gid, list = []);
+    const ids = rows.map((r) => `${r[0]}-${r[1]}`);
+    const first = rows[0]!;
+    const last = rows[rows.length - 1]!;
+    list.push({ ids, first: [first[0], first[1]], last: [last[0], last[1]] });
+    if (list.length > 8) list.shift();
+    return ids;
+  }
+
+  /** The recorded readNew batch whose ids are exactly `ids`, in order (then forgotten). */
+  #takeDelivered(gid: number, ids: readonly string[]): _Delivered | null {
+    const list = this.#delivered.get(gid);
+    if (!list) return null;
+    const i = list.findIndex((b) =>
+      b.ids.length === ids.length && b.ids[0] === ids[0] && b.ids[b.ids.length - 1] === ids.at(-1)
+    );
+    if (i < 0) return null;
+    const b = list[i]!;
+    for (let k = 0; k < ids.length; k++) if (b.ids[k] !== ids[k]) return null;
+    list.splice(i, 1);
+    return b;
+  }
+
   #waitForAppend(stream: string, ms: number): Promise<void> {
     return new Promise((resolve) => {
       let set = this.#waiters.get(stream);
@@ -720,9 +767,14 @@ export interface ImportedStream {
 }
 
 function _parseId(id: string): [number, number] | null {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(id);
-  return m ? [Number(m[1]), Number(m[2] ?? 0)] : null;
+  const dash = id.indexOf("-");
+  const ms = dash < 0 ? id : id.slice(0, dash);
+  const seq = dash < 0 ? "0" : id.slice(dash + 1);
+  if (!_DIGITS.test(ms) || !_DIGITS.test(seq)) return null;
+  return [Number(ms), Number(seq)];
 }
+
+const _DIGITS = /^\d+$/;
 
 /** Parses a range bound: `-`, `+`, `<ms>`, `<ms>-<seq>`, optionally after `(` (exclusive). */
 function _bound(

@@ -9,11 +9,16 @@
  * @module
  */
 
-import { keyBeside } from "../../ports/log_shards.ts";
-import { type LogEntry, packEntries } from "../../ports/log_entry.ts";
 import type { LogStream } from "../../ports/log_stream.ts";
 import { createPrng, type Prng } from "../../detector/detector.ts";
+import { silentLogger } from "../../runtime/logger.ts";
 import { sleep } from "../../runtime/sleep.ts";
+import {
+  LineClock,
+  type SourceChannel,
+  SourcePipeline,
+  type SourcePipelineOptions,
+} from "../pipeline.ts";
 
 /** Options of {@linkcode runDemo}. */
 export interface DemoOptions {
@@ -41,6 +46,12 @@ export interface DemoOptions {
    * @default 7
    */
   seed?: number;
+  /**
+   * The append settings of the source pipeline (batch and buffer sizes,
+   * MAXLEN), as for the other sources.
+   * @default the pipeline's defaults
+   */
+  pipeline?: Omit<SourcePipelineOptions, "stream" | "multiline">;
 }
 
 /** The demo's pseudo-containers. */
@@ -127,60 +138,69 @@ export async function runDemo(stream: LogStream, options: DemoOptions): Promise<
   const rate = options.rate ?? 5;
   const every = options.anomalyEverySeconds ?? 20;
   const historyLines = options.historyLines ?? 1500;
-  const seqs = new Map<string, { ts: string; seq: number }>();
-  const entry = (container: string, line: string, ms: number): LogEntry => {
-    const ts = new Date(ms).toISOString();
-    const prev = seqs.get(container);
-    const seq = prev && prev.ts === ts ? prev.seq + 1 : 0;
-    seqs.set(container, { ts, seq });
-    return {
-      containerId: `demo-${container}`,
-      containerName: container,
-      image: `tailwise/${container}:demo`,
+  // The demo's lines are single lines: no multi-line grouping, no checkpoint.
+  const pipeline = new SourcePipeline(stream, silentLogger(), {
+    ...options.pipeline,
+    stream: options.stream,
+    multiline: "off",
+  });
+  const encoder = new TextEncoder();
+  const containers = new Map<string, { sink: SourceChannel<null>; clock: LineClock }>();
+  for (const c of DEMO_CONTAINERS) {
+    containers.set(c, {
+      sink: pipeline.channel<null>({
+        checkpointKey: null,
+        meta: { containerId: `demo-${c}`, containerName: c, image: `tailwise/${c}:demo` },
+        checkpoint: () => "",
+      }),
+      clock: new LineClock(),
+    });
+  }
+  const emit = (container: string, line: string, ms: number) => {
+    const { sink, clock } = containers.get(container)!;
+    sink.line({
       stream: line.includes("error") || line.startsWith("panic") ? "stderr" : "stdout",
-      ts,
-      seq,
-      line,
-    };
+      ...clock.stamp(ms),
+      bytes: encoder.encode(line),
+      truncated: false,
+      position: null,
+    });
   };
-  let written = 0;
-  // Beside the stream: in its Redis Cluster slot when it is a hash-tagged shard.
-  const seededKey = keyBeside(options.stream, "tailwise:demo:", "seeded");
-  const seeded = await stream.getState(seededKey);
-  if (!seeded) {
-    const start = Date.now() - 3_600_000;
-    for (const c of DEMO_CONTAINERS) {
-      const batch: LogEntry[] = [];
-      for (let i = 0; i < historyLines; i++) {
-        batch.push(entry(c, _NORMAL[c](r), start + Math.floor((i * 3_500_000) / historyLines)));
+  try {
+    // Beside the stream: in its Redis Cluster slot when it is a hash-tagged shard.
+    const seededKey = pipeline.keyBeside(0, "tailwise:demo:", "seeded");
+    const seeded = await stream.getState(seededKey);
+    if (!seeded) {
+      const start = Date.now() - 3_600_000;
+      for (const c of DEMO_CONTAINERS) {
+        for (let i = 0; i < historyLines; i++) {
+          emit(c, _NORMAL[c](r), start + Math.floor((i * 3_500_000) / historyLines));
+          if (pipeline.full) await pipeline.whenRoom();
+        }
       }
-      await stream.append(options.stream, packEntries(batch));
-      written += batch.length;
+      await pipeline.whenFlushed();
+      await stream.append(options.stream, [], { state: { [seededKey]: "1" } });
     }
-    await stream.append(options.stream, [], { state: { [seededKey]: "1" } });
+    const tickMs = 200;
+    const perTick = (rate * DEMO_CONTAINERS.length * tickMs) / 1000;
+    let carry = 0;
+    while (!options.signal.aborted) {
+      const now = Date.now();
+      carry += perTick;
+      for (; carry >= 1; carry--) {
+        const c = DEMO_CONTAINERS[_int(r, 0, DEMO_CONTAINERS.length - 1)]!;
+        emit(c, _NORMAL[c](r), now);
+      }
+      if (r.next() < tickMs / 1000 / every) {
+        const [c, gen] = _ANOMALIES[_int(r, 0, _ANOMALIES.length - 1)]!;
+        emit(c, gen(r), now);
+      }
+      await sleep(tickMs, options.signal);
+    }
+  } finally {
+    await pipeline.close(10_000);
   }
-  const tickMs = 200;
-  const perTick = (rate * DEMO_CONTAINERS.length * tickMs) / 1000;
-  let carry = 0;
-  while (!options.signal.aborted) {
-    const now = Date.now();
-    const batch: LogEntry[] = [];
-    carry += perTick;
-    for (; carry >= 1; carry--) {
-      const c = DEMO_CONTAINERS[_int(r, 0, DEMO_CONTAINERS.length - 1)]!;
-      batch.push(entry(c, _NORMAL[c](r), now));
-    }
-    if (r.next() < tickMs / 1000 / every) {
-      const [c, gen] = _ANOMALIES[_int(r, 0, _ANOMALIES.length - 1)]!;
-      batch.push(entry(c, gen(r), now));
-    }
-    if (batch.length > 0) {
-      await stream.append(options.stream, packEntries(batch));
-      written += batch.length;
-    }
-    await sleep(tickMs, options.signal);
-  }
-  return written;
+  return pipeline.written;
 }
 
 function _int(r: Prng, lo: number, hi: number): number {

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { deployToFields } from "../../../shared/ports/deploy.ts";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -120,8 +121,10 @@ Deno.test("dashboard: sign in, live anomalies over SSE, feedback suppresses, hos
     }),
     consumerGroups: [{ stream: logs, group: "score" }],
     lineCounts: (since) => logStore.containers({ since }),
+    history: (key, o) => logStore.history(key, o),
   }, {
     token: TOKEN,
+    deploysStream: config.streams.deploys,
     anomaliesStream: anomalies,
     dashboard: {
       logsStream: logs,
@@ -379,6 +382,28 @@ Deno.test("dashboard: sign in, live anomalies over SSE, feedback suppresses, hos
       await page.screenshot({ path: SCREENSHOT });
       const size = (await Deno.stat(SCREENSHOT)).size;
       assert.ok(size > 10_000, `${size} bytes`);
+    });
+
+    await t.step("a deploy: marked on the timeline, its report opens under its row", async () => {
+      const [id] = await adapters.stream.append(config.streams.deploys, [deployToFields({
+        id: "",
+        container: "web",
+        version: "sha256:2",
+        image: "shop/web:2",
+        previousVersion: "sha256:1",
+        previousImage: "shop/web:1",
+        at: Date.now() - 60_000,
+        containerName: "web",
+        containerId: "c".repeat(64),
+      })]);
+      await page.reload();
+      await page.locator(`#anomalies tr.deploy-marker[data-deploy="${id}"]`).waitFor();
+      await page.locator(`#deploys tr.deploy[data-deploy="${id}"] [data-action="report"]`).click();
+      const report = page.locator(`#deploys tr.deploy-report .report`);
+      await report.locator('h4:has-text("New templates")').waitFor();
+      const text = await report.textContent() ?? "";
+      assert.match(text, /lines after the deploy/);
+      assert.match(text, /Anomalies after the deploy \(\d+\)/);
     });
     assert.deepEqual(errors, []);
   } finally {

@@ -17,7 +17,7 @@ import { chromium } from "playwright-core";
 import { createApi } from "../../../functions/api/api.ts";
 import { SESSION_COOKIE } from "../../../functions/api/dashboard.ts";
 import { openAdapters } from "../../../shared/adapters/open_adapters.ts";
-import { RateModelBuilder } from "../../../shared/detector/rate_model.ts";
+import { RateModelBuilder } from "../../../shared/detector/detector.ts";
 import { loadConfig } from "../../../shared/runtime/config.ts";
 import { createTailwiseMetrics } from "../../../shared/runtime/metrics.ts";
 import { IncidentManager } from "../../../shared/runtime/incidents.ts";
@@ -175,6 +175,24 @@ Deno.test("volume view: chart with expected band and marks, incidents, phone wid
       const chart = await page.locator("#chart canvas").boundingBox();
       assert.ok(chart && chart.width >= 250 && chart.x + chart.width <= 420, JSON.stringify(chart));
       await page.screenshot({ path: `${DIR}/volume_phone.png`, fullPage: true });
+    });
+
+    await t.step("the incident list and an incident page, explained, at 420 px", async () => {
+      await page.goto(`${base}/incident-list`);
+      const link = page.locator("#incident-list a").first();
+      assert.match(await link.innerText(), /shop_web/);
+      await link.click();
+      await page.waitForSelector("#incident");
+      const text = await page.locator("#incident").innerText();
+      assert.match(text, /silence/);
+      assert.match(text, /lines were expected in the window and none came/);
+      assert.match(text, /far more lines than usual/);
+      const overflow = await page.evaluate("document.documentElement.scrollWidth") as number;
+      assert.ok(overflow <= 420, `page width ${overflow}`);
+      await page.locator("button[data-label='anomaly']").click();
+      // (No waitForFunction: the page's CSP refuses eval, as it should.)
+      await page.locator("#inc-result", { hasText: "Labelled" }).waitFor({ timeout: 15_000 });
+      await page.screenshot({ path: `${DIR}/incident_phone.png`, fullPage: true });
     });
   } finally {
     await context.close();

@@ -3,6 +3,7 @@ import { ByteReader, ByteWriter } from "../../../shared/detector/binary.ts";
 import {
   CODE,
   COUNTER,
+  describeFinding,
   IDENTIFIER,
   SHAPE_CLASSES,
   shapeOf,
@@ -17,10 +18,10 @@ function train(values: readonly string[]): SlotModel {
   return m;
 }
 
-function check(m: SlotModel, v: string, self: 0 | 1 = 0): SlotFinding {
-  const out: SlotFinding = { strength: 0, why: "" };
+function check(m: SlotModel, v: string, self: 0 | 1 = 0): { strength: number; why: string } {
+  const out: SlotFinding = { strength: 0, code: 0, a: 0, b: 0, c: 0, d: 0 };
   m.check(v, 0, v.length, /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : NaN, self, out);
-  return out;
+  return { strength: out.strength, why: out.strength > 0 ? describeFinding(out, v) : "" };
 }
 
 Deno.test("SlotModel judges a code-like number slot as a category: 502 is new, 404 is not", () => {

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { eventLine, stackFingerprint } from "../../../shared/detector/stack_fingerprint.ts";
+import { trainDetector } from "../../../shared/detector/detector.ts";
+import { isRecurring } from "../../../shared/detector/feature_model.ts";
 
 function python(exc: string, line = 17, frame = "handle", lib = "requests/api.py"): string {
   return [
@@ -153,4 +155,32 @@ Deno.test("eventLine() puts the fingerprint token first, then the first line", (
     /^stk[a-z]{10} Traceback \(most recent call last\): ValueError handlers\.handle worker\.run$/,
   );
   assert.ok(!line.includes("\n"));
+});
+
+Deno.test("trainDetector() on events: a known exception at its usual rate is not alerted, a new one is", async () => {
+  // 2,000 events: ordinary lines, and one known traceback at 0.5 % of them.
+  const train: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    train.push(
+      i % 200 === 7
+        ? python(`ValueError: invalid literal for int(): '${i}'`, 10 + (i % 9))
+        : `INFO worker: job ${i} done in ${i % 300}ms queue=${["a", "b", "c"][i % 3]}`,
+    );
+  }
+  const detector = await trainDetector(train);
+  const known = detector.score(python("ValueError: invalid literal for int(): 'zz'", 33));
+  assert.equal(known.anomaly, false, JSON.stringify(known));
+  const fresh = detector.score(python("KeyError: 'user:42'"));
+  assert.equal(fresh.anomaly, true);
+  assert.ok(fresh.reasons.includes("new_template"));
+  const frame = detector.score(python("ValueError: x", 17, "parse"));
+  assert.equal(frame.anomaly, true);
+});
+
+Deno.test("isRecurring() tells a template that recurs routinely from a rare one", () => {
+  assert.equal(isRecurring(20, 4000), true);
+  assert.equal(isRecurring(8, 4000), true);
+  assert.equal(isRecurring(7, 4000), false);
+  assert.equal(isRecurring(7, 20000), false);
+  assert.equal(isRecurring(4, 1000), false);
 });

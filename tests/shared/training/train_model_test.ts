@@ -173,3 +173,31 @@ Deno.test("trainDue() trains containers with new data only", async () => {
   const third = await trainDue(s.deps, SETTINGS);
   assert.deepEqual(third.map((r) => [r.container, r.status, r.version]), [["a", "promoted", 2]]);
 });
+
+Deno.test("trainDue() trains a service key on its replicas' lines and on their history from before service keys", async () => {
+  await using s = await _setup();
+  const start = Date.now() - 30 * 60_000;
+  // Before service keys: the task's lines under its own container name.
+  const old = _entries("shop_web.1.aaa", Array.from({ length: 150 }, (_, i) => _web(i)), start);
+  // After: both replicas' lines carry the key.
+  const keyed = [
+    ..._entries(
+      "shop_web.1.aaa",
+      Array.from({ length: 50 }, (_, i) => _web(i + 150)),
+      start + 1000,
+    ),
+    ..._entries(
+      "shop_web.2.bbb",
+      Array.from({ length: 50 }, (_, i) => _web(i + 200)),
+      start + 2000,
+    ),
+  ].map((e) => ({ ...e, key: "shop_web" }));
+  await s.store.write([...old, ...keyed]);
+  const results = await trainDue(s.deps, SETTINGS);
+  const mine = results.find((r) => r.container === "shop_web");
+  assert.ok(mine, JSON.stringify(results));
+  assert.equal(mine.status, "promoted");
+  // 250 lines (150 former + 100 keyed), less the shadow tenth: 225 learned.
+  assert.equal(mine.lines, 225);
+  assert.equal(results.find((r) => r.container === "shop_web.2.bbb"), undefined);
+});

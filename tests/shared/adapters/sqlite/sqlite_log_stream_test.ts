@@ -152,3 +152,21 @@ Deno.test("StreamConsumer on SqliteLogStream finishes every entry across a resta
     assert.equal(await log.length("dead"), 0);
   });
 });
+
+Deno.test("SqliteLogStream.ack() of exactly one read's ids (its range fast path) counts only what was pending", async () => {
+  await using log = await _openTemp();
+  await log.createGroup("s", "g");
+  await log.createGroup("s", "other");
+  const ids = await log.append("s", Array.from({ length: 8 }, (_, i) => ({ i: String(i) })));
+  await log.readNew("s", "other", "x", { count: 8 });
+  const a = (await log.readNew("s", "g", "a", { count: 5 })).map((m) => m.id);
+  const b = (await log.readNew("s", "g", "b", { count: 5 })).map((m) => m.id);
+  assert.deepEqual([...a, ...b], ids);
+  assert.equal(await log.ack("s", "g", [a[1]!]), 1);
+  assert.equal(await log.ack("s", "g", a), 4, "the rest of the first read");
+  assert.equal(await log.ack("s", "g", a), 0, "a second ack counts nothing");
+  assert.deepEqual((await log.readPending("s", "g", "b", { count: 10 })).map((m) => m.id), b);
+  assert.equal((await log.groupInfo("s", "other")).pending, 8, "another group is untouched");
+  assert.equal(await log.ack("s", "g", b), 3);
+  assert.equal((await log.groupInfo("s", "g")).pending, 0);
+});

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Redis } from "ioredis";
 import { followFile } from "../../../../shared/sources/file/file_log_source.ts";
 import { lineBytes, unpackEntries } from "../../../../shared/ports/log_entry.ts";
 import { RedisLogStream } from "../../../../shared/adapters/redis/redis_log_stream.ts";
@@ -138,6 +139,44 @@ Deno.test("followFile() appends a stack trace as one entry; an open trace is rea
   } finally {
     stop.abort();
     await run;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("followFile() reads the file again when the stream lost what it had confirmed", async () => {
+  const { redisUrl } = suiteEnv();
+  await using stream = RedisLogStream.connect(redisUrl);
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/app.log`;
+  const ns = `test:file:${crypto.randomUUID()}`;
+  const name = `${ns}:logs`;
+  const containerName = `file:${crypto.randomUUID().slice(0, 8)}`;
+  const stop = new AbortController();
+  await Deno.writeTextFile(path, "a\nb\n");
+  const run = followFile(path, stream, {
+    stream: name,
+    containerName,
+    pollMs: 10,
+    signal: stop.signal,
+    sequencePrefix: `${ns}:seq:`,
+  });
+  const redis = new Redis(redisUrl);
+  try {
+    await waitFor(async () => (await stream.length(name)) === 2, { what: "two lines" });
+    // Redis loses the stream, the checkpoint and the append sequence (restarted empty).
+    const keys = [...await redis.keys(`${ns}:*`), `tailwise:file:ckpt:${containerName}`];
+    await redis.del(...keys);
+    await Deno.writeTextFile(path, "c\n", { append: true });
+    await waitFor(async () => (await _lines(stream, name)).join(",") === "a,b,c", {
+      timeoutMs: 20_000,
+      what: "every line of the file again, once",
+    });
+  } finally {
+    stop.abort();
+    await run;
+    const keys = [...await redis.keys(`${ns}:*`), `tailwise:file:ckpt:${containerName}`];
+    await redis.del(...keys);
+    await redis.quit();
     await Deno.remove(dir, { recursive: true });
   }
 });

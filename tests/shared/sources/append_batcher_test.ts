@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { AppendBatcher } from "../../../functions/collect/append_batcher.ts";
+import { AppendBatcher } from "../../../shared/sources/append_batcher.ts";
 import { createLogger } from "../../../shared/runtime/logger.ts";
 import { RedisLogStream } from "../../../shared/adapters/redis/redis_log_stream.ts";
 import { suiteEnv } from "../../harness/services.ts";
-import { redisReader } from "./helpers.ts";
+import { redisReader } from "../../functions/collect/helpers.ts";
 import { unpackEntries } from "../../../shared/ports/log_entry.ts";
 
 const N = 20_000;

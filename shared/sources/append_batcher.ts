@@ -20,14 +20,14 @@
  * @module
  */
 
-import { type LogEntry, packEntries } from "../../shared/ports/log_entry.ts";
+import { type LogEntry, packEntries } from "../ports/log_entry.ts";
 import {
   type AppendOptions,
   AppendOutOfOrderError,
   type Fields,
   type LogStream,
-} from "../../shared/ports/log_stream.ts";
-import type { Logger } from "../../shared/runtime/logger.ts";
+} from "../ports/log_stream.ts";
+import type { Logger } from "../runtime/logger.ts";
 
 /** Options of {@linkcode AppendBatcher}. */
 export interface AppendBatcherOptions {
@@ -102,7 +102,7 @@ interface _Batch {
   entries: LogEntry[];
   /** The packed messages, once sealed. */
   fields: Fields[];
-  keys: string[];
+  keys: (string | null)[];
   positions: string[];
   /** Its number in the sequence, given when sealed. */
   n: number;
@@ -218,10 +218,11 @@ export class AppendBatcher {
    * Queues an entry.
    *
    * @param entry the log entry
-   * @param checkpointKey the state key of the entry's container
-   * @param position the checkpoint written with it (`<ts> <count>`)
+   * @param checkpointKey the state key of the entry's source (container,
+   *   file); null writes no checkpoint with it
+   * @param position the checkpoint written with it (e.g. `<ts> <count>`)
    */
-  push(entry: LogEntry, checkpointKey: string, position: string): void {
+  push(entry: LogEntry, checkpointKey: string | null, position: string): void {
     const b = this.#current;
     b.entries.push(entry);
     b.keys.push(checkpointKey);
@@ -419,8 +420,8 @@ export class AppendBatcher {
   #send(batch: _Batch): Promise<unknown> {
     const state: Record<string, string> = {};
     for (let i = batch.keys.length - 1; i >= 0; i--) {
-      const key = batch.keys[i]!;
-      if (!(key in state)) state[key] = batch.positions[i]!;
+      const key = batch.keys[i] as string | null;
+      if (key !== null && !(key in state)) state[key] = batch.positions[i]!;
     }
     const options: AppendOptions = { maxLen: this.#maxLen, state };
     if (this.#sequenceKey !== undefined) {
