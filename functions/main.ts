@@ -15,11 +15,11 @@ import { parseArgs } from "node:util";
 import { openAdapters } from "../shared/adapters/open_adapters.ts";
 import { DataDirLockedError } from "../shared/adapters/sqlite/data_dir_lock.ts";
 import { DataDirError } from "../shared/adapters/sqlite/sqlite_database.ts";
-import { type Config, ConfigError, loadConfig, redactConfig } from "../shared/runtime/config.ts";
+import { redactConfig } from "../shared/runtime/config.ts";
 import { createLogger } from "../shared/runtime/logger.ts";
 import { createTailwiseMetrics } from "../shared/runtime/metrics.ts";
 import { logSettings, type TailwiseFunction } from "../shared/runtime/tailwise_function.ts";
-import { AddressInUseError, apiToken, buildApi } from "./api/build.ts";
+import { AddressInUseError, buildApi, loadApiConfig } from "./api/build.ts";
 import { dashboardLoginUrl } from "./api/dashboard.ts";
 import { buildCollect, dockerClient } from "./collect/build.ts";
 import { buildIngest } from "./ingest/build.ts";
@@ -72,18 +72,9 @@ export async function main(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  let config: Config;
-  let token: { token: string; source: string };
-  try {
-    config = loadConfig();
-    token = await apiToken(config);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      return 2;
-    }
-    throw e;
-  }
+  const loaded = await loadApiConfig();
+  if (loaded === null) return 2;
+  const { config, token } = loaded;
   for (const path of values.file) {
     try {
       await Deno.stat(path);

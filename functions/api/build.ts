@@ -17,7 +17,7 @@
  */
 
 import { configuredLogShards } from "../../shared/ports/log_shards.ts";
-import { type Config, ConfigError } from "../../shared/runtime/config.ts";
+import { type Config, ConfigError, loadConfig } from "../../shared/runtime/config.ts";
 import type { IncidentStore } from "../../shared/ports/incident_store.ts";
 import type { RateStore } from "../../shared/ports/rate_store.ts";
 import { REPORTED_GROUPS } from "../../shared/runtime/consumer_groups.ts";
@@ -311,6 +311,28 @@ export class AddressInUseError extends Error {
         "free address, or stop the process that listens there",
       options,
     );
+  }
+}
+
+/**
+ * Reads the config and finds the api token, for a process that serves the
+ * api (`deno task api`, `deno task start`); a bad setting is printed on
+ * stderr.
+ *
+ * @returns the config and the token, or null after printing what is wrong
+ */
+export async function loadApiConfig(): Promise<
+  { config: Config; token: { token: string; source: string } } | null
+> {
+  try {
+    const config = loadConfig();
+    return { config, token: await apiToken(config) };
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      return null;
+    }
+    throw e;
   }
 }
 

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { REASON_TEXT } from "./dashboard_view.ts";
+
 /** The stylesheet: a dark neutral palette (light when the system asks), severity colours. */
 export const DASHBOARD_CSS = `
 :root {
@@ -164,7 +166,62 @@ body.login-page { min-height: 100vh; display: grid; place-items: center; }
 @media (max-width: 1100px) {
   .anomalies .c-reasons { width: 150px; }
   .anomalies .c-ctr { width: 110px; }
+  .anomalies .c-score { width: 150px; }
   .stats .stat:nth-child(3) { display: none; }
+}
+
+.panel-head { flex-wrap: wrap; }
+.legend { margin-left: auto; font-size: 12.5px; color: var(--muted); }
+.legend summary { cursor: pointer; }
+.legend[open] { flex-basis: 100%; }
+.legend dl { margin: 8px 0 2px; display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 10px; align-items: baseline; }
+.legend dt .chip { margin: 0; }
+.legend dd { margin: 0; color: var(--text); }
+.chip[title] { cursor: help; }
+.fold { margin-top: 6px; display: flex; flex-wrap: wrap; gap: 4px 10px; align-items: center; font-size: 11.5px; color: var(--muted); }
+.fold-n { font-family: var(--mono); }
+.fold-n b { color: var(--sev); }
+.fold-btn { padding: 0 8px; font-size: 11.5px; }
+tr.fold-member td { background: color-mix(in srgb, var(--panel-2) 70%, transparent); }
+tr.fold-member td.c-line { padding-left: 26px; }
+tr.anomaly.folded { display: none !important; }
+
+/* Narrow screens (phones, split windows): rows become cards, nothing wider than the screen. */
+@media (max-width: 900px) {
+  header.top { position: static; flex-wrap: wrap; height: auto; min-height: 48px; gap: 6px 12px; padding: 8px 12px; }
+  .stats { order: 10; flex-basis: 100%; gap: 14px; }
+  .stats .stat:nth-child(3) { display: flex; }
+  .spacer { display: none; }
+  header.top > a.btn { margin-left: auto; }
+  .live span { display: none; }
+  main.board { padding: 12px 8px 32px; gap: 12px; }
+  .panel-head { padding: 10px 12px 8px; }
+  table.grid thead { display: none; }
+  table.grid, table.grid tbody, table.grid tr, table.grid td { display: block; width: auto !important; }
+  table.grid td { border-bottom: 0; padding: 3px 12px; }
+  table.grid tbody tr { border-bottom: 1px solid var(--border); padding: 6px 0; }
+  table.grid tbody tr:last-child { border-bottom: 0; }
+  table.grid .r { text-align: left; }
+  .anomalies tr.anomaly { display: grid; grid-template-columns: max-content minmax(0, 1fr); column-gap: 4px; box-shadow: inset 3px 0 0 var(--sev); }
+  .anomalies tr.anomaly td:first-child { box-shadow: none; }
+  .anomalies td.c-line, .anomalies td.c-score, .anomalies td.c-reasons, .anomalies td.c-fb { grid-column: 1 / -1; min-width: 0; }
+  .anomalies td.c-score .num { max-width: 260px; }
+  .anomalies td.c-score .bar { max-width: 260px; }
+  .anomalies td.c-fb { display: flex; align-items: center; gap: 10px; flex-wrap: wrap; }
+  .fb-state { margin-top: 0; }
+  .containers tr.container { display: flex; flex-wrap: wrap; align-items: center; column-gap: 2px; }
+  .containers tr.container td:first-child { flex-basis: 100%; }
+  .containers td.num::after { color: var(--muted); font-family: var(--sans); font-size: 11.5px; }
+  .containers td[data-f="rate"]::after { content: " lines/min"; }
+  .containers td[data-f="version"]::before { content: "model "; }
+  .containers td[data-f="threshold"]::before { content: "threshold "; }
+  .containers td:nth-child(6)::before { content: "trained "; }
+  .containers td[data-f]::before, .containers td:nth-child(6)::before { color: var(--muted); font-family: var(--sans); font-size: 11.5px; }
+  .acts { flex-wrap: wrap; }
+  tr.deploy-marker td:first-child { border-top: 2px dashed var(--accent, #ff7a59); }
+  tr.deploy-marker td + td { border-top: 0; }
+  .toast { left: 12px; right: 12px; bottom: 12px; max-width: none; }
+  .login .card { width: min(360px, calc(100vw - 24px)); }
 }
 `;
 
@@ -192,6 +249,11 @@ export const DASHBOARD_JS = `(function () {
   var containers = document.getElementById("containers");
   var silence = document.body.dataset.silence || "a while";
   var MAX_ROWS = 200;
+  var REASONS = ${JSON.stringify(REASON_TEXT)};
+  // Anomalies of one container and template less than FOLD_MS apart fold into
+  // the newest one: a count, the first and last time, and a button to expand.
+  var FOLD_MS = 10 * 60 * 1000;
+  var openFolds = {};
 
   function field(root, name) { return root.querySelector('[data-f="' + name + '"]'); }
   function setText(root, name, text) { var el = field(root, name); if (el) el.textContent = text; }
@@ -266,6 +328,7 @@ export const DASHBOARD_JS = `(function () {
       var chip = document.createElement("span");
       chip.className = "chip";
       chip.textContent = r;
+      chip.title = Object.prototype.hasOwnProperty.call(REASONS, r) ? REASONS[r] : "see docs/dashboard.md";
       reasons.appendChild(chip);
     });
     (v.explanation || []).forEach(function (e) {
@@ -304,6 +367,49 @@ export const DASHBOARD_JS = `(function () {
     document.getElementById("anomalies-empty").hidden = rows.length > 0;
   }
 
+  function foldKey(tr) { return tr.dataset.container + "\\u0000" + tr.dataset.templateId; }
+  function timeOf(tr) {
+    var d = new Date(field(tr, "time").getAttribute("datetime"));
+    return isNaN(d.getTime()) ? "?" : clock(d);
+  }
+  function fold() {
+    var groups = {};
+    var list = [];
+    anomalies.querySelectorAll("tr.anomaly").forEach(function (tr) {
+      var key = foldKey(tr);
+      var at = Number(tr.dataset.scored) || 0;
+      var g = Object.prototype.hasOwnProperty.call(groups, key) ? groups[key] : null;
+      tr.classList.remove("fold-head", "fold-member", "folded");
+      if (g && g.first - at <= FOLD_MS) {
+        g.members.push(tr);
+        g.first = at;
+      } else {
+        g = groups[key] = { key: key, head: tr, members: [], first: at };
+        list.push(g);
+      }
+    });
+    list.forEach(function (g) {
+      var box = g.head.querySelector(".fold");
+      var n = g.members.length;
+      box.hidden = n === 0;
+      if (n === 0) return;
+      var open = openFolds[g.key] === true;
+      g.head.classList.add("fold-head");
+      g.members.forEach(function (m) {
+        m.classList.add("fold-member");
+        if (!open) m.classList.add("folded");
+      });
+      var count = box.querySelector(".fold-n");
+      var b = document.createElement("b");
+      b.textContent = "\\u00d7" + (n + 1);
+      count.replaceChildren(b, document.createTextNode(
+        " first " + timeOf(g.members[n - 1]) + " \\u00b7 last " + timeOf(g.head)));
+      var btn = box.querySelector(".fold-btn");
+      btn.textContent = open ? "hide repeats" : "show " + n + " more";
+      btn.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
   function addAnomaly(v) {
     if (anomalies.querySelector('tr[data-id="' + CSS.escape(v.id) + '"]')) return;
     var tr = document.getElementById("tpl-anomaly").content.firstElementChild.cloneNode(true);
@@ -312,6 +418,7 @@ export const DASHBOARD_JS = `(function () {
     anomalies.insertBefore(tr, anomalies.firstChild);
     while (anomalies.children.length > MAX_ROWS) anomalies.lastElementChild.remove();
     document.body.dataset.newest = v.id;
+    fold();
     updateStats();
   }
 
@@ -413,6 +520,11 @@ export const DASHBOARD_JS = `(function () {
     if (btn && btn.dataset.action === "retrain") return retrain(btn.closest("tr"));
     if (btn && btn.dataset.action === "rollback") return rollback(btn.closest("tr"));
     if (btn && btn.dataset.action === "report") return report(btn.closest("tr"));
+    if (btn && btn.dataset.action === "fold") {
+      var key = foldKey(btn.closest("tr"));
+      openFolds[key] = openFolds[key] !== true;
+      return fold();
+    }
     var line = target.closest(".line");
     if (line && !window.getSelection().toString()) line.classList.toggle("open");
   });
@@ -489,6 +601,7 @@ export const DASHBOARD_JS = `(function () {
 
   localize(document);
   sizeBars(document);
+  fold();
   updateStats();
   setInterval(function () { localize(containers); }, 30000);
   connect();

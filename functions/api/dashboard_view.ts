@@ -17,6 +17,24 @@ import type { Anomaly } from "../../shared/ports/anomaly.ts";
 import type { Deploy } from "../../shared/ports/deploy.ts";
 import type { FeedbackLabel } from "../../shared/ports/feedback_store.ts";
 
+/** What each reason code means, shown beside it. */
+export const REASON_TEXT: Readonly<Record<string, string>> = {
+  silence: "lines were expected in the window and none came",
+  rate_drop: "far fewer lines than this time of day usually brings",
+  rate_spike: "far more lines than usual, from the service or from one template",
+  template_gone: "a template that shows up regularly stopped",
+  new_template: "a line unlike any the model learned",
+  unseen_tokens: "words the model never saw in this place",
+  rare_template: "a template that is rare in the history",
+  severity: "error-like words (error, fatal, panic, exception…)",
+  unusual_value: "a number or value far outside what the template carries",
+  isolation: "the line stands apart from the rest (isolation forest)",
+  oom_killed: "the kernel killed the container for running out of memory",
+  exited: "the container stopped with a non-zero exit code",
+  unhealthy: "the container's health check failed",
+  restart_loop: "the container restarted again and again in a short time",
+};
+
 /** Longest line or template shown, in UTF-16 code units, before the "…" marker. */
 export const DISPLAY_MAX_CHARS = 2048;
 
@@ -336,7 +354,9 @@ export function renderDashboard(
     No containers yet. tailwise is waiting for logs: Docker containers, <code>--file PATH</code> or <code>--demo</code>.</p>
           </section>
           <section class="panel">
-            <div class="panel-head"><h2>Anomalies</h2><span class="sub">newest first · live</span></div>
+            <div class="panel-head"><h2>Anomalies</h2><span
+                class="sub">newest first · live · repeats of a template folded</span>
+              ${_legend()}</div>
             <table class="grid anomalies">
               <thead>
                 <tr>
@@ -364,6 +384,32 @@ export function renderDashboard(
         <template id="tpl-container">${containerRow(_EMPTY_CONTAINER)}</template>
       </body>
     </html>
+  `;
+}
+
+/**
+ * What a reason code means, for its tooltip and the legend.
+ *
+ * @param code a reason code (already made safe for display)
+ * @returns the explanation, or a pointer to the docs for an unknown code
+ */
+export function reasonText(code: string): string {
+  return Object.hasOwn(REASON_TEXT, code) ? REASON_TEXT[code]! : "see docs/dashboard.md";
+}
+
+function _legend(): HtmlEscapedString | Promise<HtmlEscapedString> {
+  return html`
+    <details class="legend">
+      <summary>Reason codes</summary>
+      <dl>${Object.entries(
+        REASON_TEXT,
+      ).map(([code, text]) =>
+        html`
+          <dt><span class="chip">${code}</span></dt>
+          <dd>${text}</dd>
+        `
+      )}</dl>
+    </details>
   `;
 }
 
@@ -491,6 +537,8 @@ export function anomalyRow(
           : `cut at 2 KB of ${a.lineCut} characters`}">${a.line}</div>
         <div class="tpl"><span class="k">template</span><code data-f="template">${a
           .template}</code></div>
+        <div class="fold" hidden><span class="fold-n"></span>
+    <button type="button" class="fold-btn" data-action="fold" aria-expanded="false"></button></div>
       </td>
       <td class="c-score">
         <div class="num"><b data-f="score">${a.score.toFixed(2)}</b>
@@ -502,7 +550,7 @@ export function anomalyRow(
           .threshold}"><i></i><s></s></div>
       </td>
       <td class="c-reasons" data-f="reasons">${a.reasons.map((r) =>
-        html`<span class="chip">${r}</span>`
+        html`<span class="chip" title="${reasonText(r)}">${r}</span>`
       )}${a.explanation.map((e) => html`<div class="why">${e}</div>`)}</td>
       <td class="c-fb r"><div class="fb">
     <button type="button" class="fb-normal" data-label="normal"

@@ -12,20 +12,9 @@
 import { Hono } from "hono";
 import { html } from "hono/html";
 import type { Incident, IncidentStore } from "../../shared/ports/incident_store.ts";
+import { REASON_TEXT } from "./dashboard_view.ts";
 
-/** What each reason code means, shown beside it. */
-export const REASON_TEXT: Readonly<Record<string, string>> = {
-  silence: "lines were expected in the window and none came",
-  rate_drop: "far fewer lines than this time of day usually brings",
-  rate_spike: "far more lines than usual, from the service or from one template",
-  template_gone: "a template that shows up regularly stopped",
-  new_template: "a line unlike any the model learned",
-  unseen_tokens: "words the model never saw in this place",
-  rare_template: "a template that is rare in the history",
-  severity: "error-like words (error, fatal, panic, exception…)",
-  unusual_value: "a number or value far outside what the template carries",
-  isolation: "the line stands apart from the rest (isolation forest)",
-};
+export { REASON_TEXT };
 
 const _STYLE = `
 .inc-page main { max-width: 1100px; margin: 0 auto; }

@@ -16,25 +16,16 @@ import { exitOnHelp } from "../../shared/runtime/task_help.ts";
 import { openAdapters } from "../../shared/adapters/open_adapters.ts";
 import { DataDirLockedError } from "../../shared/adapters/sqlite/data_dir_lock.ts";
 import { DataDirError } from "../../shared/adapters/sqlite/sqlite_database.ts";
-import { type Config, ConfigError, loadConfig, redactConfig } from "../../shared/runtime/config.ts";
+import { redactConfig } from "../../shared/runtime/config.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { runUntilSignal } from "../../shared/runtime/tailwise_function.ts";
-import { AddressInUseError, apiToken, buildApi } from "./build.ts";
+import { AddressInUseError, buildApi, loadApiConfig } from "./build.ts";
 
 if (import.meta.main) {
   exitOnHelp("api");
-  let config: Config;
-  let token: { token: string; source: string };
-  try {
-    config = loadConfig();
-    token = await apiToken(config);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      Deno.exit(2);
-    }
-    throw e;
-  }
+  const loaded = await loadApiConfig();
+  if (loaded === null) Deno.exit(2);
+  const { config, token } = loaded;
   const log = createLogger("api", { level: config.logLevel });
   log.info("starting", { config: redactConfig(config), token: `from ${token.source}` });
   let opened;

@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { createApi } from "../../../functions/api/api.ts";
 import { dashboardLoginUrl, SESSION_COOKIE } from "../../../functions/api/dashboard.ts";
+import { REASON_TEXT } from "../../../functions/api/dashboard_view.ts";
 import { createScoreHandler } from "../../../functions/score/score.ts";
 import { trainContainer, trainSettings } from "../../../shared/training/train_model.ts";
 import { openAdapters } from "../../../shared/adapters/open_adapters.ts";
@@ -32,6 +33,7 @@ import { waitFor } from "../../harness/services.ts";
 const TOKEN = "dashboard-test-token-0123456789abcdef";
 const SCREENSHOT = Deno.env.get("TAILWISE_SCREENSHOT") ??
   fileURLToPath(new URL("../../results/dashboard.png", import.meta.url));
+const PHONE_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "_phone.png");
 const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--headless",
@@ -383,6 +385,103 @@ Deno.test("dashboard: sign in, live anomalies over SSE, feedback suppresses, hos
       const size = (await Deno.stat(SCREENSHOT)).size;
       assert.ok(size > 10_000, `${size} bytes`);
     });
+
+    await t.step("seven repeats of one template fold into one row, expandable", async () => {
+      await append(
+        "web",
+        Array.from(
+          { length: 7 },
+          (_, i) =>
+            `upstream timed out (110: Connection timed out) while reading response header, client: 10.0.3.${
+              i + 10
+            }`,
+        ),
+      );
+      const rows = page.locator('#anomalies tr.anomaly:has-text("upstream timed out")');
+      await page.locator(
+        '#anomalies tr.fold-head:has-text("upstream timed out") .fold-n:has-text("×7")',
+      )
+        .waitFor({ timeout: 15_000 });
+      await scored();
+      assert.equal(await rows.count(), 7, "all seven rows are on the page");
+      assert.equal(await rows.locator("visible=true").count(), 1, "six are folded away");
+      const head = page.locator('#anomalies tr.fold-head:has-text("upstream timed out")');
+      assert.match(
+        await head.locator(".fold-n").innerText(),
+        /^×7 first \d\d:\d\d:\d\d · last \d\d:\d\d:\d\d$/,
+      );
+      await head.locator('button[data-action="fold"]:has-text("show 6 more")').click();
+      assert.equal(await rows.locator("visible=true").count(), 7);
+      assert.equal(
+        await head.locator('button[data-action="fold"]').getAttribute("aria-expanded"),
+        "true",
+      );
+      await head.locator('button[data-action="fold"]:has-text("hide repeats")').click();
+      assert.equal(await rows.locator("visible=true").count(), 1);
+      // Other templates stay unfolded.
+      assert.equal(
+        await page.locator('#anomalies tr.anomaly:has-text("deadlock detected")').isVisible(),
+        true,
+      );
+    });
+
+    await t.step("each reason code is explained: chip tooltips and a legend", async () => {
+      const chip = page.locator('#anomalies tr.anomaly:has-text("deadlock detected") .chip')
+        .first();
+      const code = await chip.innerText();
+      assert.equal(await chip.getAttribute("title"), REASON_TEXT[code]);
+      await page.locator(".legend summary").click();
+      for (const [c, text] of Object.entries(REASON_TEXT)) {
+        assert.equal(await page.locator(`.legend dt:has-text("${c}") + dd`).innerText(), text);
+      }
+      await page.locator(".legend summary").click();
+    });
+
+    await t.step(
+      "420 px wide: no horizontal overflow, Sign out visible, lines readable",
+      async () => {
+        const phone = await context.newPage();
+        phone.on("pageerror", (e) => errors.push(String(e)));
+        try {
+          for (const width of [420, 1920]) {
+            await phone.setViewportSize({ width, height: 900 });
+            await phone.goto(`${base}/`);
+            await phone.locator("#anomalies tr.anomaly").first().waitFor();
+            const overflow = await phone.evaluate(
+              "document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            );
+            assert.equal(overflow, 0, `no horizontal scrolling at ${width} px`);
+            const out = phone.locator('button:has-text("Sign out")');
+            assert.equal(await out.isVisible(), true);
+            const box = (await out.boundingBox())!;
+            assert.ok(
+              box.x >= 0 && box.x + box.width <= width,
+              `Sign out at ${box.x}+${box.width}`,
+            );
+            const line = await phone.locator(
+              '#anomalies tr.anomaly:has-text("deadlock detected") .line',
+            )
+              .boundingBox();
+            assert.ok(
+              line !== null && line.width >= Math.min(300, width - 60),
+              `line ${line?.width} px wide`,
+            );
+            assert.equal(
+              await phone.locator('#anomalies tr.anomaly:has-text("upstream timed out")')
+                .locator("visible=true").count(),
+              1,
+              `repeats folded at ${width} px`,
+            );
+            if (width === 420) {
+              await phone.evaluate("document.activeElement?.blur(); scrollTo(0, 0)");
+              await phone.screenshot({ path: PHONE_SCREENSHOT });
+            }
+          }
+        } finally {
+          await phone.close();
+        }
+      },
+    );
 
     await t.step("a deploy: marked on the timeline, its report opens under its row", async () => {
       const [id] = await adapters.stream.append(config.streams.deploys, [deployToFields({
