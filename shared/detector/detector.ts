@@ -8,7 +8,8 @@
  * token weights) with evidence the forest cannot see because training never
  * contains it: a template never mined, tokens never seen, numbers far outside
  * their template's range. The threshold is the (1 − alertRate) quantile of the
- * training lines' scores.
+ * training lines' scores, lowered into a gap that sets contamination apart
+ * ({@linkcode calibrateThreshold}), within [0.5, 0.8].
  *
  * @example
  * ```ts
