@@ -18,7 +18,8 @@
  *   2 % labelled anomalies: F1 at the detector's own threshold, ROC-AUC and
  *   recall per anomaly class. And a logfmt / plain-text service whose
  *   counters grew ten times past training: the share of its normal lines
- *   flagged.
+ *   flagged. The same four kinds again with 0.2 %, 0.5 %, 1 % and 2 % of
+ *   anomalies in training (the contamination sweep): F1 and ROC-AUC per level.
  * - Multi-line events (`events_eval.ts`): a generated, labelled set of four
  *   services with stack traces; event-level precision, recall and F1, alerts
  *   per caught exception and the share of known exceptions alerted, with
@@ -105,6 +106,43 @@ export interface GroupingResult {
   rawTemplates: number;
 }
 
+/** One contamination level of the sweep: F1 and ROC-AUC per kind. */
+export interface ContaminationResult {
+  /** Share of anomalies in the training lines. */
+  contamination: number;
+  /** Per container kind: F1, ROC-AUC and threshold. */
+  kinds: { kind: string; f1: number; rocAuc: number; threshold: number }[];
+  /** Mean F1 over the kinds. */
+  meanF1: number;
+}
+
+/** Contamination levels of the sweep (share of anomalies in training). */
+export const CONTAMINATION_LEVELS = [0.002, 0.005, 0.01, 0.02] as const;
+
+/**
+ * Train the four generated kinds at each contamination level and score their
+ * test lines (the same seeds, so only the training history differs).
+ *
+ * @param levels Shares of anomalies in the training lines.
+ * @default {levels} CONTAMINATION_LEVELS
+ * @returns F1 and ROC-AUC per level and kind.
+ */
+export async function evalContamination(
+  levels: readonly number[] = CONTAMINATION_LEVELS,
+): Promise<ContaminationResult[]> {
+  const out: ContaminationResult[] = [];
+  for (const contamination of levels) {
+    const kinds: ContaminationResult["kinds"] = [];
+    for (const make of [nginxSet, pinoSet, postgresSet, pythonWorkerSet]) {
+      const r = await evalGenerated(make(undefined, contamination));
+      kinds.push({ kind: r.kind, f1: r.f1, rocAuc: r.rocAuc, threshold: r.threshold });
+    }
+    const meanF1 = kinds.reduce((s, k) => s + k.f1, 0) / kinds.length;
+    out.push({ contamination, kinds, meanF1 });
+  }
+  return out;
+}
+
 /** Everything the evaluation measured. */
 export interface EvalResult {
   /** HDFS_5k block-level results. */
@@ -131,6 +169,8 @@ export interface EvalResult {
   counters: { flagged: number; lines: number; rate: number };
   /** Normal pino lines after a restart (new pid and pod name): flagged / total. */
   restart: { flagged: number; lines: number; rate: number };
+  /** The four generated kinds trained at several contamination levels. */
+  contamination: ContaminationResult[];
   /** Multi-line events: event-level figures, grouping on and off. */
   events: EventsEvalResult;
   /** Rates: one result per synthetic 60-hour scenario. */
@@ -183,6 +223,8 @@ export async function runEval(
     log(`generated ${set.kind}`);
     generated.push(await evalGenerated(set));
   }
+  log("contamination sweep");
+  const contamination = await evalContamination();
   log("counters");
   const counters = await evalCounters();
   log("restart");
@@ -200,6 +242,7 @@ export async function runEval(
     meanGeneratedF1: generated.reduce((s, g) => s + g.f1, 0) / generated.length,
     counters,
     restart,
+    contamination,
     events,
     rates,
   };
@@ -573,6 +616,19 @@ function _print(r: EvalResult): void {
     `pino api restarted (new pid and pod name): ${r.restart.flagged} of ${r.restart.lines} ` +
       `normal lines flagged (${(r.restart.rate * 100).toFixed(2)} %)`,
   );
+  console.log("");
+  console.log(
+    "Contamination sweep (same sets, training history with more anomalies): F1 / ROC-AUC (threshold)",
+  );
+  const kinds = r.contamination[0]?.kinds.map((k) => k.kind) ?? [];
+  console.log(`| contamination | ${kinds.join(" | ")} | mean F1 |`);
+  console.log(`|---|${kinds.map(() => "---|").join("")}---|`);
+  for (const c of r.contamination) {
+    const cells = c.kinds.map((k) => `${_fmt(k.f1)} / ${_fmt(k.rocAuc)} (${_fmt(k.threshold)})`);
+    console.log(
+      `| ${(c.contamination * 100).toFixed(1)} % | ${cells.join(" | ")} | **${_fmt(c.meanF1)}** |`,
+    );
+  }
   console.log("");
   console.log("Explanations (first flagged line per class):");
   for (const g of r.generated) {

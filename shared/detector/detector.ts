@@ -8,7 +8,8 @@
  * token weights) with evidence the forest cannot see because training never
  * contains it: a template never mined, tokens never seen, numbers far outside
  * their template's range. The threshold is the (1 − alertRate) quantile of the
- * training lines' scores.
+ * training lines' scores, lowered into a gap that sets contamination apart
+ * ({@linkcode calibrateThreshold}), within [0.5, 0.8].
  *
  * @example
  * ```ts
@@ -719,7 +720,10 @@ export async function trainDetector(
   for (let r = 0; r < fused.length; r++) fused[r] = provisional.calibrationScore(kept[r * step]!);
   fused.sort();
   const q = _quantile(fused, 1 - alertRate) + 1e-9;
-  const threshold = Math.min(_MAX_THRESHOLD, Math.max(_MIN_THRESHOLD, q));
+  const threshold = Math.min(
+    _MAX_THRESHOLD,
+    Math.max(_MIN_THRESHOLD, calibrateThreshold(fused, q)),
+  );
   let above = 0;
   for (let r = fused.length - 1; r >= 0 && fused[r]! > threshold; r--) above++;
   onProgress?.(n, n);
@@ -729,6 +733,45 @@ export async function trainDetector(
 function _isoEvidence(iso: number, median: number): number {
   const e = (iso - median) / Math.max(1e-6, 1 - median);
   return e < 0 ? 0 : e > 1 ? 1 : e;
+}
+
+/** Widest share of training lines a gap may set apart as contamination. */
+export const GAP_MAX_TAIL = 0.03;
+/** Narrowest gap in the sorted training scores that sets a tail apart. */
+export const GAP_MIN_WIDTH = 0.05;
+
+/**
+ * The threshold before its bounds: the alert-rate quantile `q` of the sorted
+ * training scores, lowered into a gap when one sets the top lines apart.
+ *
+ * A history with a little contamination holds the anomalies themselves: a
+ * few classes, each recurring, each scoring high. When they are more than
+ * the alert rate, the quantile lands among them and they stop alerting. They
+ * stand apart from the container's own lines by a gap in the scores, so the
+ * widest gap (at least {@linkcode GAP_MIN_WIDTH}) below `q` that leaves at
+ * most {@linkcode GAP_MAX_TAIL} of the lines above it sets the threshold at
+ * its middle. Scores that rise without a gap (a noisy container) keep `q`.
+ *
+ * @param sorted Training scores (scored as if new), ascending.
+ * @param q The (1 − alertRate) quantile of `sorted`.
+ * @returns A threshold at most `q`.
+ */
+export function calibrateThreshold(sorted: Float64Array, q: number): number {
+  const m = sorted.length;
+  if (m < 2) return q;
+  let best = 0;
+  let at = q;
+  const first = Math.max(0, Math.floor(m * (1 - GAP_MAX_TAIL)) - 1);
+  for (let i = first; i + 1 < m; i++) {
+    const lo = sorted[i]!;
+    const hi = sorted[i + 1]!;
+    if (hi > q) break;
+    if (hi - lo > best) {
+      best = hi - lo;
+      at = (lo + hi) / 2;
+    }
+  }
+  return best >= GAP_MIN_WIDTH ? at : q;
 }
 
 function _quantile(sorted: Float64Array, q: number): number {

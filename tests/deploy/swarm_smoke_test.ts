@@ -12,7 +12,13 @@
  */
 
 import assert from "node:assert/strict";
-import { type DockerService, freePort, startDocker, waitFor } from "../harness/services.ts";
+import {
+  type DockerService,
+  freePort,
+  startDocker,
+  swarmInitPorts,
+  waitFor,
+} from "../harness/services.ts";
 import { importDenoImage, importInfluxImage, importRedisImage } from "./local_images.ts";
 
 const STACK = "tws";
@@ -122,7 +128,8 @@ Deno.test("deploy/stack.yml runs tailwise on a single-node swarm, least privileg
   let deployed = false;
   try {
     await t.step("a single-node swarm with local base images and the tailwise image", async () => {
-      await engine.docker(["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+      // Own ports: another engine on this machine may run a swarm on 2377.
+      await engine.docker(["swarm", "init", ...swarmInitPorts()]);
       swarm = true;
       const [deno] = await Promise.all([
         importDenoImage(engine),

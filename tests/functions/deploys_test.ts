@@ -16,7 +16,7 @@ import { RedisFeedbackStore } from "../../shared/adapters/redis/redis_feedback_s
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
 import { RedisModelRegistry } from "../../shared/adapters/redis/redis_model_registry.ts";
 import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
-import { freePort, startDocker, suiteEnv, waitFor } from "../harness/services.ts";
+import { startDocker, suiteEnv, swarmInitPorts, waitFor } from "../harness/services.ts";
 import { redisReader, StreamReader } from "./collect/helpers.ts";
 import { FunctionTask, readAnomalies, readDeploys } from "./function_task.ts";
 
@@ -107,17 +107,7 @@ Deno.test("a Swarm service updated keeps its model, gets a deploy report, and is
   try {
     await t.step("a single-node swarm, collect, ingest and score running", async () => {
       // Own ports: other engines on this machine may run a swarm too.
-      const [listen, dataPath] = [await freePort(), await freePort()];
-      await engine.docker([
-        "swarm",
-        "init",
-        "--advertise-addr",
-        "127.0.0.1",
-        "--listen-addr",
-        `127.0.0.1:${listen}`,
-        "--data-path-port",
-        String(dataPath),
-      ]);
+      await engine.docker(["swarm", "init", ...swarmInitPorts()]);
       swarm = true;
       for (const v of ["v1", "v2"]) {
         await engine.docker(["tag", engine.image, `tailwise-test/busybox:${v}`]);

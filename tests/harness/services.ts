@@ -46,6 +46,32 @@ export function freePort(): number {
 }
 
 /**
+ * Arguments for `docker swarm init` on loopback with ports of its own, so
+ * that swarms of several engines on one machine do not collide on 2377 (the
+ * data path port stays in the range Docker accepts, 1024–49151).
+ *
+ * @returns `--advertise-addr`, `--listen-addr` and `--data-path-port` arguments
+ */
+export function swarmInitPorts(): string[] {
+  let dataPath = 14789;
+  for (let i = 0; i < 1000; i++) {
+    const port = freePort();
+    if (port <= 49151) {
+      dataPath = port;
+      break;
+    }
+  }
+  return [
+    "--advertise-addr",
+    "127.0.0.1",
+    "--listen-addr",
+    `127.0.0.1:${freePort()}`,
+    "--data-path-port",
+    String(dataPath),
+  ];
+}
+
+/**
  * Polls `check` until it returns true or the deadline passes.
  *
  * @param check the condition
