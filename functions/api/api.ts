@@ -589,6 +589,11 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
         rates: deps.rateStore,
         rateModel: deps.rateModel,
         ...(deps.incidents ? { incidents: deps.incidents } : {}),
+        deploys: (service) =>
+          listDeploys(deps.logStream, options.deploysStream ?? "tailwise:deploys", {
+            container: service,
+            limit: 50,
+          }),
         now,
       }),
     );
