@@ -140,6 +140,13 @@ export interface DetectorInfo {
   threshold: number;
   /** Number of templates mined. */
   templates: number;
+  /**
+   * Training lines merged into their nearest template because a tree leaf or
+   * the whole model had reached its template cap (0 when no cap was hit).
+   * Counted while training; a model read with {@linkcode Detector.fromBytes}
+   * reports 0 (the count is not part of the binary format).
+   */
+  merged: number;
   /** PRNG seed used for the forest. */
   seed: number;
   /** Number of trees. */
@@ -240,6 +247,7 @@ export class Detector {
       trainedLines: state.features.trainedLines,
       threshold: state.threshold,
       templates: state.features.miner.templates.length,
+      merged: state.features.miner.merged,
       seed: state.seed,
       trees: state.forest.trees,
       trainAboveThreshold: state.trainAbove,
