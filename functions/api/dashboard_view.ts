@@ -539,6 +539,10 @@ export function anomalyRow(
           .template}</code></div>
         <div class="fold" hidden><span class="fold-n"></span>
     <button type="button" class="fold-btn" data-action="fold" aria-expanded="false"></button></div>
+        <div
+          class="tools"><button type="button" class="ctx-btn" data-action="context" aria-expanded="false"
+    title="The service's lines just before and after this one, from the history">Lines around</button></div>
+        <ol class="ctx" hidden></ol>
       </td>
       <td class="c-score">
         <div class="num"><b data-f="score">${a.score.toFixed(2)}</b>

@@ -305,6 +305,7 @@ async function _train(args: readonly string[], deps: CliDeps): Promise<number> {
         lines: inputLines,
         events: detector.info.trainedLines,
         templates: detector.info.templates,
+        merged: detector.info.merged,
         threshold: detector.info.threshold,
         trainAboveThreshold: detector.info.trainAboveThreshold,
         ...(rates === undefined ? {} : {

@@ -50,6 +50,10 @@ export interface TrainedModel {
   currentAlertRate: number | null;
   /** Templates the rate model tracks. */
   rateTemplates: number;
+  /** Templates the detector mined. */
+  templates: number;
+  /** Training lines merged past the template caps (DetectorInfo.merged). */
+  merged: number;
 }
 
 /** What the worker answers. */
@@ -74,6 +78,8 @@ export async function trainModel(job: TrainJob): Promise<TrainedModel> {
     shadowAlertRate,
     currentAlertRate,
     rateTemplates: rates.templates.size,
+    templates: detector.info.templates,
+    merged: detector.info.merged,
   };
 }
 

@@ -232,6 +232,8 @@ export async function trainContainer(
     })`
     : `promoted: first model, shadow alert rate ${_pct(shadowAlertRate)}`;
   evaluation.rateTemplates = trained.rateTemplates;
+  evaluation.templates = trained.templates;
+  evaluation.mergedLines = trained.merged;
   const meta: ModelMeta = await deps.registry.put(container, trained.blob, {
     trainedAt: new Date(now).toISOString(),
     lines: training.length,
@@ -243,6 +245,8 @@ export async function trainContainer(
     container,
     version: meta.version,
     lines: training.length,
+    templates: trained.templates,
+    merged: trained.merged,
     shadowAlertRate,
     currentAlertRate,
   });

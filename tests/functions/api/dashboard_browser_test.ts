@@ -34,6 +34,7 @@ const TOKEN = "dashboard-test-token-0123456789abcdef";
 const SCREENSHOT = Deno.env.get("TAILWISE_SCREENSHOT") ??
   fileURLToPath(new URL("../../results/dashboard.png", import.meta.url));
 const PHONE_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "_phone.png");
+const CONTEXT_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "_context.png");
 const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--headless",
@@ -124,6 +125,7 @@ Deno.test("dashboard: sign in, live anomalies over SSE, feedback suppresses, hos
     consumerGroups: [{ stream: logs, group: "score" }],
     lineCounts: (since) => logStore.containers({ since }),
     history: (key, o) => logStore.history(key, o),
+    context: (key, ts, o) => logStore.context(key, ts, o),
   }, {
     token: TOKEN,
     deploysStream: config.streams.deploys,
@@ -423,6 +425,44 @@ Deno.test("dashboard: sign in, live anomalies over SSE, feedback suppresses, hos
         await page.locator('#anomalies tr.anomaly:has-text("deadlock detected")').isVisible(),
         true,
       );
+    });
+
+    await t.step("the lines around an anomaly, from the history, as text", async () => {
+      const head = page.locator('#anomalies tr.fold-head:has-text("upstream timed out")');
+      const ts = (await head.locator('time[data-f="time"]').getAttribute("datetime"))!;
+      const line = await head.locator('[data-f="line"]').innerText();
+      const shift = (s: number) => new Date(Date.parse(ts) + s * 1000).toISOString();
+      // What ingest would have written to the history around it.
+      await logStore.write([
+        { ..._entry("web", "GET /api/cart/1 200 12ms user=3 region=eu-west-1"), ts: shift(-2) },
+        {
+          ..._entry(
+            "web",
+            `before <script>window.__pwned=4</script> \u001b[1mbold\u001b[0m \u202eevil`,
+          ),
+          ts: shift(-1),
+        },
+        { ..._entry("web", line), ts },
+        { ..._entry("web", "GET /health 200 1ms user=0 region=eu-west-1"), ts: shift(1) },
+        { ..._entry("other", "not this service"), ts: shift(1) },
+      ]);
+      await head.locator('button[data-action="context"]').click();
+      const box = head.locator(".ctx");
+      await box.locator("li.hit").waitFor();
+      const items = await box.locator("li").allInnerTexts();
+      assert.equal(items.length, 4, items.join("\n"));
+      assert.match(items[0]!, /^\d\d:\d\d:\d\d ?GET \/api\/cart\/1 200/);
+      assert.ok(
+        items[1]!.includes("<script>window.__pwned=4</script> bold [U+202E]evil"),
+        items[1],
+      );
+      assert.ok(items[2]!.includes("upstream timed out"));
+      assert.match(items[3]!, /GET \/health 200/);
+      assert.equal(await box.locator("script, img").count(), 0);
+      assert.equal(await page.evaluate(() => (window as { __pwned?: number }).__pwned), undefined);
+      await head.screenshot({ path: CONTEXT_SCREENSHOT });
+      await head.locator('button[data-action="context"]').click();
+      assert.equal(await box.isHidden(), true);
     });
 
     await t.step("each reason code is explained: chip tooltips and a legend", async () => {
