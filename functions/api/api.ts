@@ -16,6 +16,7 @@
 
 import { createIncidentsApi } from "./incidents.ts";
 import { createVolumeView } from "./volume.ts";
+import { createServiceView } from "./service_view.ts";
 import { createIncidentsView } from "./incidents_view.ts";
 import type { RateStore } from "../../shared/ports/rate_store.ts";
 import type { RateModel } from "../../shared/detector/detector.ts";
@@ -36,6 +37,9 @@ import {
   type FeedbackStore,
 } from "../../shared/ports/feedback_store.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
+import type { LogEntry } from "../../shared/ports/log_entry.ts";
+import { CONTEXT_MAX, type LogContext, type LogStore } from "../../shared/ports/log_store.ts";
+import { displayText } from "./dashboard_view.ts";
 import { METRICS_CONTENT_TYPE, type TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import {
   displayContainer,
@@ -150,6 +154,11 @@ export interface ApiDeps {
    * without it a report lists anomalies but no templates.
    */
   history?: DeploysDeps["history"];
+  /**
+   * The lines of a service around a moment (the log store's `context`), for
+   * `GET /context/:container`; without it that route answers 503.
+   */
+  context?: LogStore["context"];
 }
 
 /** Options of {@linkcode createApi}. */
@@ -481,6 +490,51 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
     return c.json({ container, containers, current, versions });
   });
 
+  app.get("/context/:container", async (c) => {
+    const container = _containerParam(c);
+    if (!deps.context) {
+      throw new HTTPException(503, { message: "This api has no log history to read context from" });
+    }
+    const ts = c.req.query("ts") ?? "";
+    if (ts === "") _bad("ts: expected an RFC 3339 timestamp (an anomaly's ts)");
+    const count = (name: string): number | undefined => {
+      const v = c.req.query(name);
+      if (v === undefined) return undefined;
+      if (!/^\d{1,4}$/.test(v)) {
+        _bad(`${name}: expected an integer 0..${CONTEXT_MAX}, got ${_quote(v)}`);
+      }
+      return Number(v);
+    };
+    const before = count("before");
+    const after = count("after");
+    let got: LogContext;
+    try {
+      got = await deps.context(container, ts, {
+        ...(before === undefined ? {} : { before }),
+        ...(after === undefined ? {} : { after }),
+        signal: c.req.raw.signal,
+      });
+    } catch (e) {
+      if (e instanceof RangeError) _bad(e.message);
+      throw e;
+    }
+    const view = (e: LogEntry) => ({
+      container: e.containerName,
+      ts: e.ts,
+      stream: e.stream,
+      line: e.line,
+      display: displayText(e.line).text,
+      ...(e.truncated ? { truncated: true } : {}),
+    });
+    return c.json({
+      container,
+      ts,
+      before: got.before.map(view),
+      at: got.at.map(view),
+      after: got.after.map(view),
+    });
+  });
+
   app.post("/models/:container/rollback", async (c) => {
     const container = _containerParam(c);
     const raw = await _readJson(c, { optional: true });
@@ -536,6 +590,11 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
         rates: deps.rateStore,
         rateModel: deps.rateModel,
         ...(deps.incidents ? { incidents: deps.incidents } : {}),
+        deploys: (service) =>
+          listDeploys(deps.logStream, options.deploysStream ?? "tailwise:deploys", {
+            container: service,
+            limit: 50,
+          }),
         now,
       }),
     );
@@ -574,6 +633,20 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
 
   app.route(
     "/",
+    createServiceView({
+      registry: deps.registry,
+      ...(deps.lineCounts ? { lineCounts: deps.lineCounts } : {}),
+      deploys: (service) =>
+        listDeploys(deps.logStream, options.deploysStream ?? "tailwise:deploys", {
+          container: service,
+          limit: 10,
+        }),
+      now,
+    }),
+  );
+
+  app.route(
+    "/",
     createDashboard(deps, {
       logError,
       now,
@@ -595,6 +668,7 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
       ["/models", "GET, HEAD"],
       ["/models/:container", "GET, HEAD"],
       ["/models/:container/rollback", "POST"],
+      ["/context/:container", "GET, HEAD"],
       ["/train/:container", "POST"],
       ["/health", "GET, HEAD"],
       ["/metrics", "GET, HEAD"],

@@ -168,6 +168,7 @@ export function buildApi(
         },
         lineCounts: (since) => logStore.containers({ since }),
         history: (key, o) => logStore.history(key, o),
+        context: (key, ts, o) => logStore.context(key, ts, o),
         token: options.token,
         signal,
         log,
@@ -221,6 +222,8 @@ export interface ServeApiOptions {
   lineCounts?: ApiDeps["lineCounts"];
   /** A service's history (the log store's `history`), for deploy reports. */
   history?: ApiDeps["history"];
+  /** A service's lines around a moment (the log store's `context`), for `GET /context/:container`. */
+  context?: ApiDeps["context"];
 }
 
 /**
@@ -265,6 +268,7 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
       : {}),
     ...(options.lineCounts ? { lineCounts: options.lineCounts } : {}),
     ...(options.history ? { history: options.history } : {}),
+    ...(options.context ? { context: options.context } : {}),
   }, {
     token: options.token,
     anomaliesStream: config.streams.anomalies,

@@ -99,6 +99,9 @@ table.grid .r, .r { text-align: right; }
 .state-trained .state { color: var(--text); }
 .state-trained .state::before { background: var(--ok); }
 .acts { display: inline-flex; gap: 6px; }
+.facts th { position: static; width: 170px; text-transform: none; letter-spacing: 0; font-size: 12.5px; }
+.facts .links { display: flex; flex-wrap: wrap; gap: 6px 12px; }
+@media (max-width: 900px) { .facts th { display: block; padding: 6px 12px 0; border: 0; background: none; } }
 
 .anomalies { table-layout: fixed; }
 .anomalies .c-time { width: 86px; }
@@ -185,6 +188,16 @@ body.login-page { min-height: 100vh; display: grid; place-items: center; }
 tr.fold-member td { background: color-mix(in srgb, var(--panel-2) 70%, transparent); }
 tr.fold-member td.c-line { padding-left: 26px; }
 tr.anomaly.folded { display: none !important; }
+.tools { margin-top: 6px; }
+.ctx-btn { padding: 0 8px; font-size: 11.5px; }
+.ctx {
+  margin: 6px 0 0; padding: 6px 8px; list-style: none; background: var(--bg); border: 1px solid var(--border);
+  border-radius: 6px; font-family: var(--mono); font-size: 12px; max-height: 320px; overflow: auto;
+}
+.ctx li { white-space: pre-wrap; overflow-wrap: anywhere; unicode-bidi: plaintext; color: var(--muted); }
+.ctx li time { color: var(--faint); margin-right: 8px; unicode-bidi: isolate; }
+.ctx li.hit { color: var(--text); background: color-mix(in srgb, var(--sev) 18%, transparent); }
+.ctx li.note { font-family: var(--sans); font-style: italic; }
 
 /* Narrow screens (phones, split windows): rows become cards, nothing wider than the screen. */
 @media (max-width: 900px) {
@@ -358,6 +371,9 @@ export const DASHBOARD_JS = `(function () {
     t.setAttribute("datetime", c.trainedAt || "");
     t.textContent = "\\u2014";
     tr.querySelector('[data-action="rollback"]').disabled = !c.canRollback;
+    // Clones of the template carry no key in their links.
+    tr.querySelector(".service-link").href = "/service?name=" + encodeURIComponent(c.key);
+    tr.querySelector(".volume-link").href = "/volume?service=" + encodeURIComponent(c.key);
     localize(tr);
   }
 
@@ -520,6 +536,7 @@ export const DASHBOARD_JS = `(function () {
     if (btn && btn.dataset.action === "retrain") return retrain(btn.closest("tr"));
     if (btn && btn.dataset.action === "rollback") return rollback(btn.closest("tr"));
     if (btn && btn.dataset.action === "report") return report(btn.closest("tr"));
+    if (btn && btn.dataset.action === "context") return context(btn.closest("tr"), btn);
     if (btn && btn.dataset.action === "fold") {
       var key = foldKey(btn.closest("tr"));
       openFolds[key] = openFolds[key] !== true;
@@ -528,6 +545,58 @@ export const DASHBOARD_JS = `(function () {
     var line = target.closest(".line");
     if (line && !window.getSelection().toString()) line.classList.toggle("open");
   });
+
+  function context(tr, btn) {
+    var box = tr.querySelector(".ctx");
+    if (!box.hidden) {
+      box.hidden = true;
+      btn.setAttribute("aria-expanded", "false");
+      return;
+    }
+    function note(text) {
+      var li = document.createElement("li");
+      li.className = "note";
+      li.textContent = text;
+      return li;
+    }
+    box.replaceChildren(note("loading\u2026"));
+    box.hidden = false;
+    btn.setAttribute("aria-expanded", "true");
+    var ts = field(tr, "time").getAttribute("datetime");
+    fetch("/context/" + encodeURIComponent(tr.dataset.container) + "?before=10&after=10&ts=" +
+      encodeURIComponent(ts), { credentials: "same-origin" })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (data) {
+          if (!r.ok) throw new Error((data && data.error) || "HTTP " + r.status);
+          return data;
+        });
+      })
+      .then(function (ctx) {
+        var items = [];
+        function add(list, cls) {
+          list.forEach(function (l) {
+            var li = document.createElement("li");
+            if (cls) li.className = cls;
+            var t = document.createElement("time");
+            var d = new Date(l.ts);
+            t.textContent = isNaN(d.getTime()) ? "" : clock(d);
+            t.title = l.container + " \u00b7 " + l.stream;
+            li.appendChild(t);
+            li.appendChild(document.createTextNode(l.display));
+            items.push(li);
+          });
+        }
+        add(ctx.before, "");
+        add(ctx.at, "hit");
+        add(ctx.after, "");
+        if (ctx.at.length === 0) items.push(note("this line is not in the history (yet)"));
+        if (items.length === 0) items.push(note("no lines around it in the history"));
+        box.replaceChildren.apply(box, items);
+        var hit = box.querySelector("li.hit");
+        if (hit) box.scrollTop = Math.max(0, hit.offsetTop - box.clientHeight / 2);
+      })
+      .catch(function (e) { box.replaceChildren(note("Cannot load the lines around it: " + e.message)); });
+  }
 
   function report(tr) {
     var row = tr.nextElementSibling;

@@ -539,6 +539,10 @@ export function anomalyRow(
           .template}</code></div>
         <div class="fold" hidden><span class="fold-n"></span>
     <button type="button" class="fold-btn" data-action="fold" aria-expanded="false"></button></div>
+        <div
+          class="tools"><button type="button" class="ctx-btn" data-action="context" aria-expanded="false"
+    title="The service's lines just before and after this one, from the history">Lines around</button></div>
+        <ol class="ctx" hidden></ol>
       </td>
       <td class="c-score">
         <div class="num"><b data-f="score">${a.score.toFixed(2)}</b>
@@ -584,6 +588,9 @@ export function containerRow(c: ContainerView): HtmlEscapedString | Promise<Html
         : _dateTime(c.trainedAt)}</time></td>
       <td class="r">
         <div class="acts">
+    <a class="btn service-link" href="/service?name=${encodeURIComponent(
+      c.key,
+    )}" title="The service: containers, image, model versions, deploys">Service</a>
     <a class="btn volume-link" href="/volume?service=${encodeURIComponent(
       c.key,
     )}" title="Log volume against the expected band, and incidents">Volume</a>

@@ -330,6 +330,52 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      "/context/{container}": {
+        get: {
+          summary: "A service's lines around a moment (an anomaly's context), from the history",
+          operationId: "context",
+          parameters: [
+            _containerParam,
+            {
+              name: "ts",
+              in: "query",
+              required: true,
+              description: "The moment, RFC 3339 with up to nanoseconds (an anomaly's ts)",
+              schema: { type: "string" },
+            },
+            {
+              name: "before",
+              in: "query",
+              required: false,
+              description: "Most lines before the moment (0 to 1000, default 20)",
+              schema: { type: "integer", minimum: 0, maximum: 1000 },
+            },
+            {
+              name: "after",
+              in: "query",
+              required: false,
+              description: "Most lines after the moment (0 to 1000, default 20)",
+              schema: { type: "integer", minimum: 0, maximum: 1000 },
+            },
+          ],
+          responses: {
+            200: _ok("The lines before, at and after the moment, each list oldest first", {
+              type: "object",
+              required: ["container", "ts", "before", "at", "after"],
+              properties: {
+                container: { type: "string" },
+                ts: { type: "string" },
+                before: { type: "array", items: { $ref: "#/components/schemas/ContextLine" } },
+                at: { type: "array", items: { $ref: "#/components/schemas/ContextLine" } },
+                after: { type: "array", items: { $ref: "#/components/schemas/ContextLine" } },
+              },
+            }),
+            400: _error,
+            401: _unauthorized,
+            503: _error,
+          },
+        },
+      },
       "/train/{container}": {
         post: {
           summary: "Train a container's model now",
@@ -526,6 +572,20 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      "/service": {
+        get: {
+          summary:
+            "The dashboard's page of one service (HTML): state, containers, image, model versions, recent deploys, links",
+          operationId: "servicePage",
+          tags: ["dashboard"],
+          parameters: [{ name: "name", in: "query", required: true, schema: { type: "string" } }],
+          responses: {
+            200: { description: "HTML", content: { "text/html": { schema: { type: "string" } } } },
+            400: { description: "No name (HTML)" },
+            404: { description: "No such service (HTML)" },
+          },
+        },
+      },
       "/incident": {
         get: {
           summary: "The dashboard's page of one incident (HTML): why, examples, links, feedback",
@@ -614,6 +674,22 @@ export function openApiDocument(): Record<string, unknown> {
         },
       },
       schemas: {
+        ContextLine: {
+          type: "object",
+          required: ["container", "ts", "stream", "line", "display"],
+          properties: {
+            container: { type: "string", description: "The container that wrote it" },
+            ts: { type: "string", description: "Docker's timestamp (RFC 3339, nanoseconds)" },
+            stream: { type: "string", enum: ["stdout", "stderr"] },
+            line: { type: "string", description: "The line as stored (log content: hostile)" },
+            display: {
+              type: "string",
+              description:
+                "The line made safe to show as text: ANSI escapes removed, control and bidi characters made visible, cut at 2048 characters with …",
+            },
+            truncated: { type: "boolean", description: "Set when the line was cut when collected" },
+          },
+        },
         Error: {
           type: "object",
           required: ["error"],

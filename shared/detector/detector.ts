@@ -756,9 +756,11 @@ export const GAP_MIN_WIDTH = 0.05;
  * few classes, each recurring, each scoring high. When they are more than
  * the alert rate, the quantile lands among them and they stop alerting. They
  * stand apart from the container's own lines by a gap in the scores, so the
- * widest gap (at least {@linkcode GAP_MIN_WIDTH}) below `q` that leaves at
- * most {@linkcode GAP_MAX_TAIL} of the lines above it sets the threshold at
- * its middle. Scores that rise without a gap (a noisy container) keep `q`.
+ * lowest gap (at least {@linkcode GAP_MIN_WIDTH} wide) below `q` that leaves
+ * at most {@linkcode GAP_MAX_TAIL} of the lines above it sets the threshold
+ * at its middle: the first break above the container's own lines, not one
+ * between two anomaly classes. Scores that rise without a gap (a noisy
+ * container) keep `q`.
  *
  * @param sorted Training scores (scored as if new), ascending.
  * @param q The (1 − alertRate) quantile of `sorted`.
@@ -767,19 +769,14 @@ export const GAP_MIN_WIDTH = 0.05;
 export function calibrateThreshold(sorted: Float64Array, q: number): number {
   const m = sorted.length;
   if (m < 2) return q;
-  let best = 0;
-  let at = q;
   const first = Math.max(0, Math.floor(m * (1 - GAP_MAX_TAIL)) - 1);
   for (let i = first; i + 1 < m; i++) {
     const lo = sorted[i]!;
     const hi = sorted[i + 1]!;
     if (hi > q) break;
-    if (hi - lo > best) {
-      best = hi - lo;
-      at = (lo + hi) / 2;
-    }
+    if (hi - lo >= GAP_MIN_WIDTH) return (lo + hi) / 2;
   }
-  return best >= GAP_MIN_WIDTH ? at : q;
+  return q;
 }
 
 function _quantile(sorted: Float64Array, q: number): number {

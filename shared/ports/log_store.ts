@@ -51,6 +51,56 @@ export interface HistoryOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@linkcode LogStore.context}. */
+export interface ContextOptions {
+  /**
+   * Most entries earlier than the moment (the closest ones).
+   * @default 20
+   */
+  before?: number;
+  /**
+   * Most entries later than the moment (the closest ones).
+   * @default 20
+   */
+  after?: number;
+  /** Stops the reads; the call then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** The lines of a model key around one moment, each list oldest first. */
+export interface LogContext {
+  /** Up to `before` entries strictly earlier than the moment, the closest ones. */
+  before: LogEntry[];
+  /** The entries at exactly the moment (the line asked about, and any sharing its timestamp; at most 100). */
+  at: LogEntry[];
+  /** Up to `after` entries strictly later than the moment, the closest ones. */
+  after: LogEntry[];
+}
+
+/** Most entries of {@linkcode LogContext.at} (lines sharing one timestamp). */
+export const CONTEXT_AT_MAX = 100;
+/** Largest `before` / `after` of {@linkcode LogStore.context}. */
+export const CONTEXT_MAX = 1000;
+
+/**
+ * Checks and fills in {@linkcode ContextOptions}.
+ *
+ * @param options the options as given
+ * @returns `before` and `after`, integers in 0..{@linkcode CONTEXT_MAX}
+ * @throws {RangeError} naming the bad value
+ */
+export function contextCounts(options: ContextOptions = {}): { before: number; after: number } {
+  const out = { before: options.before ?? 20, after: options.after ?? 20 };
+  for (const [name, n] of Object.entries(out)) {
+    if (!Number.isInteger(n) || n < 0 || n > CONTEXT_MAX) {
+      throw new RangeError(
+        `Cannot read context: ${name} ${n}; expected an integer 0..${CONTEXT_MAX}`,
+      );
+    }
+  }
+  return out;
+}
+
 /** A model key seen in the store, with its line count and the containers behind it. */
 export interface ContainerCount {
   /** The model key (service key, or container name; see `modelKey`). */
@@ -82,6 +132,15 @@ export interface LogStore extends AsyncDisposable {
    * were cut.
    */
   history(container: string, options?: HistoryOptions): AsyncIterable<LogEntry>;
+  /**
+   * One model key's entries around a moment (an anomaly's line): those
+   * before it, at it and after it, same key semantics as `history`.
+   *
+   * @param key the model key
+   * @param ts the moment, RFC 3339 with up to nanoseconds (a `LogEntry.ts`)
+   * @throws {RangeError} when `ts` is not RFC 3339 or a count is out of range
+   */
+  context(key: string, ts: string, options?: ContextOptions): Promise<LogContext>;
   /** Model keys with entries since a time, with their counts and containers, by key. */
   containers(options: { since: Date; signal?: AbortSignal }): Promise<ContainerCount[]>;
   /** True when the backing service answers. */

@@ -19,6 +19,7 @@ import {
   swarmInitPorts,
   waitFor,
 } from "../harness/services.ts";
+import { gwbridgePresent, tearDownSwarm } from "../harness/swarm.ts";
 import { importDenoImage, importInfluxImage, importRedisImage } from "./local_images.ts";
 
 const STACK = "tws";
@@ -98,29 +99,9 @@ async function _engineFetch(socket: string, method: string, path: string) {
   }
 }
 
-async function _run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
-  try {
-    const o = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
-    return { ok: o.success, out: new TextDecoder().decode(o.stdout) };
-  } catch {
-    return { ok: false, out: "" };
-  }
-}
-
-/** Removes what a swarm engine leaves on the host: docker_gwbridge and its iptables rules. */
-async function _removeGwbridge(): Promise<void> {
-  await _run("ip", ["link", "delete", "docker_gwbridge"]);
-  for (const table of ["filter", "nat"]) {
-    const rules = (await _run("iptables", ["-t", table, "-S"])).out.split("\n");
-    for (const rule of rules.filter((r) => r.startsWith("-A ") && r.includes("docker_gwbridge"))) {
-      await _run("iptables", ["-t", table, "-D", ...rule.slice(3).split(" ")]);
-    }
-  }
-}
-
 Deno.test("deploy/stack.yml runs tailwise on a single-node swarm, least privilege, no line unscored", async (t) => {
   const started = Date.now();
-  const gwbridgeBefore = (await _run("ip", ["link", "show", "docker_gwbridge"])).ok;
+  const gwbridgeBefore = await gwbridgePresent();
   const engine = await startDocker({ network: true });
   const log = (msg: string) =>
     console.error(`[smoke ${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}`);
@@ -422,11 +403,7 @@ Deno.test("deploy/stack.yml runs tailwise on a single-node swarm, least privileg
         ])) === "", { timeoutMs: 60_000, intervalMs: 500, what: "the stack's containers gone" })
         .catch(() => {});
     }
-    const left = (await engine.docker(["ps", "-aq"]).catch(() => "")).split("\n").filter(Boolean);
-    if (left.length > 0) await engine.docker(["rm", "-f", ...left]).catch(() => "");
-    if (swarm) await engine.docker(["swarm", "leave", "--force"]).catch(() => "");
-    await engine[Symbol.asyncDispose]();
-    if (!gwbridgeBefore) await _removeGwbridge();
+    await tearDownSwarm(engine, { swarm, gwbridgeBefore });
     log("cleaned up");
   }
 });

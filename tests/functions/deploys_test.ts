@@ -17,30 +17,11 @@ import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts"
 import { RedisModelRegistry } from "../../shared/adapters/redis/redis_model_registry.ts";
 import { createTailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import { startDocker, suiteEnv, swarmInitPorts, waitFor } from "../harness/services.ts";
-import { redisReader, StreamReader } from "./collect/helpers.ts";
-import { FunctionTask, readAnomalies, readDeploys } from "./function_task.ts";
+import { gwbridgePresent, tearDownSwarm } from "../harness/swarm.ts";
+import { TaskProcess } from "../harness/task.ts";
+import { readAnomalies, readDeploys, redisReader, StreamReader } from "./collect/helpers.ts";
 
 const TOKEN = "deploys-test-token-0123456789";
-
-async function _run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
-  try {
-    const o = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
-    return { ok: o.success, out: new TextDecoder().decode(o.stdout) };
-  } catch {
-    return { ok: false, out: "" };
-  }
-}
-
-/** Removes what a swarm engine leaves on the host: docker_gwbridge and its iptables rules. */
-async function _removeGwbridge(): Promise<void> {
-  await _run("ip", ["link", "delete", "docker_gwbridge"]);
-  for (const table of ["filter", "nat"]) {
-    const rules = (await _run("iptables", ["-t", table, "-S"])).out.split("\n");
-    for (const rule of rules.filter((r) => r.startsWith("-A ") && r.includes("docker_gwbridge"))) {
-      await _run("iptables", ["-t", table, "-D", ...rule.slice(3).split(" ")]);
-    }
-  }
-}
 
 // v1 logs a legacy line and requests; v2 (another tag and PHASE=2) logs a
 // new line instead of the legacy one, and the same requests.
@@ -58,10 +39,10 @@ Deno.test("a Swarm service updated keeps its model, gets a deploy report, and is
     deploys: `test:deploys:${tag}`,
   };
   const database = `t_${tag}`;
-  const gwbridgeBefore = (await _run("ip", ["link", "show", "docker_gwbridge"])).ok;
+  const gwbridgeBefore = await gwbridgePresent();
   const engine = await startDocker({ network: true });
   let swarm = false;
-  const tasks: FunctionTask[] = [];
+  const tasks: TaskProcess[] = [];
   await using redis = redisReader(env.redisUrl);
   const stream = RedisLogStream.connect(env.redisUrl);
   const registry = new RedisModelRegistry(stream.client);
@@ -83,17 +64,16 @@ Deno.test("a Swarm service updated keeps its model, gets a deploy report, and is
     LOG_LEVEL: "debug",
   };
   const start = async (task: string, args: string[] = []) => {
-    const p = await FunctionTask.start(task, {
-      ...common,
-      TAILWISE_INSTANCE: `${task}-${tag}`,
-      DOCKER_HOST: engine.url,
-    }, args);
+    const p = await TaskProcess.start(task, {
+      env: { ...common, TAILWISE_INSTANCE: `${task}-${tag}`, DOCKER_HOST: engine.url },
+      args,
+    });
     tasks.push(p);
     return p;
   };
   const train = async (args: string[]) => {
     const p = await start("train", args);
-    const status = await p.finished();
+    const status = await p.status;
     assert.equal(status.code, 0, p.lines.slice(-10).join("\n"));
     return p.stdout.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
   };
@@ -255,11 +235,7 @@ Deno.test("a Swarm service updated keeps its model, gets a deploy report, and is
   } finally {
     await engine.docker(["service", "rm", service]).catch(() => "");
     for (const p of tasks) await p.stop();
-    const left = (await engine.docker(["ps", "-aq"]).catch(() => "")).split("\n").filter(Boolean);
-    if (left.length > 0) await engine.docker(["rm", "-f", ...left]).catch(() => "");
-    if (swarm) await engine.docker(["swarm", "leave", "--force"]).catch(() => "");
-    await engine[Symbol.asyncDispose]();
-    if (!gwbridgeBefore) await _removeGwbridge();
+    await tearDownSwarm(engine, { swarm, gwbridgeBefore });
     await fetch(`${env.influxUrl}/query`, {
       method: "POST",
       body: new URLSearchParams({ q: `DROP DATABASE "${database}"` }),

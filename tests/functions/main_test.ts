@@ -1,45 +1,18 @@
 import assert from "node:assert/strict";
 import { SqliteLogStore } from "../../shared/adapters/sqlite/sqlite_log_store.ts";
 import { freePort, waitFor } from "../harness/services.ts";
+import { runTask, TaskProcess } from "../harness/task.ts";
 
-function _start(dataDir: string, port: number, args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    // The flags of `deno task start` (deno.json), never -A for the code under test.
-    args: [
-      "run",
-      "--allow-env",
-      "--allow-net",
-      "--allow-read",
-      "--allow-sys",
-      "--allow-write",
-      "functions/main.ts",
-      ...args,
-    ],
+function _start(dataDir: string, port: number, args: string[]): Promise<TaskProcess> {
+  return TaskProcess.start("start", {
     env: {
       TAILWISE_DATA_DIR: dataDir,
       API_PORT: String(port),
       DOCKER_HOST: `unix://${dataDir}/no-docker.sock`,
       TRAIN_MIN_LINES: "500",
     },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const out: string[] = [];
-  const collect = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s.pipeThrough(new TextDecoderStream())) out.push(chunk);
-  };
-  const done = Promise.all([collect(child.stdout), collect(child.stderr)]);
-  return {
-    child,
-    text: () => out.join(""),
-    async stop(): Promise<number> {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await done;
-      return status.code;
-    },
-  };
+    args,
+  });
 }
 
 async function _get(port: number, token: string, path: string): Promise<Record<string, unknown>> {
@@ -56,7 +29,7 @@ async function _get(port: number, token: string, path: string): Promise<Record<s
 Deno.test("deno task start --demo: a live anomaly within a minute, kept across a restart", async (t) => {
   const dataDir = await Deno.makeTempDir({ prefix: "tailwise-start-" });
   const port = freePort();
-  let run = _start(dataDir, port, ["--demo"]);
+  let run = await _start(dataDir, port, ["--demo"]);
   let token = "";
   let firstAnomaly: Record<string, unknown> | undefined;
   try {
@@ -84,7 +57,7 @@ Deno.test("deno task start --demo: a live anomaly within a minute, kept across a
       assert.equal(models.length, 3);
     });
     await t.step("SIGTERM stops it cleanly", async () => {
-      assert.equal(await run.stop(), 0);
+      assert.equal((await run.stop()).code, 0);
       assert.match(run.text(), /"msg":"stopped"/);
     });
     await t.step("history, models and anomalies survive the restart", async () => {
@@ -94,7 +67,7 @@ Deno.test("deno task start --demo: a live anomaly within a minute, kept across a
         for await (const _ of store.history("demo-web")) n++;
         assert.ok(n >= 1500, `demo-web history has ${n} lines`);
       }
-      run = _start(dataDir, port, ["--no-docker"]);
+      run = await _start(dataDir, port, ["--no-docker"]);
       await waitFor(() => run.text().includes("tailwise is running"), {
         timeoutMs: 30_000,
         what: "restart",
@@ -105,39 +78,21 @@ Deno.test("deno task start --demo: a live anomaly within a minute, kept across a
         anomalies: Record<string, unknown>[];
       };
       assert.ok(anomalies.some((a) => a.id === firstAnomaly!.id));
-      assert.equal(await run.stop(), 0);
+      assert.equal((await run.stop()).code, 0);
     });
   } finally {
-    if (run.child.pid) {
-      try {
-        run.child.kill("SIGKILL");
-      } catch {
-        // already stopped
-      }
-    }
-    await run.child.status;
+    await run.stop("SIGKILL");
     await Deno.remove(dataDir, { recursive: true });
   }
 });
 
 Deno.test("deno task start refuses a --file that does not exist, naming it", async () => {
   const dataDir = await Deno.makeTempDir();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-env",
-      "--allow-net",
-      "--allow-read",
-      "--allow-sys",
-      "--allow-write",
-      "functions/main.ts",
-      "--file",
-      "/nope/app.log",
-    ],
+  const out = await runTask("start", {
     env: { TAILWISE_DATA_DIR: dataDir },
-    stdin: "null",
-  }).output();
+    args: ["--file", "/nope/app.log"],
+  });
   await Deno.remove(dataDir, { recursive: true });
   assert.equal(out.code, 2);
-  assert.match(new TextDecoder().decode(out.stderr), /Cannot follow --file "\/nope\/app.log"/);
+  assert.match(out.stderr, /Cannot follow --file "\/nope\/app.log"/);
 });

@@ -39,7 +39,52 @@ export async function taskArgs(task: string): Promise<string[]> {
   return [...args, new URL(entry, _ROOT).pathname];
 }
 
-/** A task running as a child process, with its stderr lines captured. */
+/** How a task runs: its environment and where. */
+export interface TaskOptions {
+  /** Its environment, replacing the parent's (PATH kept, NO_COLOR=1). */
+  env?: Record<string, string>;
+  /** Arguments after the entry point. */
+  args?: string[];
+  /** Its working directory (default: the repository root). */
+  cwd?: string;
+}
+
+async function _command(task: string, options: TaskOptions): Promise<Deno.Command> {
+  return new Deno.Command(Deno.execPath(), {
+    args: [...await taskArgs(task), ...(options.args ?? [])],
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", NO_COLOR: "1", ...options.env },
+    clearEnv: true,
+    cwd: options.cwd ?? _ROOT.pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** What a task that ran to its end wrote, and how it exited. */
+export interface TaskOutput {
+  /** Its exit code. */
+  code: number;
+  /** All it wrote to stdout. */
+  stdout: string;
+  /** All it wrote to stderr. */
+  stderr: string;
+}
+
+/**
+ * Runs a task to its end with its own flags (e.g. a CLI command or a refusal).
+ *
+ * @param task the task name in deno.json (e.g. `cli`)
+ * @param options its environment, extra arguments and working directory
+ * @returns its exit code and output
+ */
+export async function runTask(task: string, options: TaskOptions = {}): Promise<TaskOutput> {
+  const out = await (await _command(task, options)).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A task running as a child process, with its stderr and stdout lines captured. */
 export class TaskProcess implements AsyncDisposable {
   readonly #child: Deno.ChildProcess;
   readonly #lines: string[] = [];
@@ -50,27 +95,14 @@ export class TaskProcess implements AsyncDisposable {
    * Spawns a task.
    *
    * @param task the task name in deno.json
-   * @param options its environment (replacing the parent's, PATH kept) and extra arguments
+   * @param options its environment, extra arguments and working directory
    * @returns the running process
    */
-  static async start(
-    task: string,
-    options: { env?: Record<string, string>; args?: string[]; cwd?: string } = {},
-  ): Promise<TaskProcess> {
-    const args = [...await taskArgs(task), ...(options.args ?? [])];
-    return new TaskProcess(args, options.env ?? {}, options.cwd);
+  static async start(task: string, options: TaskOptions = {}): Promise<TaskProcess> {
+    return new TaskProcess((await _command(task, options)).spawn());
   }
 
-  private constructor(args: string[], env: Record<string, string>, cwd?: string) {
-    const child = new Deno.Command(Deno.execPath(), {
-      args,
-      env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", NO_COLOR: "1", ...env },
-      clearEnv: true,
-      cwd: cwd ?? new URL(_ROOT).pathname,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+  private constructor(child: Deno.ChildProcess) {
     this.#child = child;
     const pump = async (stream: ReadableStream<Uint8Array>, into: string[]) => {
       let rest = "";
@@ -97,6 +129,16 @@ export class TaskProcess implements AsyncDisposable {
   /** Its stdout lines so far. */
   get stdout(): readonly string[] {
     return this.#stdout;
+  }
+
+  /**
+   * Everything it wrote so far, stdout then stderr, one line a line (for matching a message
+   * whichever stream it went to).
+   *
+   * @returns the text
+   */
+  text(): string {
+    return [...this.#stdout, ...this.#lines].join("\n");
   }
 
   /** Its process id. */

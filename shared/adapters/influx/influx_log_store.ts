@@ -16,13 +16,17 @@
  */
 
 import { LineProtocolEncoder, storedTagValue, tsToNanoText } from "./line_protocol.ts";
-import type { LogEntry } from "../../ports/log_entry.ts";
-import type {
-  ContainerCount,
-  HistoryOptions,
-  LogStore,
-  WriteOptions,
-  WriteResult,
+import { type LogEntry, tsToNanos } from "../../ports/log_entry.ts";
+import {
+  type ContainerCount,
+  CONTEXT_AT_MAX,
+  contextCounts,
+  type ContextOptions,
+  type HistoryOptions,
+  type LogContext,
+  type LogStore,
+  type WriteOptions,
+  type WriteResult,
 } from "../../ports/log_store.ts";
 import { InfluxAuthError, InfluxError, InfluxNotFoundError } from "./influx_errors.ts";
 import { redactUrl } from "../../runtime/config.ts";
@@ -366,6 +370,42 @@ export class InfluxLogStore implements LogStore {
       if (!full) return;
       lower = ` AND time > ${lastNs}`;
     }
+  }
+
+  /** {@inheritDoc LogStore.context} */
+  async context(key: string, ts: string, options: ContextOptions = {}): Promise<LogContext> {
+    const { before, after } = contextCounts(options);
+    const ns = tsToNanos(ts);
+    const k = _quote(storedTagValue(key));
+    const base =
+      `SELECT * FROM ${this.#from} WHERE ("model" = ${k} OR ("model" = '' AND "container" = ${k}))`;
+    const rowsOf = async (q: string) => {
+      const series = await this.#query(q, { signal: options.signal });
+      const s = series[0];
+      return s ? s.values.map((v) => _row(s.columns, v)) : [];
+    };
+    // A line may be stored as several points (parts) and replicas may share a
+    // timestamp: find the span with a LIMIT on points, then read the span's
+    // timestamps whole so no entry comes back cut.
+    const side = async (dir: "before" | "after", n: number): Promise<LogEntry[]> => {
+      if (n <= 0) return [];
+      const op = dir === "before" ? "<" : ">";
+      const order = dir === "before" ? "DESC" : "ASC";
+      const edge = await rowsOf(`${base} AND time ${op} ${ns} ORDER BY time ${order} LIMIT ${n}`);
+      if (edge.length === 0) return [];
+      const far = tsToNanoText(String(edge[edge.length - 1]!.time));
+      const span = dir === "before"
+        ? `time >= ${far} AND time < ${ns}`
+        : `time > ${ns} AND time <= ${far}`;
+      const entries = _assemble(await rowsOf(`${base} AND ${span} ORDER BY time ASC`));
+      return dir === "before" ? entries.slice(-n) : entries.slice(0, n);
+    };
+    const [b, at, a] = await Promise.all([
+      side("before", before),
+      rowsOf(`${base} AND time = ${ns}`).then((rows) => _assemble(rows).slice(0, CONTEXT_AT_MAX)),
+      side("after", after),
+    ]);
+    return { before: b, at, after: a };
   }
 
   /** {@inheritDoc LogStore.containers} */

@@ -25,12 +25,16 @@
  */
 
 import { type LogEntry, modelKey, type StreamName, tsToNanos } from "../../ports/log_entry.ts";
-import type {
-  ContainerCount,
-  HistoryOptions,
-  LogStore,
-  WriteOptions,
-  WriteResult,
+import {
+  type ContainerCount,
+  CONTEXT_AT_MAX,
+  contextCounts,
+  type ContextOptions,
+  type HistoryOptions,
+  type LogContext,
+  type LogStore,
+  type WriteOptions,
+  type WriteResult,
 } from "../../ports/log_store.ts";
 import { MAX_CONTAINER_NAME_BYTES } from "../../ports/model_registry.ts";
 import { SqliteDatabase, textOf } from "./sqlite_database.ts";
@@ -235,6 +239,43 @@ export class SqliteLogStore implements LogStore {
       const last = rows[rows.length - 1]!;
       after = [BigInt(last[0]), last[1], last[2], last[8]];
     }
+  }
+
+  /** {@inheritDoc LogStore.context} */
+  context(key: string, ts: string, options: ContextOptions = {}): Promise<LogContext> {
+    try {
+      this.#check();
+      const { before, after } = contextCounts(options);
+      const ns = tsToNanos(ts);
+      options.signal?.throwIfAborted();
+      const out: LogContext = { before: [], at: [], after: [] };
+      const cid = this.#cid(key, false);
+      if (cid === null) return Promise.resolve(out);
+      const cols = "SELECT CAST(ns AS TEXT), stream, seq, ts, " +
+        "CASE WHEN flags & 2 THEN CAST(line AS BLOB) ELSE line END, raw, flags, mid, nid " +
+        "FROM history_entries WHERE cid = ? AND ";
+      const read = (sql: string, n: number) =>
+        n <= 0 ? [] : (this.#db.prepareArrays(cols + sql).all(cid, ns, n) as unknown as _Row[])
+          .map((r) => this.#entryOf(key, cid, r));
+      out.before = read(
+        "ns < ? ORDER BY ns DESC, stream DESC, seq DESC, nid DESC LIMIT ?",
+        before,
+      ).reverse();
+      out.at = read("ns = ? ORDER BY stream, seq, nid LIMIT ?", CONTEXT_AT_MAX);
+      out.after = read("ns > ? ORDER BY ns, stream, seq, nid LIMIT ?", after);
+      return Promise.resolve(out);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #entryOf(key: string, cid: number, r: _Row): LogEntry {
+    const entry = _toEntry(key, r, this.#meta(r[7]));
+    if (r[8] !== cid) {
+      entry.containerName = this.#name(r[8]);
+      entry.key = key;
+    }
+    return entry;
   }
 
   /** {@inheritDoc LogStore.containers} */

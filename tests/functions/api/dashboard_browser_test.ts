@@ -34,6 +34,8 @@ const TOKEN = "dashboard-test-token-0123456789abcdef";
 const SCREENSHOT = Deno.env.get("TAILWISE_SCREENSHOT") ??
   fileURLToPath(new URL("../../results/dashboard.png", import.meta.url));
 const PHONE_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "_phone.png");
+const CONTEXT_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "_context.png");
+const SERVICE_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "_service.png");
 const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--headless",
@@ -124,6 +126,7 @@ Deno.test("dashboard: sign in, live anomalies over SSE, feedback suppresses, hos
     consumerGroups: [{ stream: logs, group: "score" }],
     lineCounts: (since) => logStore.containers({ since }),
     history: (key, o) => logStore.history(key, o),
+    context: (key, ts, o) => logStore.context(key, ts, o),
   }, {
     token: TOKEN,
     deploysStream: config.streams.deploys,
@@ -425,6 +428,44 @@ Deno.test("dashboard: sign in, live anomalies over SSE, feedback suppresses, hos
       );
     });
 
+    await t.step("the lines around an anomaly, from the history, as text", async () => {
+      const head = page.locator('#anomalies tr.fold-head:has-text("upstream timed out")');
+      const ts = (await head.locator('time[data-f="time"]').getAttribute("datetime"))!;
+      const line = await head.locator('[data-f="line"]').innerText();
+      const shift = (s: number) => new Date(Date.parse(ts) + s * 1000).toISOString();
+      // What ingest would have written to the history around it.
+      await logStore.write([
+        { ..._entry("web", "GET /api/cart/1 200 12ms user=3 region=eu-west-1"), ts: shift(-2) },
+        {
+          ..._entry(
+            "web",
+            `before <script>window.__pwned=4</script> \u001b[1mbold\u001b[0m \u202eevil`,
+          ),
+          ts: shift(-1),
+        },
+        { ..._entry("web", line), ts },
+        { ..._entry("web", "GET /health 200 1ms user=0 region=eu-west-1"), ts: shift(1) },
+        { ..._entry("other", "not this service"), ts: shift(1) },
+      ]);
+      await head.locator('button[data-action="context"]').click();
+      const box = head.locator(".ctx");
+      await box.locator("li.hit").waitFor();
+      const items = await box.locator("li").allInnerTexts();
+      assert.equal(items.length, 4, items.join("\n"));
+      assert.match(items[0]!, /^\d\d:\d\d:\d\d ?GET \/api\/cart\/1 200/);
+      assert.ok(
+        items[1]!.includes("<script>window.__pwned=4</script> bold [U+202E]evil"),
+        items[1],
+      );
+      assert.ok(items[2]!.includes("upstream timed out"));
+      assert.match(items[3]!, /GET \/health 200/);
+      assert.equal(await box.locator("script, img").count(), 0);
+      assert.equal(await page.evaluate(() => (window as { __pwned?: number }).__pwned), undefined);
+      await head.screenshot({ path: CONTEXT_SCREENSHOT });
+      await head.locator('button[data-action="context"]').click();
+      assert.equal(await box.isHidden(), true);
+    });
+
     await t.step("each reason code is explained: chip tooltips and a legend", async () => {
       const chip = page.locator('#anomalies tr.anomaly:has-text("deadlock detected") .chip')
         .first();
@@ -504,6 +545,50 @@ Deno.test("dashboard: sign in, live anomalies over SSE, feedback suppresses, hos
       assert.match(text, /lines after the deploy/);
       assert.match(text, /Anomalies after the deploy \(\d+\)/);
     });
+
+    await t.step(
+      "a service's page: state, containers, image, versions, deploys, links",
+      async () => {
+        // The containers table is re-rendered live from clones: their links must carry the key.
+        await page.locator('#live[data-state="live"]').waitFor();
+        await page.evaluate(
+          `document.querySelector('#containers tr[data-key="web"]').dataset.old = "1"`,
+        );
+        await page.locator('#containers tr[data-key="web"]:not([data-old])').waitFor();
+        const link = page.locator('#containers tr[data-key="web"] a.service-link');
+        assert.equal(await link.getAttribute("href"), "/service?name=web");
+        await Promise.all([page.waitForURL(`${base}/service?name=web`), link.click()]);
+        assert.equal(await page.locator("#service-name").innerText(), "web");
+        const facts = await page.locator("#service-facts").innerText();
+        assert.match(facts, /trained, model v2 current/);
+        assert.match(facts, /shop\/web:2/, "image from the newest deploy");
+        assert.deepEqual(await page.locator("#service-containers .chip").allInnerTexts(), ["web"]);
+        assert.deepEqual(
+          await page.locator("#service-versions tbody td:first-child").allInnerTexts(),
+          ["v2", "v1"],
+        );
+        assert.match(
+          await page.locator("#service-deploys tbody").innerText(),
+          /shop\/web:1 → shop\/web:2/,
+        );
+        assert.equal(
+          await page.locator('#service-facts a:has-text("Volume")').getAttribute("href"),
+          "/volume?service=web",
+        );
+        await page.screenshot({ path: SERVICE_SCREENSHOT, fullPage: true });
+        await page.setViewportSize({ width: 420, height: 900 });
+        assert.equal(
+          await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth",
+          ),
+          0,
+        );
+        assert.equal(await page.locator('button:has-text("Sign out")').isVisible(), true);
+        await page.setViewportSize({ width: 1440, height: 900 });
+        const missing = await page.goto(`${base}/service?name=nobody`);
+        assert.equal(missing?.status(), 404);
+      },
+    );
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

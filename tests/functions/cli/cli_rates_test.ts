@@ -1,30 +1,9 @@
 import assert from "node:assert/strict";
 import { generateRateScenario } from "../../../bench/rate_eval.ts";
+import { runTask, type TaskOutput } from "../../harness/task.ts";
 
-const MAIN = new URL("../../../functions/cli/main.ts", import.meta.url).pathname;
-
-async function cli(
-  dataDir: string,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-env",
-      "--allow-net",
-      "--allow-read",
-      "--allow-sys",
-      "--allow-write",
-      MAIN,
-      ...args,
-    ],
-    env: { TAILWISE_DATA_DIR: dataDir, NO_COLOR: "1" },
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function cli(dataDir: string, ...args: string[]): Promise<TaskOutput> {
+  return runTask("cli", { env: { TAILWISE_DATA_DIR: dataDir }, args });
 }
 
 const _fmt = (l: { time: number; line: string }) =>

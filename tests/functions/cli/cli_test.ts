@@ -1,22 +1,11 @@
 import assert from "node:assert/strict";
 import { generateEventServices } from "../../../bench/events_eval.ts";
+import { runTask, type TaskOutput } from "../../harness/task.ts";
 
-const MAIN = new URL("../../../functions/cli/main.ts", import.meta.url).pathname;
 const FIXTURE = new URL("../../fixtures/hdfs_sample.log", import.meta.url).pathname;
 
-async function cli(
-  dataDir: string,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-env", "--allow-read", "--allow-write", "--allow-sys", MAIN, ...args],
-    env: { TAILWISE_DATA_DIR: dataDir, NO_COLOR: "1" },
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function cli(dataDir: string, ...args: string[]): Promise<TaskOutput> {
+  return runTask("cli", { env: { TAILWISE_DATA_DIR: dataDir }, args });
 }
 
 Deno.test("cli train and score: the contract from a fresh data dir", async (t) => {

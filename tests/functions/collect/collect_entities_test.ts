@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { modelKey } from "../../../shared/ports/log_entry.ts";
 import { dockerCli, suiteEnv, waitFor } from "../../harness/services.ts";
-import { FunctionTask, readAnomalies } from "../function_task.ts";
+import { TaskProcess } from "../../harness/task.ts";
 import {
+  readAnomalies,
   redisReader,
   removeContainers,
   runContainer,
@@ -79,14 +80,16 @@ Deno.test("collect (its task) raises exited, unhealthy, restart_loop and oom_kil
       return new Response(null, { status: 204 });
     },
   );
-  await using task = await FunctionTask.start("collect", {
-    WEBHOOK_URL: `http://127.0.0.1:${receiver.addr.port}/hook`,
-    REDIS_URL: env.redisUrl,
-    DOCKER_HOST: host,
-    LOG_STREAM: `test:logs:${tag}`,
-    ANOMALY_STREAM: anomalies,
-    DEPLOY_STREAM: `test:deploys:${tag}`,
-    TAILWISE_INSTANCE: `collect-${tag}`,
+  await using task = await TaskProcess.start("collect", {
+    env: {
+      WEBHOOK_URL: `http://127.0.0.1:${receiver.addr.port}/hook`,
+      REDIS_URL: env.redisUrl,
+      DOCKER_HOST: host,
+      LOG_STREAM: `test:logs:${tag}`,
+      ANOMALY_STREAM: anomalies,
+      DEPLOY_STREAM: `test:deploys:${tag}`,
+      TAILWISE_INSTANCE: `collect-${tag}`,
+    },
   });
   await waitFor(() => task.lines.some((l) => l.includes("starting")), {
     timeoutMs: 30_000,

@@ -13,6 +13,8 @@ import {
   type CollectSummary,
 } from "../../../functions/collect/collect.ts";
 import { lineBytes, type LogEntry, unpackEntries } from "../../../shared/ports/log_entry.ts";
+import { type Anomaly, fieldsToAnomaly } from "../../../shared/ports/anomaly.ts";
+import { type Deploy, fieldsToDeploy } from "../../../shared/ports/deploy.ts";
 import { createLogger } from "../../../shared/runtime/logger.ts";
 import { RedisLogStream } from "../../../shared/adapters/redis/redis_log_stream.ts";
 import { dockerCli } from "../../harness/services.ts";
@@ -193,4 +195,34 @@ export async function removeContainers(host: string, ids: string[]): Promise<voi
  */
 export function numbered(n: number, prefix = ""): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
+}
+
+/**
+ * Every anomaly of a stream.
+ *
+ * @param redis a client
+ * @param stream the anomalies stream
+ * @returns the anomalies, oldest first
+ */
+export async function readAnomalies(redis: Redis, stream: string): Promise<Anomaly[]> {
+  const page = await redis.xrange(stream, "-", "+") as [string, string[]][];
+  return page.map(([id, flat]) => fieldsToAnomaly(id, _fields(flat)));
+}
+
+/**
+ * Every deploy of a stream.
+ *
+ * @param redis a client
+ * @param stream the deploys stream
+ * @returns the deploys, oldest first
+ */
+export async function readDeploys(redis: Redis, stream: string): Promise<Deploy[]> {
+  const page = await redis.xrange(stream, "-", "+") as [string, string[]][];
+  return page.map(([id, flat]) => fieldsToDeploy(id, _fields(flat)));
+}
+
+function _fields(flat: string[]): Record<string, string> {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+  return f;
 }

@@ -235,6 +235,65 @@ export function logStoreConformance(
     assert.equal(counts.find((x) => x.container === r1), undefined);
   });
 
+  test("context() gives a key's closest lines before, at and after a moment, oldest first", async (store) => {
+    const key = name("shop_api").replace(/\.1\.x$/, "");
+    const r1 = `${key}.1.aaa`;
+    const other = name("other");
+    const written: LogEntry[] = [];
+    for (let i = 0; i < 30; i++) {
+      // The first ten from before service keys (under the key's name), then a replica's.
+      written.push(
+        i < 10 ? entry(key, i * 100, `line ${i}`) : entry(r1, i * 100, `line ${i}`, { key }),
+      );
+      written.push(entry(other, i * 100 + 50, `other ${i}`));
+    }
+    // A second line at the moment itself, from another replica.
+    written.push(entry(`${key}.2.bbb`, 1500, "twin <b>\u202e", { key, seq: 1 }));
+    await store.write(written);
+    const lines = (es: LogEntry[]) => es.map((e) => e.line);
+
+    const ctx = await store.context(key, at(1500), { before: 5, after: 3 });
+    assert.deepEqual(lines(ctx.before), ["line 10", "line 11", "line 12", "line 13", "line 14"]);
+    assert.deepEqual(lines(ctx.at).sort(), ["line 15", "twin <b>\u202e"]);
+    assert.deepEqual(lines(ctx.after), ["line 16", "line 17", "line 18"]);
+    assert.deepEqual(ctx.before.map((e) => modelKey(e)), [key, key, key, key, key]);
+    assert.equal(ctx.before[0]!.containerName, r1);
+    assert.equal(tsToNanos(ctx.after[0]!.ts), tsToNanos(at(1600)));
+
+    // Across the service-key boundary, and the defaults (20 each side).
+    const wide = await store.context(key, at(1000));
+    assert.deepEqual(lines(wide.before), Array.from({ length: 10 }, (_, i) => `line ${i}`));
+    assert.deepEqual(lines(wide.at), ["line 10"]);
+    assert.equal(wide.after.length, 20);
+    assert.equal(wide.after.at(-1)!.line, "line 29", "the twin line counts too");
+
+    // A moment between lines: nothing at it.
+    const between = await store.context(key, at(1550), { before: 2, after: 1 });
+    assert.deepEqual(lines(between.before).sort(), ["line 15", "twin <b>\u202e"]);
+    assert.deepEqual(between.at, []);
+    assert.deepEqual(lines(between.after), ["line 16"]);
+
+    // The edges, zero counts, an unknown key.
+    const first = await store.context(key, at(0), { before: 5, after: 0 });
+    assert.deepEqual([first.before, lines(first.at), first.after], [[], ["line 0"], []]);
+    assert.deepEqual(await store.context(name("nobody"), at(0)), { before: [], at: [], after: [] });
+  });
+
+  test("context() refuses a bad timestamp or count, naming it", async (store) => {
+    await assert.rejects(
+      () => store.context("x", "yesterday"),
+      /Cannot parse timestamp "yesterday"/,
+    );
+    await assert.rejects(
+      () => store.context("x", at(0), { before: -1 }),
+      /before -1; expected an integer 0\.\.1000/,
+    );
+    await assert.rejects(
+      () => store.context("x", at(0), { after: 1001 }),
+      /after 1001; expected an integer 0\.\.1000/,
+    );
+  });
+
   test("write() with an aborted signal rejects with its reason", async (store) => {
     const ctl = new AbortController();
     const reason = new Error("stop");

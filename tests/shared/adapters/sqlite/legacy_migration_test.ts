@@ -11,6 +11,7 @@ import { SqliteModelRegistry } from "../../../../shared/adapters/sqlite/sqlite_m
 import { modelChecksum } from "../../../../shared/ports/model_registry.ts";
 import type { LogEntry } from "../../../../shared/ports/log_entry.ts";
 import { freePort, waitFor } from "../../../harness/services.ts";
+import { TaskProcess } from "../../../harness/task.ts";
 
 const FUTURE = Date.now() + 86_400_000;
 const HOUR = "2026-12-01T10";
@@ -266,34 +267,16 @@ Deno.test("deno task start migrates an old-format data dir at its first start an
   const dataDir = await Deno.makeTempDir({ prefix: "tailwise-migrate-" });
   const port = freePort();
   await _writeOldDataDir(dataDir);
-  const child = new Deno.Command(Deno.execPath(), {
-    // The flags of `deno task start` (deno.json), never -A for the code under test.
-    args: [
-      "run",
-      "--allow-env",
-      "--allow-net",
-      "--allow-read",
-      "--allow-sys",
-      "--allow-write",
-      "functions/main.ts",
-      "--no-docker",
-    ],
-    cwd: new URL("../../../../", import.meta.url).pathname,
+  const child = await TaskProcess.start("start", {
     env: { TAILWISE_DATA_DIR: dataDir, API_PORT: String(port) },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const out: string[] = [];
-  const done = Promise.all([child.stdout, child.stderr].map(async (s) => {
-    for await (const chunk of s.pipeThrough(new TextDecoderStream())) out.push(chunk);
-  }));
+    args: ["--no-docker"],
+  });
   try {
-    await waitFor(() => out.join("").includes("tailwise is running"), {
+    await waitFor(() => child.text().includes("tailwise is running"), {
       timeoutMs: 30_000,
       what: "start",
     });
-    assert.match(out.join(""), /migrated data dir .* 2 model versions/);
+    assert.match(child.text(), /migrated data dir .* 2 model versions/);
     const token = (await Deno.readTextFile(join(dataDir, "api_token"))).trim();
     const res = await fetch(`http://127.0.0.1:${port}/models`, {
       headers: { authorization: `Bearer ${token}` },
@@ -302,9 +285,7 @@ Deno.test("deno task start migrates an old-format data dir at its first start an
     const text = await res.text();
     assert.match(text, /"web-1"/);
   } finally {
-    child.kill("SIGTERM");
-    assert.equal((await child.status).code, 0);
-    await done;
+    assert.equal((await child.stop()).code, 0);
     await Deno.remove(dataDir, { recursive: true });
   }
 });

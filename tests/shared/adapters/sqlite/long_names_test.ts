@@ -7,10 +7,7 @@ import { entryToFields, type LogEntry } from "../../../../shared/ports/log_entry
 import { StreamConsumer } from "../../../../shared/runtime/stream_consumer.ts";
 import { ingestBatch } from "../../../../functions/ingest/ingest.ts";
 import { freePort, waitFor } from "../../../harness/services.ts";
-
-// The flags of `deno task start` (deno.json), never -A for the code under test.
-const START_FLAGS = ["--allow-env", "--allow-net", "--allow-read", "--allow-sys", "--allow-write"];
-const ROOT = new URL("../../../../", import.meta.url).pathname;
+import { TaskProcess } from "../../../harness/task.ts";
 
 Deno.test("deno task start: a long non-ASCII file name stalls no history, a 1,024-byte name trains without a 500", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "tailwise-names-" });
@@ -22,29 +19,12 @@ Deno.test("deno task start: a long non-ASCII file name stalls no history, a 1,02
   await Deno.writeTextFile(long, lines("long"));
   await Deno.writeTextFile(plain, lines("plain"));
   const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...START_FLAGS,
-      "functions/main.ts",
-      "--no-docker",
-      "--file",
-      long,
-      "--file",
-      plain,
-    ],
-    cwd: ROOT,
+  const child = await TaskProcess.start("start", {
     env: { TAILWISE_DATA_DIR: dataDir, API_PORT: String(port), TRAIN_MIN_LINES: "100000" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const out: string[] = [];
-  const done = Promise.all([child.stdout, child.stderr].map(async (s) => {
-    for await (const chunk of s.pipeThrough(new TextDecoderStream())) out.push(chunk);
-  }));
+    args: ["--no-docker", "--file", long, "--file", plain],
+  });
   try {
-    await waitFor(() => out.join("").includes("tailwise is running"), {
+    await waitFor(() => child.text().includes("tailwise is running"), {
       timeoutMs: 30_000,
       what: "start",
     });
@@ -70,11 +50,9 @@ Deno.test("deno task start: a long non-ASCII file name stalls no history, a 1,02
     const body = await res.json();
     assert.notEqual(res.status, 500, JSON.stringify(body));
     assert.ok(res.status === 200 || res.status === 404, `status ${res.status}`);
-    assert.doesNotMatch(out.join(""), /File name too long/);
+    assert.doesNotMatch(child.text(), /File name too long/);
   } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    await done;
+    await child.stop();
     await Deno.remove(dataDir, { recursive: true });
     await Deno.remove(logs, { recursive: true });
   }
