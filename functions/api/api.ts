@@ -16,6 +16,7 @@
 
 import { createIncidentsApi } from "./incidents.ts";
 import { createVolumeView } from "./volume.ts";
+import { createServiceView } from "./service_view.ts";
 import { createIncidentsView } from "./incidents_view.ts";
 import type { RateStore } from "../../shared/ports/rate_store.ts";
 import type { RateModel } from "../../shared/detector/detector.ts";
@@ -583,6 +584,11 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
         rates: deps.rateStore,
         rateModel: deps.rateModel,
         ...(deps.incidents ? { incidents: deps.incidents } : {}),
+        deploys: (service) =>
+          listDeploys(deps.logStream, options.deploysStream ?? "tailwise:deploys", {
+            container: service,
+            limit: 50,
+          }),
         now,
       }),
     );
@@ -615,6 +621,20 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
       reportWindowMs: options.deploys?.reportWindowMs,
       baselineMs: options.deploys?.baselineMs,
       maxScan,
+      now,
+    }),
+  );
+
+  app.route(
+    "/",
+    createServiceView({
+      registry: deps.registry,
+      ...(deps.lineCounts ? { lineCounts: deps.lineCounts } : {}),
+      deploys: (service) =>
+        listDeploys(deps.logStream, options.deploysStream ?? "tailwise:deploys", {
+          container: service,
+          limit: 10,
+        }),
       now,
     }),
   );

@@ -99,6 +99,9 @@ table.grid .r, .r { text-align: right; }
 .state-trained .state { color: var(--text); }
 .state-trained .state::before { background: var(--ok); }
 .acts { display: inline-flex; gap: 6px; }
+.facts th { position: static; width: 170px; text-transform: none; letter-spacing: 0; font-size: 12.5px; }
+.facts .links { display: flex; flex-wrap: wrap; gap: 6px 12px; }
+@media (max-width: 900px) { .facts th { display: block; padding: 6px 12px 0; border: 0; background: none; } }
 
 .anomalies { table-layout: fixed; }
 .anomalies .c-time { width: 86px; }
@@ -368,6 +371,9 @@ export const DASHBOARD_JS = `(function () {
     t.setAttribute("datetime", c.trainedAt || "");
     t.textContent = "\\u2014";
     tr.querySelector('[data-action="rollback"]').disabled = !c.canRollback;
+    // Clones of the template carry no key in their links.
+    tr.querySelector(".service-link").href = "/service?name=" + encodeURIComponent(c.key);
+    tr.querySelector(".volume-link").href = "/volume?service=" + encodeURIComponent(c.key);
     localize(tr);
   }
 

@@ -588,6 +588,9 @@ export function containerRow(c: ContainerView): HtmlEscapedString | Promise<Html
         : _dateTime(c.trainedAt)}</time></td>
       <td class="r">
         <div class="acts">
+    <a class="btn service-link" href="/service?name=${encodeURIComponent(
+      c.key,
+    )}" title="The service: containers, image, model versions, deploys">Service</a>
     <a class="btn volume-link" href="/volume?service=${encodeURIComponent(
       c.key,
     )}" title="Log volume against the expected band, and incidents">Volume</a>

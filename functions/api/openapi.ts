@@ -572,6 +572,20 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      "/service": {
+        get: {
+          summary:
+            "The dashboard's page of one service (HTML): state, containers, image, model versions, recent deploys, links",
+          operationId: "servicePage",
+          tags: ["dashboard"],
+          parameters: [{ name: "name", in: "query", required: true, schema: { type: "string" } }],
+          responses: {
+            200: { description: "HTML", content: { "text/html": { schema: { type: "string" } } } },
+            400: { description: "No name (HTML)" },
+            404: { description: "No such service (HTML)" },
+          },
+        },
+      },
       "/incident": {
         get: {
           summary: "The dashboard's page of one incident (HTML): why, examples, links, feedback",

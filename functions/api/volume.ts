@@ -23,6 +23,8 @@ import { pageShell } from "./page_shell.ts";
 import { type RateModel, RateMonitor } from "../../shared/detector/detector.ts";
 import type { IncidentStore } from "../../shared/ports/incident_store.ts";
 import { RATE_COUNT_TTL_MS, type RateStore } from "../../shared/ports/rate_store.ts";
+import type { Deploy } from "../../shared/ports/deploy.ts";
+import { displayText } from "./dashboard_view.ts";
 
 /** What the volume view needs. */
 export interface VolumeDeps {
@@ -30,13 +32,66 @@ export interface VolumeDeps {
   rates: RateStore;
   /** A service's rate model (null when it has none). */
   rateModel: (service: string) => Promise<RateModel | null>;
-  /** Incidents, listed beside the chart. */
+  /** Incidents, listed beside the chart and marked on it. */
   incidents?: IncidentStore;
+  /** A service's recent deploys, newest first, marked on the chart. */
+  deploys?: (service: string) => Promise<Deploy[]>;
   /**
    * The clock (ms since the epoch).
    * @default Date.now
    */
   now?: () => number;
+}
+
+/** A deploy or an incident placed on the volume chart. */
+export interface VolumeMarker {
+  /** What happened. */
+  kind: "deploy" | "incident";
+  /** When (ms since the epoch): the deploy, or the incident's opening. */
+  at: number;
+  /** The deploy's or incident's id. */
+  id: string;
+  /** What to show, made safe for display. */
+  text: string;
+}
+
+/**
+ * The deploys and incidents of a service from `from` on, oldest first.
+ *
+ * @param deps where deploys and incidents come from
+ * @param service the service
+ * @param from the earliest time (ms since the epoch)
+ * @returns the markers
+ */
+export async function volumeMarkers(
+  deps: Pick<VolumeDeps, "deploys" | "incidents">,
+  service: string,
+  from: number,
+): Promise<VolumeMarker[]> {
+  const [deploys, incidents] = await Promise.all([
+    deps.deploys ? deps.deploys(service) : [],
+    deps.incidents ? deps.incidents.list({ service, limit: 50 }) : [],
+  ]);
+  const out: VolumeMarker[] = [];
+  for (const d of deploys) {
+    if (d.at < from) continue;
+    out.push({
+      kind: "deploy",
+      at: d.at,
+      id: d.id,
+      text: displayText(`deploy ${d.previousImage || "?"} → ${d.image}`, 300).text,
+    });
+  }
+  for (const i of incidents) {
+    if (i.openedAt < from) continue;
+    out.push({
+      kind: "incident",
+      at: i.openedAt,
+      id: i.id,
+      text: displayText(`incident (${i.status}): ${i.title}`, 300).text,
+    });
+  }
+  return out.sort((a, b) => a.at - b.at);
 }
 
 /** One window of `GET /rates/:service`. */
@@ -156,7 +211,9 @@ export function createVolumeView(deps: VolumeDeps): Hono {
           `history (the train function does; the CLI with --timestamps)`,
       });
     }
-    return c.json({ service, ...got });
+    const from = got.windows[0]?.start ?? now() - minutes * 60_000;
+    const markers = await volumeMarkers(deps, service, from);
+    return c.json({ service, ...got, markers });
   });
 
   app.get("/volume", async (c) => {
@@ -186,8 +243,10 @@ export function createVolumeView(deps: VolumeDeps): Hono {
             class="legend"><span class="k obs"></span> lines <span class="k band"></span> expected band
         <span class="k mark"></span> anomalous window · <b>silence</b>: lines expected, none came ·
         <b>rate_drop</b>: far fewer than expected · <b>rate_spike</b>: far more (the service or one template) ·
-        <b>template_gone</b>: a regular template stopped</p>
+        <b>template_gone</b>: a regular template stopped ·
+        <span class="k dep"></span> deploy <span class="k inc"></span> incident opened</p>
           <p class="empty" id="chart-empty" hidden></p>
+          <ol class="markers" id="markers"></ol>
         </section>
         <section class="panel">
         <div class="panel-head"><h2>Incidents</h2><span class="sub">anomalies of the service close in time</span></div>
@@ -226,6 +285,14 @@ export const VOLUME_CSS = `
 .legend .k.obs { background: #e8eef7; }
 .legend .k.band { background: rgba(120,160,255,0.5); height: 10px; }
 .legend .k.mark { background: #ff5d5d; width: 8px; height: 8px; border-radius: 50%; }
+.legend .k.dep { width: 2px; height: 12px; background: #6ea8fe; }
+.legend .k.inc { width: 2px; height: 12px; background: #ff9a3d; }
+.markers { list-style: none; margin: 0 0 10px; padding: 0 16px; font-size: 12.5px; }
+.markers li { padding: 2px 0; overflow-wrap: anywhere; unicode-bidi: plaintext; }
+.markers li time { font-family: var(--mono, monospace); opacity: 0.75; margin-right: 8px; unicode-bidi: isolate; }
+.markers li.deploy::before { content: ""; display: inline-block; width: 2px; height: 11px; background: #6ea8fe; margin-right: 8px; }
+.markers li.incident::before { content: ""; display: inline-block; width: 2px; height: 11px; background: #ff9a3d; margin-right: 8px; }
+.markers a { color: inherit; }
 .incidents { list-style: none; padding: 0; margin: 0; }
 .incident { padding: 8px 0; border-bottom: 1px solid rgba(128,128,128,0.2); overflow-wrap: anywhere; }
 .incident.open b { color: #ff5d5d; }
@@ -271,9 +338,48 @@ export const VOLUME_JS = `(function () {
       bands: [{ series: [2, 1], fill: "rgba(120,160,255,0.15)" }],
       axes: [{ stroke: "#9aa7b8" }, { stroke: "#9aa7b8" }]
     };
+    var markers = data.markers || [];
+    opts.hooks = { draw: [function (u) {
+      var ctx = u.ctx;
+      ctx.save();
+      markers.forEach(function (m) {
+        var x = u.valToPos(m.at / 1000, "x", true);
+        if (!(x >= u.bbox.left && x <= u.bbox.left + u.bbox.width)) return;
+        ctx.strokeStyle = m.kind === "deploy" ? "#6ea8fe" : "#ff9a3d";
+        ctx.lineWidth = 2 * (window.devicePixelRatio || 1);
+        ctx.setLineDash(m.kind === "deploy" ? [6, 4] : []);
+        ctx.beginPath();
+        ctx.moveTo(x, u.bbox.top);
+        ctx.lineTo(x, u.bbox.top + u.bbox.height);
+        ctx.stroke();
+      });
+      ctx.restore();
+    }] };
     if (plot) plot.destroy();
     plot = new uPlot(opts, [xs, low, high, exp, obs, marks], el);
+    listMarkers(markers);
+    body.setAttribute("data-markers", String(markers.length));
     body.setAttribute("data-ready", String(data.windows.length));
+  }
+  function listMarkers(markers) {
+    var list = document.getElementById("markers");
+    list.replaceChildren.apply(list, markers.map(function (m) {
+      var li = document.createElement("li");
+      li.className = m.kind;
+      var t = document.createElement("time");
+      var d = new Date(m.at);
+      t.textContent = d.toLocaleString();
+      li.appendChild(t);
+      if (m.kind === "incident") {
+        var a = document.createElement("a");
+        a.href = "/incident?id=" + encodeURIComponent(m.id);
+        a.textContent = m.text;
+        li.appendChild(a);
+      } else {
+        li.appendChild(document.createTextNode(m.text));
+      }
+      return li;
+    }));
   }
   function load() {
     if (!service) { show("Pick a service."); return; }

@@ -35,6 +35,7 @@ const SCREENSHOT = Deno.env.get("TAILWISE_SCREENSHOT") ??
   fileURLToPath(new URL("../../results/dashboard.png", import.meta.url));
 const PHONE_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "_phone.png");
 const CONTEXT_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "_context.png");
+const SERVICE_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "_service.png");
 const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--headless",
@@ -544,6 +545,50 @@ Deno.test("dashboard: sign in, live anomalies over SSE, feedback suppresses, hos
       assert.match(text, /lines after the deploy/);
       assert.match(text, /Anomalies after the deploy \(\d+\)/);
     });
+
+    await t.step(
+      "a service's page: state, containers, image, versions, deploys, links",
+      async () => {
+        // The containers table is re-rendered live from clones: their links must carry the key.
+        await page.locator('#live[data-state="live"]').waitFor();
+        await page.evaluate(
+          `document.querySelector('#containers tr[data-key="web"]').dataset.old = "1"`,
+        );
+        await page.locator('#containers tr[data-key="web"]:not([data-old])').waitFor();
+        const link = page.locator('#containers tr[data-key="web"] a.service-link');
+        assert.equal(await link.getAttribute("href"), "/service?name=web");
+        await Promise.all([page.waitForURL(`${base}/service?name=web`), link.click()]);
+        assert.equal(await page.locator("#service-name").innerText(), "web");
+        const facts = await page.locator("#service-facts").innerText();
+        assert.match(facts, /trained, model v2 current/);
+        assert.match(facts, /shop\/web:2/, "image from the newest deploy");
+        assert.deepEqual(await page.locator("#service-containers .chip").allInnerTexts(), ["web"]);
+        assert.deepEqual(
+          await page.locator("#service-versions tbody td:first-child").allInnerTexts(),
+          ["v2", "v1"],
+        );
+        assert.match(
+          await page.locator("#service-deploys tbody").innerText(),
+          /shop\/web:1 → shop\/web:2/,
+        );
+        assert.equal(
+          await page.locator('#service-facts a:has-text("Volume")').getAttribute("href"),
+          "/volume?service=web",
+        );
+        await page.screenshot({ path: SERVICE_SCREENSHOT, fullPage: true });
+        await page.setViewportSize({ width: 420, height: 900 });
+        assert.equal(
+          await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth",
+          ),
+          0,
+        );
+        assert.equal(await page.locator('button:has-text("Sign out")').isVisible(), true);
+        await page.setViewportSize({ width: 1440, height: 900 });
+        const missing = await page.goto(`${base}/service?name=nobody`);
+        assert.equal(missing?.status(), 404);
+      },
+    );
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

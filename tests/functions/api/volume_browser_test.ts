@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { createApi } from "../../../functions/api/api.ts";
+import { deployToFields } from "../../../shared/ports/deploy.ts";
 import { SESSION_COOKIE } from "../../../functions/api/dashboard.ts";
 import { openAdapters } from "../../../shared/adapters/open_adapters.ts";
 import { RateModelBuilder } from "../../../shared/detector/detector.ts";
@@ -82,6 +83,22 @@ Deno.test("volume view: chart with expected band and marks, incidents, phone wid
     rateAnomaly(silenceFrom, "silence"),
     rateAnomaly(floodFrom, "rate_spike"),
   ]);
+  // A deploy just before the flood (hostile image text), and one too old for the chart.
+  for (
+    const [at, image] of [[floodFrom - 2 * W, "shop/web:<b>2</b>"], [last - 400 * W, "shop/web:0"]]
+  ) {
+    await adapters.stream.append(config.streams.deploys, [deployToFields({
+      id: "",
+      container: "shop_web",
+      version: `sha256:${image}`,
+      image: image as string,
+      previousVersion: "sha256:1",
+      previousImage: "shop/web:1",
+      at: at as number,
+      containerName: "shop_web.1.x",
+      containerId: "d".repeat(64),
+    })]);
+  }
   const app = createApi({
     registry: adapters.registry,
     logStream: adapters.stream,
@@ -94,7 +111,12 @@ Deno.test("volume view: chart with expected band and marks, incidents, phone wid
     incidents: adapters.incidents,
     rateStore: adapters.rates,
     rateModel: (s) => Promise.resolve(s === "shop_web" ? model : null),
-  }, { token: TOKEN, anomaliesStream: config.streams.anomalies, now: () => now });
+  }, {
+    token: TOKEN,
+    anomaliesStream: config.streams.anomalies,
+    deploysStream: config.streams.deploys,
+    now: () => now,
+  });
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: stop.signal, onListen: () => {} },
     app.fetch,
@@ -126,6 +148,16 @@ Deno.test("volume view: chart with expected band and marks, incidents, phone wid
       assert.equal(marked.length, inSilence.length + inFlood.length, "nothing else is marked");
       const w0 = body.windows[100];
       assert.ok(w0.low < w0.expected && w0.expected < w0.high);
+      // Oldest first: the incident opened at the silence, the deploy came before the flood;
+      // the deploy from 400 windows ago is off the chart.
+      assert.deepEqual(
+        body.markers.map((m: { kind: string; text: string }) => [m.kind, m.text]),
+        [
+          ["incident", "incident (open): shop_web: rate_spike, silence (2 anomalies)"],
+          ["deploy", "deploy shop/web:1 → shop/web:<b>2</b>"],
+        ],
+      );
+      assert.equal(body.markers[1].at, floodFrom - 2 * W);
       const none = await app.request("/rates/nobody", {
         headers: { authorization: `Bearer ${TOKEN}` },
       });
@@ -153,6 +185,18 @@ Deno.test("volume view: chart with expected band and marks, incidents, phone wid
         await page.goto(`${base}/volume?service=shop_web`);
         await page.waitForSelector("body[data-ready='180']", { timeout: 15_000 });
         assert.equal(await page.locator("#chart canvas").count(), 1);
+        await page.locator("body[data-markers='2']").waitFor();
+        assert.equal(
+          await page.locator("#markers li.deploy").innerText().then((s) =>
+            s.replace(/^.*?deploy/s, "deploy")
+          ),
+          "deploy shop/web:1 → shop/web:<b>2</b>",
+        );
+        assert.equal(await page.locator("#markers b").count(), 0, "image text stays text");
+        assert.match(
+          (await page.locator("#markers li.incident a").getAttribute("href"))!,
+          /^\/incident\?id=/,
+        );
         assert.equal(await page.locator("#incidents li").count(), 1);
         assert.match(
           await page.locator("#incidents li").innerText(),
