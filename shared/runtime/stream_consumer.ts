@@ -30,6 +30,7 @@
  * @module
  */
 
+import { isStorageFull } from "../ports/storage_full.ts";
 import type { Fields, LogStream, StreamMessage } from "../ports/log_stream.ts";
 import { sleep } from "./sleep.ts";
 
@@ -545,7 +546,9 @@ export class StreamConsumer {
 
   async #backoff(error: unknown, attempt: number, signal: AbortSignal | null): Promise<void> {
     const o = this.#o;
-    const cap = Math.min(o.maxBackoffMs, o.backoffMs * 2 ** Math.min(attempt - 1, 20));
+    let cap = Math.min(o.maxBackoffMs, o.backoffMs * 2 ** Math.min(attempt - 1, 20));
+    // A full disk: retry every second or so, to resume soon once space returns.
+    if (isStorageFull(error)) cap = Math.min(cap, 1000);
     const ms = Math.round(cap / 2 + Math.random() * cap / 2);
     if (error !== null) o.onError(error, { retryInMs: ms });
     await sleep(ms, signal);
