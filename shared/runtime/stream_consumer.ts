@@ -82,6 +82,24 @@ export interface ConsumerCounters {
   groupsRecreated: number;
 }
 
+/**
+ * Counters all at zero (a new consumer's; the start of a sum).
+ *
+ * @returns fresh counters
+ */
+export function zeroCounters(): ConsumerCounters {
+  return {
+    read: 0,
+    acked: 0,
+    failed: 0,
+    deadLettered: 0,
+    claimed: 0,
+    handlerErrors: 0,
+    batches: 0,
+    groupsRecreated: 0,
+  };
+}
+
 /** Counters plus the group's state, for metrics. */
 export interface ConsumerStatus extends ConsumerCounters {
   /** Messages delivered to the group and not acked (all consumers). */
@@ -210,16 +228,7 @@ export class StreamConsumer {
     onError: NonNullable<StreamConsumerOptions["onError"]>;
     onGroupLost: NonNullable<StreamConsumerOptions["onGroupLost"]>;
   };
-  #counters: ConsumerCounters = {
-    read: 0,
-    acked: 0,
-    failed: 0,
-    deadLettered: 0,
-    claimed: 0,
-    handlerErrors: 0,
-    batches: 0,
-    groupsRecreated: 0,
-  };
+  #counters: ConsumerCounters = zeroCounters();
   #lastError: string | null = null;
   #lastErrorValue: unknown = null;
   #running = false;
