@@ -440,3 +440,41 @@ export function textOf(value: unknown): string {
   if (value === null || value === undefined) return "";
   return String(value);
 }
+
+/**
+ * Opens a data dir's database for an adapter that will own it (an adapter's
+ * `static open`); closes it again when the adapter refuses it.
+ *
+ * @param dataDir The data dir (`TAILWISE_DATA_DIR`).
+ * @param make Builds the adapter on the database (with `ownsDatabase: true`).
+ * @param options How to open it (`owner` takes the data dir's lock).
+ * @returns The adapter.
+ */
+export async function openOwnedBy<T>(
+  dataDir: string,
+  make: (db: SqliteDatabase) => T,
+  options: SqliteDatabaseOptions = {},
+): Promise<T> {
+  const db = await SqliteDatabase.open(dataDir, options);
+  try {
+    return make(db);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+/**
+ * Runs synchronous database work as a promise: its result, or what it threw
+ * as a rejection (an adapter's async port methods never throw synchronously).
+ *
+ * @param fn The work.
+ * @returns Its result.
+ */
+export function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
