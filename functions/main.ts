@@ -14,8 +14,12 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { openAdapters } from "../shared/adapters/open_adapters.ts";
 import { DataDirLockedError } from "../shared/adapters/sqlite/data_dir_lock.ts";
-import { DataDirError } from "../shared/adapters/sqlite/sqlite_database.ts";
-import { redactConfig } from "../shared/runtime/config.ts";
+import {
+  DataDirError,
+  diskFullMessage,
+  isDiskFullError,
+} from "../shared/adapters/sqlite/sqlite_database.ts";
+import { loadConfig, redactConfig } from "../shared/runtime/config.ts";
 import { createLogger } from "../shared/runtime/logger.ts";
 import { createTailwiseMetrics } from "../shared/runtime/metrics.ts";
 import { logSettings, type TailwiseFunction } from "../shared/runtime/tailwise_function.ts";
@@ -72,7 +76,15 @@ export async function main(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const loaded = await loadApiConfig();
+  let loaded;
+  try {
+    loaded = await loadApiConfig();
+  } catch (e) {
+    // Writing the api token on a full disk: the same line as a full disk later.
+    if (!isDiskFullError(e)) throw e;
+    console.error(`tailwise: ${diskFullMessage(loadConfig().dataDir, true)}`);
+    return 2;
+  }
   if (loaded === null) return 2;
   const { config, token } = loaded;
   for (const path of values.file) {
@@ -86,9 +98,25 @@ export async function main(args: string[]): Promise<number> {
   const log = createLogger("tailwise", { level: config.logLevel });
   log.info("starting", { config: redactConfig(config), token: `from ${token.source}` });
   let opened;
+  let started = false;
   try {
-    opened = await openAdapters(config, { name: `tailwise-${config.instance}`, logStore: true });
+    opened = await openAdapters(config, {
+      name: `tailwise-${config.instance}`,
+      logStore: true,
+      // One clear line when the disk fills (the user has to act), one when it is fixed.
+      // (While opening, a full disk stops the start: the catch below says so.)
+      onDiskFull: (full, message) => {
+        if (!started) return;
+        if (full) console.error(`tailwise: ${message}`);
+        else log.info(message);
+      },
+    });
+    started = true;
   } catch (e) {
+    if (isDiskFullError(e)) {
+      console.error(`tailwise: ${diskFullMessage(config.dataDir, true)}`);
+      return 2;
+    }
     if (e instanceof DataDirLockedError || e instanceof DataDirError) {
       console.error(`tailwise: ${e.message}`);
       return 2;

@@ -34,6 +34,7 @@ import { type Anomaly, fieldsToAnomaly } from "../../shared/ports/anomaly.ts";
 import {
   FEEDBACK_LABELS,
   type FeedbackLabel,
+  feedbackOn,
   type FeedbackStore,
 } from "../../shared/ports/feedback_store.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
@@ -451,14 +452,7 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
     if (!message) throw new HTTPException(404, { message: `Anomaly ${id} not found` });
     const a = fieldsToAnomaly(message.id, message.fields);
     const at = now();
-    await deps.feedback.record({
-      anomalyId: a.id,
-      container: a.container,
-      templateId: a.templateId,
-      line: a.line,
-      label: label as FeedbackLabel,
-      at,
-    });
+    await deps.feedback.record(feedbackOn(a, label as FeedbackLabel, at));
     const suppressed = await deps.feedback.isSuppressed(a.container, a.templateId, at);
     return c.json({
       anomalyId: a.id,

@@ -14,6 +14,7 @@ import { fieldsToAnomaly } from "../../shared/ports/anomaly.ts";
 import {
   FEEDBACK_LABELS,
   type FeedbackLabel,
+  feedbackOn,
   type FeedbackStore,
 } from "../../shared/ports/feedback_store.ts";
 import type { IncidentStatus, IncidentStore } from "../../shared/ports/incident_store.ts";
@@ -126,14 +127,7 @@ export function createIncidentsApi(deps: IncidentsApiDeps): Hono {
         continue;
       }
       const a = fieldsToAnomaly(m.id, m.fields);
-      await deps.feedback.record({
-        anomalyId: a.id,
-        container: a.container,
-        templateId: a.templateId,
-        line: a.line,
-        label: label as FeedbackLabel,
-        at,
-      });
+      await deps.feedback.record(feedbackOn(a, label as FeedbackLabel, at));
       if (a.templateId) templates.add(a.templateId);
       applied++;
     }

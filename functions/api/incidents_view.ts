@@ -13,6 +13,7 @@ import { Hono } from "hono";
 import { html } from "hono/html";
 import type { Incident, IncidentStore } from "../../shared/ports/incident_store.ts";
 import { REASON_TEXT } from "./dashboard_view.ts";
+import { pageShell } from "./page_shell.ts";
 
 export { REASON_TEXT };
 
@@ -154,31 +155,14 @@ ${
 }
 
 function _page(title: string, body: unknown) {
-  return html`
-    <!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <meta name="referrer" content="no-referrer">
-        <meta name="color-scheme" content="dark light">
-        <title>tailwise · ${title}</title>
-        <link rel="stylesheet" href="/ui/dashboard.css">
-        <link rel="stylesheet" href="/ui/incidents.css">
-        <script src="/ui/incidents.js" defer></script>
-      </head>
-      <body class="inc-page">
-        <header class="top">
-          <a class="brand" href="/"><span>tailwise</span></a>
-          <a href="/incident-list">Incidents</a>
-          <div class="spacer"></div>
-          <form method="post"
-            action="/logout"><button type="submit" class="ghost">Sign out</button></form>
-        </header>
-        <main class="board">${body}</main>
-      </body>
-    </html>
-  `;
+  return pageShell({
+    title,
+    bodyClass: "inc-page",
+    styles: ["/ui/incidents.css"],
+    scripts: ["/ui/incidents.js"],
+    links: [{ href: "/incident-list", text: "Incidents" }],
+    body,
+  });
 }
 
 function _time(ms: number): string {

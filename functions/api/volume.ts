@@ -19,6 +19,7 @@ import { createRequire } from "node:module";
 import { Hono } from "hono";
 import { html } from "hono/html";
 import { HTTPException } from "hono/http-exception";
+import { pageShell } from "./page_shell.ts";
 import { type RateModel, RateMonitor } from "../../shared/detector/detector.ts";
 import type { IncidentStore } from "../../shared/ports/incident_store.ts";
 import { RATE_COUNT_TTL_MS, type RateStore } from "../../shared/ports/rate_store.ts";
@@ -220,68 +221,50 @@ export function createVolumeView(deps: VolumeDeps): Hono {
     const incidents = deps.incidents && service
       ? await deps.incidents.list({ service, limit: 20 })
       : [];
-    return c.html(html`
-      <!doctype html>
-      <html lang="en">
-        <head>
-          <meta charset="utf-8">
-          <meta name="viewport" content="width=device-width, initial-scale=1">
-          <meta name="referrer" content="no-referrer">
-          <meta name="color-scheme" content="dark light">
-          <title>tailwise · ${service || "volume"}</title>
-          <link rel="stylesheet" href="/ui/dashboard.css">
-          <link rel="stylesheet" href="/ui/uplot.css">
-          <link rel="stylesheet" href="/ui/volume.css">
-          <script src="/ui/uplot.js" defer></script>
-          <script src="/ui/volume.js" defer></script>
-        </head>
-        <body class="volume-page" data-service="${service}">
-          <header class="top">
-            <a class="brand" href="/"><span>tailwise</span></a>
-            <div class="spacer"></div>
-            <form method="post"
-              action="/logout"><button type="submit" class="ghost">Sign out</button></form>
-          </header>
-          <main class="board">
-            <section class="panel">
-              <div class="panel-head"><h2>Log volume · <span id="svc">${service}</span></h2>
-      <span class="sub">lines per window, expected band, anomalous windows marked</span></div>
-              <form class="volume-form" method="get" action="/volume">
-                <label>Service <input name="service" value="${service}" required></label>
-                <label>Range <select name="minutes" id="minutes">
-      <option value="60">1 h</option><option value="180" selected>3 h</option><option value="360">6 h</option>
-      </select></label>
-                <button type="submit">Show</button>
-              </form>
-              <div id="chart" class="chart" role="img" aria-label="Log volume of ${service}"></div>
-              <p
-                class="legend"><span class="k obs"></span> lines <span class="k band"></span> expected band
-      <span class="k mark"></span> anomalous window · <b>silence</b>: lines expected, none came ·
-      <b>rate_drop</b>: far fewer than expected · <b>rate_spike</b>: far more (the service or one template) ·
-      <b>template_gone</b>: a regular template stopped ·
-      <span class="k dep"></span> deploy <span class="k inc"></span> incident opened</p>
-              <p class="empty" id="chart-empty" hidden></p>
-              <ol class="markers" id="markers"></ol>
-            </section>
-            <section class="panel">
-      <div class="panel-head"><h2>Incidents</h2><span class="sub">anomalies of the service close in time</span></div>
-      <ul class="incidents" id="incidents">${incidents.map((i) =>
-        html`
-          <li
-            class="incident ${i.status}"><b>${i.status}</b> <time>${new Date(i.openedAt)
-              .toISOString().slice(0, 16).replace("T", " ")}</time> ${i.title}${i.links.length > 0
-              ? html`
-                <span class="sub">· linked: ${i.links.join(", ")}</span>
-              `
-              : ""}</li>
-        `
-      )}</ul>
-      ${incidents.length === 0 ? html`<p class="empty">No incidents for this service.</p>` : ""}
-            </section>
-          </main>
-        </body>
-      </html>
-    `);
+    return c.html(pageShell({
+      title: service || "volume",
+      bodyClass: "volume-page",
+      styles: ["/ui/uplot.css", "/ui/volume.css"],
+      scripts: ["/ui/uplot.js", "/ui/volume.js"],
+      service,
+      body: html`
+        <section class="panel">
+          <div class="panel-head"><h2>Log volume · <span id="svc">${service}</span></h2>
+        <span class="sub">lines per window, expected band, anomalous windows marked</span></div>
+          <form class="volume-form" method="get" action="/volume">
+            <label>Service <input name="service" value="${service}" required></label>
+            <label>Range <select name="minutes" id="minutes">
+        <option value="60">1 h</option><option value="180" selected>3 h</option><option value="360">6 h</option>
+        </select></label>
+            <button type="submit">Show</button>
+          </form>
+          <div id="chart" class="chart" role="img" aria-label="Log volume of ${service}"></div>
+          <p
+            class="legend"><span class="k obs"></span> lines <span class="k band"></span> expected band
+        <span class="k mark"></span> anomalous window · <b>silence</b>: lines expected, none came ·
+        <b>rate_drop</b>: far fewer than expected · <b>rate_spike</b>: far more (the service or one template) ·
+        <b>template_gone</b>: a regular template stopped ·
+        <span class="k dep"></span> deploy <span class="k inc"></span> incident opened</p>
+          <p class="empty" id="chart-empty" hidden></p>
+          <ol class="markers" id="markers"></ol>
+        </section>
+        <section class="panel">
+        <div class="panel-head"><h2>Incidents</h2><span class="sub">anomalies of the service close in time</span></div>
+        <ul class="incidents" id="incidents">${incidents.map((i) =>
+          html`
+            <li
+              class="incident ${i.status}"><b>${i.status}</b> <time>${new Date(i.openedAt)
+                .toISOString().slice(0, 16).replace("T", " ")}</time> ${i.title}${i.links.length > 0
+                ? html`
+                  <span class="sub">· linked: ${i.links.join(", ")}</span>
+                `
+                : ""}</li>
+          `
+        )}</ul>
+        ${incidents.length === 0 ? html`<p class="empty">No incidents for this service.</p>` : ""}
+              </section>
+      `,
+    }));
   });
 
   return app;

@@ -93,13 +93,19 @@ export async function openLogStore(
  *   whether this function needs the log store
  * @param options.name @default "tailwise"
  * @param options.logStore @default false
+ * @param options.onDiskFull embedded: told once when the data dir's disk fills (with the line to
+ *   show) and when space returns
  * @returns the adapters; dispose them to close every connection and file
  * @throws {DataDirLockedError} embedded, when another process owns the data dir
  * @throws {DataDirError} embedded, when an old-format data dir cannot be migrated
  */
 export async function openAdapters(
   config: Config,
-  options: { name?: string; logStore?: boolean } = {},
+  options: {
+    name?: string;
+    logStore?: boolean;
+    onDiskFull?: (full: boolean, message: string) => void;
+  } = {},
 ): Promise<Adapters> {
   const name = options.name ?? "tailwise";
   if (config.redis.url) {
@@ -131,7 +137,10 @@ export async function openAdapters(
       [Symbol.asyncDispose]: () => _closeAll(stream, [logStore, registry, feedback]),
     };
   }
-  const db = await SqliteDatabase.open(config.dataDir, { owner: true });
+  const db = await SqliteDatabase.open(config.dataDir, {
+    owner: true,
+    ...(options.onDiskFull ? { onDiskFull: options.onDiskFull } : {}),
+  });
   try {
     const logStore = options.logStore
       ? (config.influx.url

@@ -12,6 +12,8 @@
  * @module
  */
 
+import type { Anomaly } from "./anomaly.ts";
+
 /** What a person said about an anomaly. */
 export type FeedbackLabel = "normal" | "anomaly";
 
@@ -32,6 +34,29 @@ export interface Feedback {
   label: FeedbackLabel;
   /** When it was said, in ms since the epoch. */
   at: number;
+}
+
+/**
+ * The feedback a person gives by labelling an anomaly.
+ *
+ * @param anomaly the labelled anomaly (its id, container, template and line)
+ * @param label what the person said
+ * @param at when, in ms since the epoch
+ * @returns the feedback to record
+ */
+export function feedbackOn(
+  anomaly: Pick<Anomaly, "id" | "container" | "templateId" | "line">,
+  label: FeedbackLabel,
+  at: number,
+): Feedback {
+  return {
+    anomalyId: anomaly.id,
+    container: anomaly.container,
+    templateId: anomaly.templateId,
+    line: anomaly.line,
+    label,
+    at,
+  };
 }
 
 /** Options of the feedback store adapters. */

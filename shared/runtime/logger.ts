@@ -45,6 +45,9 @@ export function createLogger(
     ((line: string) => Deno.stderr.writeSync(encoder.encode(line + "\n")));
   const make = (base: Record<string, unknown>): Logger => {
     const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
+      // An error the user was already told about once (a full disk) is retried
+      // quietly: its retries are debug records, not a warning every few seconds.
+      if (level !== "debug" && _reported(fields?.error)) level = "debug";
       if (_RANK[level] < min) return;
       write(
         JSON.stringify({ t: new Date().toISOString(), level, ...base, msg, ...fields }, _errors),
@@ -68,6 +71,14 @@ export function createLogger(
  */
 export function silentLogger(): Logger {
   return createLogger("silent", { write: () => {} });
+}
+
+function _reported(e: unknown): boolean {
+  for (let i = 0; i < 8 && e instanceof Error; i++) {
+    if ((e as { reported?: unknown }).reported === true) return true;
+    e = e.cause;
+  }
+  return false;
 }
 
 function _errors(_key: string, value: unknown): unknown {

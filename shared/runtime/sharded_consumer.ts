@@ -24,6 +24,7 @@ import {
   type ConsumerStatus,
   StreamConsumer,
   type StreamConsumerOptions,
+  zeroCounters,
 } from "./stream_consumer.ts";
 
 /** Consumes every shard stream in one group. */
@@ -58,16 +59,7 @@ export class ShardedConsumer {
 
   /** The counters summed over the shards. */
   get counters(): ConsumerCounters {
-    const sum: ConsumerCounters = {
-      read: 0,
-      acked: 0,
-      failed: 0,
-      deadLettered: 0,
-      claimed: 0,
-      handlerErrors: 0,
-      batches: 0,
-      groupsRecreated: 0,
-    };
+    const sum = zeroCounters();
     for (const c of this.#consumers) {
       const k = c.counters;
       for (const key of Object.keys(sum) as (keyof ConsumerCounters)[]) sum[key] += k[key];

@@ -30,6 +30,7 @@
  * @module
  */
 
+import { isStorageFull } from "../ports/storage_full.ts";
 import type { Fields, LogStream, StreamMessage } from "../ports/log_stream.ts";
 import { sleep } from "./sleep.ts";
 
@@ -79,6 +80,24 @@ export interface ConsumerCounters {
   batches: number;
   /** Times the group was found missing and re-created. */
   groupsRecreated: number;
+}
+
+/**
+ * Counters all at zero (a new consumer's; the start of a sum).
+ *
+ * @returns fresh counters
+ */
+export function zeroCounters(): ConsumerCounters {
+  return {
+    read: 0,
+    acked: 0,
+    failed: 0,
+    deadLettered: 0,
+    claimed: 0,
+    handlerErrors: 0,
+    batches: 0,
+    groupsRecreated: 0,
+  };
 }
 
 /** Counters plus the group's state, for metrics. */
@@ -209,16 +228,7 @@ export class StreamConsumer {
     onError: NonNullable<StreamConsumerOptions["onError"]>;
     onGroupLost: NonNullable<StreamConsumerOptions["onGroupLost"]>;
   };
-  #counters: ConsumerCounters = {
-    read: 0,
-    acked: 0,
-    failed: 0,
-    deadLettered: 0,
-    claimed: 0,
-    handlerErrors: 0,
-    batches: 0,
-    groupsRecreated: 0,
-  };
+  #counters: ConsumerCounters = zeroCounters();
   #lastError: string | null = null;
   #lastErrorValue: unknown = null;
   #running = false;
@@ -536,7 +546,9 @@ export class StreamConsumer {
 
   async #backoff(error: unknown, attempt: number, signal: AbortSignal | null): Promise<void> {
     const o = this.#o;
-    const cap = Math.min(o.maxBackoffMs, o.backoffMs * 2 ** Math.min(attempt - 1, 20));
+    let cap = Math.min(o.maxBackoffMs, o.backoffMs * 2 ** Math.min(attempt - 1, 20));
+    // A full disk: retry every second or so, to resume soon once space returns.
+    if (isStorageFull(error)) cap = Math.min(cap, 1000);
     const ms = Math.round(cap / 2 + Math.random() * cap / 2);
     if (error !== null) o.onError(error, { retryInMs: ms });
     await sleep(ms, signal);

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { isStorageFull } from "../ports/storage_full.ts";
 import { type LogEntry, packEntries } from "../ports/log_entry.ts";
 import {
   type AppendOptions,
@@ -118,6 +119,8 @@ export class AppendBatcher {
   #bufferLines: number;
   #flushMs: number;
   #maxBackoffMs: number;
+  #failing = false;
+  #storageFull = false;
   #sequenceKey: string | undefined;
   #sequenceBase: string | undefined;
   #inFlight: number;
@@ -273,7 +276,10 @@ export class AppendBatcher {
     this.#closing = true;
     this.#seal();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
+    // While the disk is full, do not wait for space: what is unwritten was
+    // not checkpointed either, and the next run reads it again.
+    const wait = this.#storageFull ? 0 : timeoutMs;
+    const timedOut = new Promise<void>((resolve) => timer = setTimeout(resolve, wait));
     await Promise.race([this.#loop, timedOut]);
     clearTimeout(timer);
     const complete = this.#held === 0;
@@ -302,7 +308,6 @@ export class AppendBatcher {
 
   async #run(): Promise<void> {
     let backoff = 100;
-    let failing = false;
     // Sent and not yet answered, oldest first: #sealed[0 .. sent.length).
     const sent: Promise<unknown>[] = [];
     while (!this.#stopped) {
@@ -332,7 +337,7 @@ export class AppendBatcher {
         await Promise.all(sent.splice(0));
         if (this.#stopped) return;
         this.#restart(error);
-        failing = false;
+        this.#failing = false;
         backoff = 100;
         continue;
       }
@@ -341,19 +346,23 @@ export class AppendBatcher {
         // were applied after all: wait for them, then resend in order.
         await Promise.all(sent.splice(0));
         if (this.#stopped) return;
-        if (!failing) {
+        this.#storageFull = isStorageFull(error);
+        if (this.#closing && this.#storageFull) return;
+        if (!this.#failing) {
           this.#logger.warn("append to the log stream failed; retrying", {
             stream: this.#stream,
             error,
           });
         }
-        failing = true;
+        this.#failing = true;
         await new Promise((r) => setTimeout(r, backoff));
-        backoff = Math.min(backoff * 2, this.#maxBackoffMs);
+        // A full disk: retry every second or so, to resume soon once space returns.
+        backoff = Math.min(backoff * 2, isStorageFull(error) ? 1000 : this.#maxBackoffMs);
         continue;
       }
-      if (failing) this.#logger.info("append to the log stream works again", {});
-      failing = false;
+      if (this.#failing) this.#logger.info("append to the log stream works again", {});
+      this.#failing = false;
+      this.#storageFull = false;
       backoff = 100;
       const batch = this.#sealed.shift()!;
       this.#confirmed = batch.n;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createPrng } from "../../shared/detector/detector.ts";
-import { freePort, waitFor } from "../harness/services.ts";
+import { freePort, waitForHttp } from "../harness/services.ts";
 import { TaskProcess } from "../harness/task.ts";
 
 const TOKEN = "training-stall-token-0123456789";
@@ -35,11 +35,7 @@ Deno.test("deno task start: /health answers while the first model trains on adve
   });
   const base = `http://127.0.0.1:${port}`;
   try {
-    await waitFor(async () => {
-      const r = await fetch(`${base}/health`).catch(() => null);
-      await r?.body?.cancel();
-      return r !== null;
-    }, { timeoutMs: 30_000, what: "the api to listen" });
+    await waitForHttp(`${base}/health`, { what: "the api to listen" });
     let slowest = 0;
     let trained = false;
     const deadline = Date.now() + 90_000;

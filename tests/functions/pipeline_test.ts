@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { fieldsToAnomaly } from "../../shared/ports/anomaly.ts";
 import { RedisLogStream } from "../../shared/adapters/redis/redis_log_stream.ts";
 import { dockerCli, suiteEnv, waitFor } from "../harness/services.ts";
+import { runTask, TaskProcess } from "../harness/task.ts";
 import { dropDatabase } from "../shared/adapters/influx/influx_helpers.ts";
 
 /**
@@ -25,17 +26,12 @@ Deno.test("collect → ingest → train → score: a real container's anomaly, s
     CONSUMER_BLOCK_MS: "200",
     LOG_LEVEL: "warn",
   };
-  const spawn = (fn: string, args: string[] = []) =>
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `functions/${fn}/main.ts`, ...args],
-      env: { ...base, TAILWISE_INSTANCE: `${fn}-${id}` },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    });
-  const procs = ["collect", "ingest", "score"].map((fn) => spawn(fn).spawn());
-  const drain = procs.map((p) =>
-    Promise.all([p.stdout.pipeTo(new WritableStream()), p.stderr.pipeTo(new WritableStream())])
+  const options = (fn: string, args: string[] = []) => ({
+    env: { ...base, TAILWISE_INSTANCE: `${fn}-${id}` },
+    args,
+  });
+  const procs = await Promise.all(
+    ["collect", "ingest", "score"].map((fn) => TaskProcess.start(fn, options(fn))),
   );
   const container = `e2e-${id}`;
   const docker = (args: string[]) => dockerCli(`unix://${env.dockerSocket}`, args);
@@ -66,9 +62,9 @@ Deno.test("collect → ingest → train → score: a real container's anomaly, s
       }, { timeoutMs: 60_000, intervalMs: 250, what: "600 rows in InfluxDB" });
     });
     await t.step("train stores version 1 from that history", async () => {
-      const out = await spawn("train", ["--container", container]).output();
-      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-      const result = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+      const out = await runTask("train", options("train", ["--container", container]));
+      assert.equal(out.code, 0, out.stderr);
+      const result = JSON.parse(out.stdout.trim());
       assert.equal(result.status, "promoted");
       assert.equal(result.version, 1);
     });
@@ -96,15 +92,7 @@ Deno.test("collect → ingest → train → score: a real container's anomaly, s
       assert.ok(normalAnomalies.length <= 3, `${normalAnomalies.length} normal lines flagged`);
     });
   } finally {
-    for (const p of procs) {
-      try {
-        p.kill("SIGTERM");
-      } catch {
-        // already stopped
-      }
-    }
-    await Promise.all(procs.map((p) => p.status));
-    await Promise.all(drain);
+    await Promise.all(procs.map((p) => p.stop()));
     await docker(["rm", "-f", container]).catch(() => {});
     await dropDatabase(env.influxUrl, database);
   }

@@ -72,6 +72,25 @@ export function swarmInitPorts(): string[] {
 }
 
 /**
+ * Waits until an HTTP server answers at `url` (any status: it listens).
+ *
+ * @param url an address it serves, e.g. `http://127.0.0.1:8080/health`
+ * @param options deadline and what to name when it passes
+ * @default options.timeoutMs 30000
+ * @throws {Error} naming `what` when the deadline passes
+ */
+export async function waitForHttp(
+  url: string,
+  options: { timeoutMs?: number; what?: string } = {},
+): Promise<void> {
+  await waitFor(async () => {
+    const r = await fetch(url).catch(() => null);
+    await r?.body?.cancel();
+    return r !== null;
+  }, { timeoutMs: options.timeoutMs ?? 30_000, what: options.what ?? `${url} to answer` });
+}
+
+/**
  * Polls `check` until it returns true or the deadline passes.
  *
  * @param check the condition

@@ -164,6 +164,15 @@ export class TaskProcess implements AsyncDisposable {
     return out;
   }
 
+  /**
+   * Whether it still runs.
+   *
+   * @returns false once it has exited
+   */
+  async running(): Promise<boolean> {
+    return await Promise.race([this.#done.then(() => false), Promise.resolve(true)]);
+  }
+
   /** Resolves with the exit status. */
   get status(): Promise<Deno.CommandStatus> {
     return this.#done;

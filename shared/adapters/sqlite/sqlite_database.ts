@@ -22,6 +22,7 @@
 
 import { join } from "node:path";
 import { type DataDirLock, lockDataDir } from "./data_dir_lock.ts";
+import { StorageFullError } from "../../ports/storage_full.ts";
 
 /**
  * The part of `node:sqlite`'s `SqliteStatement` the adapters use. (`node:sqlite`
@@ -71,6 +72,47 @@ export interface SqliteDatabaseOptions {
   busyTimeoutMs?: number;
   /** Told what a migration did. */
   log?: (message: string) => void;
+  /**
+   * Told when a write fails for lack of space (`full` true, once, with the
+   * line to show) and when space returns (`full` false). Writes meanwhile
+   * throw {@linkcode StorageFullError}; the handle looks for space every
+   * `diskProbeMs`.
+   */
+  onDiskFull?: (full: boolean, message: string) => void;
+  /**
+   * How often to look for free space while the disk is full, in ms.
+   * @default 1000
+   */
+  diskProbeMs?: number;
+}
+
+/**
+ * The line shown when the data dir's disk is full.
+ *
+ * @param dataDir the data dir
+ * @param atStart true when the process cannot even start (it exits)
+ * @returns what is wrong and what to do
+ */
+export function diskFullMessage(dataDir: string, atStart = false): string {
+  return atStart
+    ? `the data dir ${dataDir} is on a full disk: free space on it, then start again; nothing lost`
+    : `the data dir ${dataDir} is on a full disk: free space on it; intake paused, ` +
+      "nothing lost, resuming when space returns";
+}
+
+/**
+ * True when `e` is SQLite's or the OS's "out of space" error.
+ *
+ * @param e any thrown value
+ * @returns whether the disk is full
+ */
+export function isDiskFullError(e: unknown): boolean {
+  if (e instanceof StorageFullError) return true;
+  if (!(e instanceof Error)) return false;
+  const code = (e as { errcode?: unknown }).errcode;
+  return code === 13 || /database or disk is full|no space left on device|os error 28/i.test(
+    e.message,
+  );
 }
 
 /** Thrown when the database cannot be opened or migrated, saying what to do. */
@@ -92,6 +134,9 @@ export class SqliteDatabase implements AsyncDisposable {
   #depth = 0;
   #closed = false;
   #onClose: (() => void)[] = [];
+  #onDiskFull: ((full: boolean, message: string) => void) | undefined;
+  #diskProbeMs = 1000;
+  #diskProbe: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
     dataDir: string,
@@ -152,6 +197,9 @@ export class SqliteDatabase implements AsyncDisposable {
         if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
           throw e;
         }
+        if (isDiskFullError(e)) {
+          throw new DataDirError(diskFullMessage(dataDir, true), { cause: e });
+        }
         throw new DataDirError(
           `Cannot open ${path}: ${
             e instanceof Error ? e.message : String(e)
@@ -162,9 +210,16 @@ export class SqliteDatabase implements AsyncDisposable {
         );
       }
       const self = new SqliteDatabase(dataDir, path, db, lock);
+      self.#onDiskFull = options.onDiskFull;
+      self.#diskProbeMs = options.diskProbeMs ?? 1000;
       if (lock) {
         const { migrateDataDir } = await import("./legacy_migration.ts");
-        await migrateDataDir(self, { log: options.log });
+        try {
+          await migrateDataDir(self, { log: options.log });
+        } catch (e) {
+          if (!isDiskFullError(e)) throw e;
+          throw new DataDirError(diskFullMessage(dataDir, true), { cause: e });
+        }
       } else {
         const { legacyFiles } = await import("./legacy_migration.ts");
         const old = await legacyFiles(dataDir);
@@ -275,11 +330,56 @@ export class SqliteDatabase implements AsyncDisposable {
       this.db.exec("COMMIT");
       return result;
     } catch (e) {
-      if (this.db.isTransaction) this.db.exec("ROLLBACK");
+      if (this.db.isTransaction) {
+        try {
+          this.db.exec("ROLLBACK");
+        } catch {
+          // SQLite rolled back by itself (e.g. after SQLITE_FULL)
+        }
+      }
+      if (isDiskFullError(e)) throw this.#diskFull(e);
       throw e;
     } finally {
       this.#depth--;
     }
+  }
+
+  /** True while writes fail for lack of space (until the probe finds space again). */
+  get diskFull(): boolean {
+    return this.#diskProbe !== undefined;
+  }
+
+  /** Reports a full disk once, then looks for space until a write can succeed. */
+  #diskFull(cause: unknown): StorageFullError {
+    const message = diskFullMessage(this.dataDir);
+    if (this.#diskProbe === undefined && !this.#closed) {
+      this.#onDiskFull?.(true, message);
+      const probe = join(this.dataDir, ".tailwise-space-probe");
+      // Space for a few batches, not just one page, so intake does not flap.
+      const bytes = new Uint8Array(1 << 20);
+      const timer = setInterval(() => {
+        try {
+          Deno.writeFileSync(probe, bytes);
+          Deno.removeSync(probe);
+        } catch {
+          try {
+            Deno.removeSync(probe);
+          } catch {
+            // not written
+          }
+          return;
+        }
+        clearInterval(this.#diskProbe);
+        this.#diskProbe = undefined;
+        this.#onDiskFull?.(
+          false,
+          `the data dir ${this.dataDir} has free space again; intake resumed`,
+        );
+      }, this.#diskProbeMs);
+      this.#diskProbe = timer;
+      Deno.unrefTimer(timer as unknown as number);
+    }
+    return new StorageFullError(message, { cause });
   }
 
   /**
@@ -295,6 +395,8 @@ export class SqliteDatabase implements AsyncDisposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#diskProbe);
+    this.#diskProbe = undefined;
     for (const fn of this.#onClose) {
       try {
         fn();
@@ -337,4 +439,42 @@ export function textOf(value: unknown): string {
   if (value instanceof Uint8Array) return _utf8.decode(value);
   if (value === null || value === undefined) return "";
   return String(value);
+}
+
+/**
+ * Opens a data dir's database for an adapter that will own it (an adapter's
+ * `static open`); closes it again when the adapter refuses it.
+ *
+ * @param dataDir The data dir (`TAILWISE_DATA_DIR`).
+ * @param make Builds the adapter on the database (with `ownsDatabase: true`).
+ * @param options How to open it (`owner` takes the data dir's lock).
+ * @returns The adapter.
+ */
+export async function openOwnedBy<T>(
+  dataDir: string,
+  make: (db: SqliteDatabase) => T,
+  options: SqliteDatabaseOptions = {},
+): Promise<T> {
+  const db = await SqliteDatabase.open(dataDir, options);
+  try {
+    return make(db);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+/**
+ * Runs synchronous database work as a promise: its result, or what it threw
+ * as a rejection (an adapter's async port methods never throw synchronously).
+ *
+ * @param fn The work.
+ * @returns Its result.
+ */
+export function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }

@@ -16,7 +16,7 @@ import {
   type FeedbackStoreOptions,
   validateFeedback,
 } from "../../ports/feedback_store.ts";
-import { SqliteDatabase, textOf } from "./sqlite_database.ts";
+import { openOwnedBy, settle, SqliteDatabase, textOf } from "./sqlite_database.ts";
 
 /** Options of {@linkcode SqliteFeedbackStore}. */
 export interface SqliteFeedbackStoreOptions extends FeedbackStoreOptions {
@@ -102,13 +102,10 @@ export class SqliteFeedbackStore implements FeedbackStore {
     dataDir: string,
     options: FeedbackStoreOptions = {},
   ): Promise<SqliteFeedbackStore> {
-    const db = await SqliteDatabase.open(dataDir);
-    try {
-      return new SqliteFeedbackStore(db, { ...options, ownsDatabase: true });
-    } catch (e) {
-      db.close();
-      throw e;
-    }
+    return await openOwnedBy(
+      dataDir,
+      (db) => new SqliteFeedbackStore(db, { ...options, ownsDatabase: true }),
+    );
   }
 
   /** {@inheritDoc FeedbackStore.record} */
@@ -199,12 +196,10 @@ export class SqliteFeedbackStore implements FeedbackStore {
   }
 
   #sync<T>(fn: () => T): Promise<T> {
-    try {
+    return settle(() => {
       if (this.#closed) throw new Error("Cannot use SqliteFeedbackStore: it is closed");
-      return Promise.resolve(fn());
-    } catch (e) {
-      return Promise.reject(e);
-    }
+      return fn();
+    });
   }
 
   #record(f: Feedback, now: number): void {

@@ -9,7 +9,7 @@
  */
 
 import type { Incident, IncidentListOptions, IncidentStore } from "../../ports/incident_store.ts";
-import { SqliteDatabase, textOf } from "./sqlite_database.ts";
+import { openOwnedBy, settle, SqliteDatabase, textOf } from "./sqlite_database.ts";
 
 /** Options of {@linkcode SqliteIncidentStore}. */
 export interface SqliteIncidentStoreOptions {
@@ -67,13 +67,7 @@ export class SqliteIncidentStore implements IncidentStore {
    * @returns The store; disposing it closes the database.
    */
   static async open(dataDir: string): Promise<SqliteIncidentStore> {
-    const db = await SqliteDatabase.open(dataDir);
-    try {
-      return new SqliteIncidentStore(db, { ownsDatabase: true });
-    } catch (e) {
-      db.close();
-      throw e;
-    }
+    return await openOwnedBy(dataDir, (db) => new SqliteIncidentStore(db, { ownsDatabase: true }));
   }
 
   /** {@inheritDoc IncidentStore.get} */
@@ -163,12 +157,10 @@ export class SqliteIncidentStore implements IncidentStore {
   }
 
   #sync<T>(fn: () => T): Promise<T> {
-    try {
+    return settle(() => {
       if (this.#closed) throw new Error("Cannot use SqliteIncidentStore: it is closed");
-      return Promise.resolve(fn());
-    } catch (e) {
-      return Promise.reject(e);
-    }
+      return fn();
+    });
   }
 
   /** Closes the database when the store owns it. */

@@ -39,7 +39,7 @@ import {
   type WriteResult,
 } from "../../ports/log_store.ts";
 import { MAX_CONTAINER_NAME_BYTES } from "../../ports/model_registry.ts";
-import { SqliteDatabase, textOf } from "./sqlite_database.ts";
+import { openOwnedBy, SqliteDatabase, textOf } from "./sqlite_database.ts";
 
 /** Options of {@linkcode SqliteLogStore}. */
 export interface SqliteLogStoreOptions {
@@ -163,13 +163,11 @@ export class SqliteLogStore implements LogStore {
     dataDir: string,
     options: Omit<SqliteLogStoreOptions, "ownsDatabase"> = {},
   ): Promise<SqliteLogStore> {
-    const db = await SqliteDatabase.open(dataDir, { owner: true });
-    try {
-      return new SqliteLogStore(db, { ...options, ownsDatabase: true });
-    } catch (e) {
-      db.close();
-      throw e;
-    }
+    return await openOwnedBy(
+      dataDir,
+      (db) => new SqliteLogStore(db, { ...options, ownsDatabase: true }),
+      { owner: true },
+    );
   }
 
   /** Deletes entries past the retention. */

@@ -27,7 +27,7 @@ import {
   type ReadOptions,
   type StreamMessage,
 } from "../../ports/log_stream.ts";
-import { SqliteDatabase, textOf } from "./sqlite_database.ts";
+import { openOwnedBy, settle, SqliteDatabase, textOf } from "./sqlite_database.ts";
 
 /** Options of {@linkcode SqliteLogStream}. */
 export interface SqliteLogStreamOptions {
@@ -160,13 +160,11 @@ export class SqliteLogStream implements LogStream {
     dataDir: string,
     options: Omit<SqliteLogStreamOptions, "ownsDatabase"> = {},
   ): Promise<SqliteLogStream> {
-    const db = await SqliteDatabase.open(dataDir, { owner: true });
-    try {
-      return new SqliteLogStream(db, { ...options, ownsDatabase: true });
-    } catch (e) {
-      db.close();
-      throw e;
-    }
+    return await openOwnedBy(
+      dataDir,
+      (db) => new SqliteLogStream(db, { ...options, ownsDatabase: true }),
+      { owner: true },
+    );
   }
 
   /** {@inheritDoc LogStream.append} */
@@ -533,12 +531,10 @@ export class SqliteLogStream implements LogStream {
   }
 
   #sync<T>(fn: () => T): Promise<T> {
-    try {
+    return settle(() => {
       this.#check();
-      return Promise.resolve(fn());
-    } catch (e) {
-      return Promise.reject(e);
-    }
+      return fn();
+    });
   }
 
   /** Inserts messages (in the caller's transaction) and returns their ids. */

@@ -28,7 +28,7 @@ import {
   type NewModelMeta,
   type PutModelOptions,
 } from "../../ports/model_registry.ts";
-import { SqliteDatabase, textOf } from "./sqlite_database.ts";
+import { openOwnedBy, settle, SqliteDatabase, textOf } from "./sqlite_database.ts";
 
 /** Options of {@linkcode SqliteModelRegistry}. */
 export interface SqliteModelRegistryOptions {
@@ -120,13 +120,10 @@ export class SqliteModelRegistry implements ModelRegistry {
     dataDir: string,
     options: Omit<SqliteModelRegistryOptions, "ownsDatabase"> = {},
   ): Promise<SqliteModelRegistry> {
-    const db = await SqliteDatabase.open(dataDir);
-    try {
-      return new SqliteModelRegistry(db, { ...options, ownsDatabase: true });
-    } catch (e) {
-      db.close();
-      throw e;
-    }
+    return await openOwnedBy(
+      dataDir,
+      (db) => new SqliteModelRegistry(db, { ...options, ownsDatabase: true }),
+    );
   }
 
   /** {@inheritDoc ModelRegistry.put} */
@@ -420,12 +417,10 @@ export class SqliteModelRegistry implements ModelRegistry {
   }
 
   #sync<T>(fn: () => T): Promise<T> {
-    try {
+    return settle(() => {
       this.#check();
-      return Promise.resolve(fn());
-    } catch (e) {
-      return Promise.reject(e);
-    }
+      return fn();
+    });
   }
 
   #notify(change: ModelChange): void {

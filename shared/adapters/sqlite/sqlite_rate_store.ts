@@ -14,7 +14,7 @@ import {
   type RateStore,
   type StoredWindow,
 } from "../../ports/rate_store.ts";
-import { SqliteDatabase, textOf } from "./sqlite_database.ts";
+import { openOwnedBy, settle, SqliteDatabase, textOf } from "./sqlite_database.ts";
 
 /** Options of {@linkcode SqliteRateStore}. */
 export interface SqliteRateStoreOptions {
@@ -101,13 +101,10 @@ export class SqliteRateStore implements RateStore {
     dataDir: string,
     options: SqliteRateStoreOptions = {},
   ): Promise<SqliteRateStore> {
-    const db = await SqliteDatabase.open(dataDir);
-    try {
-      return new SqliteRateStore(db, { ...options, ownsDatabase: true });
-    } catch (e) {
-      db.close();
-      throw e;
-    }
+    return await openOwnedBy(
+      dataDir,
+      (db) => new SqliteRateStore(db, { ...options, ownsDatabase: true }),
+    );
   }
 
   /** {@inheritDoc RateStore.add} */
@@ -199,12 +196,10 @@ export class SqliteRateStore implements RateStore {
   }
 
   #sync<T>(fn: () => T): Promise<T> {
-    try {
+    return settle(() => {
       if (this.#closed) throw new Error("Cannot use SqliteRateStore: it is closed");
-      return Promise.resolve(fn());
-    } catch (e) {
-      return Promise.reject(e);
-    }
+      return fn();
+    });
   }
 
   /** Closes the database when the store owns it. */

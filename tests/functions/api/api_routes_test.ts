@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { freePort, waitFor } from "../../harness/services.ts";
+import { freePort, waitForHttp } from "../../harness/services.ts";
 import { TaskProcess } from "../../harness/task.ts";
 
 const TOKEN = "routes-test-token-0123456789";
@@ -18,11 +18,7 @@ Deno.test("deno task api: 404 for an unknown container to train, 405 for a wrong
   const base = `http://127.0.0.1:${port}`;
   const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
   try {
-    await waitFor(async () => {
-      const r = await fetch(`${base}/health`).catch(() => null);
-      await r?.body?.cancel();
-      return r !== null;
-    }, { timeoutMs: 30_000, what: "the api to listen" });
+    await waitForHttp(`${base}/health`, { what: "the api to listen" });
     await t.step("POST /train/nope is 404", async () => {
       const r = await fetch(`${base}/train/nope`, { method: "POST", headers: auth });
       assert.equal(r.status, 404);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { startDocker, startRedis, suiteEnv, waitFor } from "../../harness/services.ts";
+import { TaskProcess } from "../../harness/task.ts";
 import {
   numbered,
   redisReader,
@@ -10,8 +11,6 @@ import {
   texts,
 } from "./helpers.ts";
 
-const MAIN = new URL("../../../functions/collect/main.ts", import.meta.url).pathname;
-
 /** Prints `batches` × `per` numbered lines, pausing 0.1 s between batches. */
 function slowSeq(batches: number, per: number): string[] {
   return [
@@ -21,14 +20,8 @@ function slowSeq(batches: number, per: number): string[] {
   ];
 }
 
-function spawnCollector(env: Record<string, string>): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN],
-    env: { LOG_LEVEL: "warn", ...env },
-    stdin: "null",
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
+function spawnCollector(env: Record<string, string>): Promise<TaskProcess> {
+  return TaskProcess.start("collect", { env: { LOG_LEVEL: "warn", ...env } });
 }
 
 Deno.test("collect() as a process SIGKILLed and restarted three times loses and repeats nothing", async () => {
@@ -44,7 +37,7 @@ Deno.test("collect() as a process SIGKILLed and restarted three times loses and 
   await using redis = redisReader(env.redisUrl);
   const reader = new StreamReader(redis, stream);
   const ids: string[] = [];
-  let child = spawnCollector(procEnv);
+  let child = await spawnCollector(procEnv);
   try {
     const main = await runContainer(host, [env.dockerImage, ...slowSeq(50, 800)]);
     ids.push(main);
@@ -53,15 +46,14 @@ Deno.test("collect() as a process SIGKILLed and restarted three times loses and 
         timeoutMs: 30_000,
         what: `${at} lines before a kill`,
       });
-      child.kill("SIGKILL");
-      await child.status;
+      await child.stop("SIGKILL");
       if (at === 14000) {
         // Started while no collector runs; still running at the restart.
         ids.push(
           await runContainer(host, [env.dockerImage, "sh", "-c", "seq 1 1000; exec sleep 3600"]),
         );
       }
-      child = spawnCollector(procEnv);
+      child = await spawnCollector(procEnv);
     }
     await waitFor(async () => (await reader.of(main)).length >= 40_000, {
       timeoutMs: 60_000,
@@ -74,8 +66,7 @@ Deno.test("collect() as a process SIGKILLed and restarted three times loses and 
     assert.deepEqual(texts(await reader.of(main)), numbered(40_000));
     assert.deepEqual(texts(await reader.of(ids[1]!)), numbered(1000));
   } finally {
-    child.kill("SIGTERM");
-    await child.status;
+    await child.stop();
     await removeContainers(host, ids);
     await redis.del(stream);
     for (const id of ids) await redis.del(`tailwise:collect:ckpt:${id}`);

@@ -12,6 +12,7 @@ import { RedisLogStream } from "../../../shared/adapters/redis/redis_log_stream.
 import { DEAD_LETTER_FIELDS, StreamConsumer } from "../../../shared/runtime/stream_consumer.ts";
 import { ingestBatch } from "../../../functions/ingest/ingest.ts";
 import { startInflux, suiteEnv, waitFor } from "../../harness/services.ts";
+import { TaskProcess } from "../../harness/task.ts";
 import {
   at,
   collect,
@@ -20,7 +21,11 @@ import {
   entry,
   testDatabase,
 } from "../../shared/adapters/influx/influx_helpers.ts";
-import { IngestProcess } from "./ingest_process.ts";
+
+/** ingest as its deno.json task, with its own flags. */
+function _ingest(env: Record<string, string>): Promise<TaskProcess> {
+  return TaskProcess.start("ingest", { env });
+}
 
 interface _Setup extends AsyncDisposable {
   db: string;
@@ -111,7 +116,7 @@ Deno.test("ingest fills InfluxDB from the stream exactly once, byte-exact, from 
   await _append(s.stream, s.logs, entries.slice(0, 1500), "single");
   await s.stream.append(s.logs, [{ c: "x", n: "broken" }]); // a poison entry
   await _append(s.stream, s.logs, entries.slice(1500));
-  await using ingest = new IngestProcess(s.env());
+  await using ingest = await _ingest(s.env());
   await waitFor(async () => await countEntries(url, s.db).catch(() => 0) >= entries.length, {
     timeoutMs: 60_000,
     what: `${entries.length} rows`,
@@ -147,7 +152,7 @@ Deno.test("ingest SIGKILLed mid-batch and restarted loses nothing and duplicates
   const entries = _entries(40_000);
   await _append(s.stream, s.logs, entries);
   const env = s.env({ INGEST_BATCH_LINES: "500" });
-  const first = new IngestProcess(env);
+  const first = await _ingest(env);
   await waitFor(async () => await countEntries(url, s.db).catch(() => 0) >= 2000, {
     timeoutMs: 60_000,
     what: "the first rows",
@@ -157,7 +162,7 @@ Deno.test("ingest SIGKILLed mid-batch and restarted loses nothing and duplicates
   assert.ok(before < entries.length, `killed before the end (${before} rows)`);
   const pending = (await s.stream.groupInfo(s.logs, "ingest")).pending;
   assert.ok(pending > 0, "the batch in flight was left pending");
-  await using second = new IngestProcess(env);
+  await using second = await _ingest(env);
   await waitFor(async () => (await s.stream.groupInfo(s.logs, "ingest")).lag === 0, {
     timeoutMs: 90_000,
     what: "the stream drained",
@@ -176,7 +181,7 @@ Deno.test("ingest SIGKILLed mid-batch and restarted loses nothing and duplicates
 Deno.test("ingest rides out InfluxDB stopped for 20 s and resumes by itself", async () => {
   await using influx = await startInflux();
   await using s = _setup(influx.url);
-  await using ingest = new IngestProcess(s.env());
+  await using ingest = await _ingest(s.env());
   const a = _entries(1000);
   const b = _entries(2000, 1000);
   await _append(s.stream, s.logs, a);
@@ -207,10 +212,10 @@ Deno.test("two ingest replicas in one group write every entry once", async () =>
   await using s = _setup();
   const url = suiteEnv().influxUrl;
   const entries = _entries(30_000);
-  await using a = new IngestProcess(
+  await using a = await _ingest(
     s.env({ TAILWISE_INSTANCE: "ingest-a", INGEST_BATCH_LINES: "500" }),
   );
-  await using b = new IngestProcess(
+  await using b = await _ingest(
     s.env({ TAILWISE_INSTANCE: "ingest-b", INGEST_BATCH_LINES: "500" }),
   );
   await waitFor(

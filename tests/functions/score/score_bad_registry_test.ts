@@ -4,7 +4,7 @@ import { trainDetector } from "../../../shared/detector/detector.ts";
 import { entryToFields, type LogEntry } from "../../../shared/ports/log_entry.ts";
 import { createRedisClient } from "../../../shared/adapters/redis/redis_log_stream.ts";
 import { RedisModelRegistry } from "../../../shared/adapters/redis/redis_model_registry.ts";
-import { freePort, startRedis, waitFor } from "../../harness/services.ts";
+import { freePort, startRedis, waitFor, waitForHttp } from "../../harness/services.ts";
 import { TaskProcess } from "../../harness/task.ts";
 
 const TOKEN = "bad-registry-token-0123456789";
@@ -92,11 +92,7 @@ Deno.test("deno task score / api: a broken model entry affects only its own cont
     );
 
     await t.step("api: GET /models answers 200 and POST /score serves a good version", async () => {
-      await waitFor(async () => {
-        const r = await fetch(`${base}/health`).catch(() => null);
-        await r?.body?.cancel();
-        return r !== null;
-      }, { timeoutMs: 30_000, what: "the api to listen" });
+      await waitForHttp(`${base}/health`, { what: "the api to listen" });
       const res = await fetch(`${base}/models`, { headers: auth });
       assert.equal(res.status, 200);
       const body = await res.json() as { models: { container: string; versions: number[] }[] };
