@@ -693,23 +693,9 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
     }),
   );
 
-  // A known path with another method is 405 with the methods it takes, not 404.
-  for (
-    const [path, allow] of [
-      ["/score", "POST"],
-      ["/anomalies", "GET, HEAD"],
-      ["/anomalies/:id/feedback", "POST"],
-      ["/models", "GET, HEAD"],
-      ["/models/:container", "GET, HEAD"],
-      ["/models/:container/rollback", "POST"],
-      ["/context/:container", "GET, HEAD"],
-      ["/search/:container", "GET, HEAD"],
-      ["/train/:container", "POST"],
-      ["/health", "GET, HEAD"],
-      ["/metrics", "GET, HEAD"],
-      ["/openapi.json", "GET, HEAD"],
-    ] as const
-  ) {
+  // A known path with another method is 405 with the methods it takes, not
+  // 404: derived from every route registered above, sub-apps included.
+  for (const [path, allow] of allowedMethods(app.routes)) {
     app.all(path, (c) =>
       c.json(
         { error: `Method ${_quote(c.req.method)} not allowed on ${path}: expected ${allow}` },
@@ -740,6 +726,48 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
   });
 
   return app;
+}
+
+const _METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/**
+ * The methods each concrete route path takes, as an `Allow` header value
+ * (`GET` implies `HEAD`), from a Hono app's registered routes. Wildcard paths
+ * (middleware) and paths with a handler for every method are left out.
+ *
+ * @example
+ * ```ts
+ * allowedMethods([{ method: "GET", path: "/models" }, { method: "ALL", path: "*" }]);
+ * // Map { "/models" => "GET, HEAD" }
+ * ```
+ *
+ * @param routes the app's `routes`
+ * @returns path → `Allow` value, in registration order
+ */
+export function allowedMethods(
+  routes: readonly { method: string; path: string }[],
+): Map<string, string> {
+  const methods = new Map<string, Set<string>>();
+  const any = new Set<string>();
+  for (const { method, path } of routes) {
+    if (path.includes("*")) continue;
+    if (method === "ALL") {
+      any.add(path);
+      continue;
+    }
+    let set = methods.get(path);
+    if (!set) methods.set(path, set = new Set());
+    set.add(method.toUpperCase());
+    if (method.toUpperCase() === "GET") set.add("HEAD");
+  }
+  const out = new Map<string, string>();
+  for (const [path, set] of methods) {
+    if (any.has(path)) continue;
+    const known = _METHOD_ORDER.filter((m) => set.has(m));
+    const other = [...set].filter((m) => !_METHOD_ORDER.includes(m)).sort();
+    out.set(path, [...known, ...other].join(", "));
+  }
+  return out;
 }
 
 /** Whether a container has history in the training window or model versions. */

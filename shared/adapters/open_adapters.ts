@@ -94,7 +94,7 @@ export async function openLogStore(
  * @param options.name @default "tailwise"
  * @param options.logStore @default false
  * @param options.onDiskFull embedded: told once when the data dir's disk fills (with the line to
- *   show) and when space returns
+ *   show) and when space returns; by default both lines go to stderr
  * @returns the adapters; dispose them to close every connection and file
  * @throws {DataDirLockedError} embedded, when another process owns the data dir
  * @throws {DataDirError} embedded, when an old-format data dir cannot be migrated
@@ -139,7 +139,8 @@ export async function openAdapters(
   }
   const db = await SqliteDatabase.open(config.dataDir, {
     owner: true,
-    ...(options.onDiskFull ? { onDiskFull: options.onDiskFull } : {}),
+    // Without a handler (collect, api on their own): the same one line on stderr.
+    onDiskFull: options.onDiskFull ?? ((_full, message) => console.error(`tailwise: ${message}`)),
   });
   try {
     const logStore = options.logStore

@@ -34,6 +34,32 @@ Deno.test("deno task api: 404 for an unknown container to train, 405 for a wrong
       assert.equal(m.headers.get("allow"), "GET, HEAD");
       await m.body?.cancel();
     });
+    await t.step(
+      "newer routes (deploys, incidents, rates, volume) are 405 with Allow too",
+      async () => {
+        for (
+          const [method, path, allow] of [
+            ["DELETE", "/deploys", "GET, HEAD"],
+            ["POST", "/deploys/some-id", "GET, HEAD"],
+            ["PUT", "/incidents", "GET, HEAD"],
+            ["GET", "/incidents/x/feedback", "POST"],
+            ["POST", "/rates/web", "GET, HEAD"],
+            ["POST", "/volume", "GET, HEAD"],
+            ["DELETE", "/incident-list", "GET, HEAD"],
+            ["PATCH", "/openapi.json", "GET, HEAD"],
+          ] as const
+        ) {
+          const r = await fetch(`${base}${path}`, { method, headers: auth });
+          assert.equal(r.status, 405, `${method} ${path}`);
+          assert.equal(r.headers.get("allow"), allow, `${method} ${path}`);
+          assert.match((await r.json()).error, new RegExp(`expected ${allow}`));
+        }
+        // Still 404 for a path no route takes.
+        const r = await fetch(`${base}/nowhere`, { method: "POST", headers: auth });
+        assert.equal(r.status, 404);
+        await r.body?.cancel();
+      },
+    );
     await t.step('a missing field reads "got nothing"', async () => {
       const r = await fetch(`${base}/score`, {
         method: "POST",
