@@ -122,6 +122,11 @@ Deno.test({
     );
     const status = await second.stop("SIGTERM");
     assert.equal(status.code, 0);
+    assert.equal(_fullLines(second), 1, second.lines.join("\n"));
+    const noisy = second.records().filter((r) =>
+      (r.level === "warn" || r.level === "error") && /full/.test(JSON.stringify(r))
+    );
+    assert.deepEqual(noisy, []);
     stored = await _stored(`${mnt}/data/tailwise.db`);
     assert.deepEqual(stored.toSorted(), lines.toSorted());
   } finally {
