@@ -39,7 +39,12 @@ import {
 } from "../../shared/ports/feedback_store.ts";
 import type { LogStream } from "../../shared/ports/log_stream.ts";
 import type { LogEntry } from "../../shared/ports/log_entry.ts";
-import { CONTEXT_MAX, type LogContext, type LogStore } from "../../shared/ports/log_store.ts";
+import {
+  CONTEXT_MAX,
+  type LogContext,
+  type LogStore,
+  SEARCH_MAX,
+} from "../../shared/ports/log_store.ts";
 import { displayText } from "./dashboard_view.ts";
 import { METRICS_CONTENT_TYPE, type TailwiseMetrics } from "../../shared/runtime/metrics.ts";
 import {
@@ -160,6 +165,11 @@ export interface ApiDeps {
    * `GET /context/:container`; without it that route answers 503.
    */
   context?: LogStore["context"];
+  /**
+   * A service's lines containing a text (the log store's `search`), for
+   * `GET /search/:container` and the service page; without it that route answers 503.
+   */
+  search?: LogStore["search"];
 }
 
 /** Options of {@linkcode createApi}. */
@@ -512,14 +522,7 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
       if (e instanceof RangeError) _bad(e.message);
       throw e;
     }
-    const view = (e: LogEntry) => ({
-      container: e.containerName,
-      ts: e.ts,
-      stream: e.stream,
-      line: e.line,
-      display: displayText(e.line).text,
-      ...(e.truncated ? { truncated: true } : {}),
-    });
+    const view = _contextLine;
     return c.json({
       container,
       ts,
@@ -527,6 +530,42 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
       at: got.at.map(view),
       after: got.after.map(view),
     });
+  });
+
+  app.get("/search/:container", async (c) => {
+    const container = _containerParam(c);
+    if (!deps.search) {
+      throw new HTTPException(503, { message: "This api has no log history to search" });
+    }
+    const q = c.req.query("q") ?? "";
+    const time = (name: string): Date | undefined => {
+      const v = c.req.query(name);
+      if (v === undefined || v === "") return undefined;
+      const ms = /^\d{1,16}$/.test(v) ? Number(v) : Date.parse(v);
+      if (!Number.isFinite(ms)) {
+        _bad(`${name}: expected ISO 8601 or ms since the epoch, got ${_quote(v)}`);
+      }
+      return new Date(ms);
+    };
+    const from = time("from");
+    const to = time("to");
+    const l = c.req.query("limit");
+    if (l !== undefined && !/^\d{1,4}$/.test(l)) {
+      _bad(`limit: expected an integer 1..${SEARCH_MAX}, got ${_quote(l)}`);
+    }
+    let found: LogEntry[];
+    try {
+      found = await deps.search(container, q, {
+        ...(from ? { from } : {}),
+        ...(to ? { to } : {}),
+        ...(l === undefined ? {} : { limit: Number(l) }),
+        signal: c.req.raw.signal,
+      });
+    } catch (e) {
+      if (e instanceof RangeError) _bad(e.message);
+      throw e;
+    }
+    return c.json({ container, q, lines: found.map(_contextLine) });
   });
 
   app.post("/models/:container/rollback", async (c) => {
@@ -629,6 +668,7 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
     "/",
     createServiceView({
       registry: deps.registry,
+      ...(deps.search ? { search: deps.search } : {}),
       ...(deps.lineCounts ? { lineCounts: deps.lineCounts } : {}),
       deploys: (service) =>
         listDeploys(deps.logStream, options.deploysStream ?? "tailwise:deploys", {
@@ -804,6 +844,18 @@ async function _runCheck(check: HealthCheck, timeoutMs: number): Promise<HealthR
 function _digest(token: string): Uint8Array {
   // Comparing digests keeps the comparison independent of the token's length.
   return new Uint8Array(createHash("sha256").update(token, "utf8").digest());
+}
+
+/** A history line as `GET /context` and `GET /search` answer it. */
+function _contextLine(e: LogEntry) {
+  return {
+    container: e.containerName,
+    ts: e.ts,
+    stream: e.stream,
+    line: e.line,
+    display: displayText(e.line).text,
+    ...(e.truncated ? { truncated: true } : {}),
+  };
 }
 
 function _bad(message: string): never {

@@ -169,6 +169,7 @@ export function buildApi(
         lineCounts: (since) => logStore.containers({ since }),
         history: (key, o) => logStore.history(key, o),
         context: (key, ts, o) => logStore.context(key, ts, o),
+        search: (key, q, o) => logStore.search(key, q, o),
         token: options.token,
         signal,
         log,
@@ -224,6 +225,8 @@ export interface ServeApiOptions {
   history?: ApiDeps["history"];
   /** A service's lines around a moment (the log store's `context`), for `GET /context/:container`. */
   context?: ApiDeps["context"];
+  /** A service's lines containing a text (the log store's `search`), for `GET /search/:container`. */
+  search?: ApiDeps["search"];
 }
 
 /**
@@ -269,6 +272,7 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
     ...(options.lineCounts ? { lineCounts: options.lineCounts } : {}),
     ...(options.history ? { history: options.history } : {}),
     ...(options.context ? { context: options.context } : {}),
+    ...(options.search ? { search: options.search } : {}),
   }, {
     token: options.token,
     anomaliesStream: config.streams.anomalies,

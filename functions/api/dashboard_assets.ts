@@ -101,6 +101,12 @@ table.grid .r, .r { text-align: right; }
 .acts { display: inline-flex; gap: 6px; }
 .facts th { position: static; width: 170px; text-transform: none; letter-spacing: 0; font-size: 12.5px; }
 .facts .links { display: flex; flex-wrap: wrap; gap: 6px 12px; }
+.search-form { display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: end; padding: 12px 16px; }
+.search-form label { display: flex; flex-direction: column; gap: 4px; font-size: 12px; color: var(--muted); }
+.search-form input, .search-form select { font: 13px var(--mono); padding: 4px 8px; min-width: 0; max-width: 100%; }
+.search-count { margin: 0; padding: 0 16px; }
+.search-hits { margin: 6px 16px 14px; max-height: 480px; }
+.error { color: var(--crit); }
 @media (max-width: 900px) { .facts th { display: block; padding: 6px 12px 0; border: 0; background: none; } }
 
 .anomalies { table-layout: fixed; }

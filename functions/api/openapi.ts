@@ -376,6 +376,59 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      "/search/{container}": {
+        get: {
+          summary:
+            "A service's lines containing a text (substring, ASCII case folded), newest first",
+          operationId: "search",
+          parameters: [
+            _containerParam,
+            {
+              name: "q",
+              in: "query",
+              required: true,
+              description:
+                "The text, 1 to 200 characters, no control characters; matched literally",
+              schema: { type: "string" },
+            },
+            {
+              name: "from",
+              in: "query",
+              required: false,
+              description: "Earliest time (ISO 8601 or ms), inclusive",
+              schema: { type: "string" },
+            },
+            {
+              name: "to",
+              in: "query",
+              required: false,
+              description: "Latest time (ISO 8601 or ms), exclusive; default now",
+              schema: { type: "string" },
+            },
+            {
+              name: "limit",
+              in: "query",
+              required: false,
+              description: "Most lines (1 to 1000, default 100)",
+              schema: { type: "integer", minimum: 1, maximum: 1000 },
+            },
+          ],
+          responses: {
+            200: _ok("The matching lines, newest first", {
+              type: "object",
+              required: ["container", "q", "lines"],
+              properties: {
+                container: { type: "string" },
+                q: { type: "string" },
+                lines: { type: "array", items: { $ref: "#/components/schemas/ContextLine" } },
+              },
+            }),
+            400: _error,
+            401: _unauthorized,
+            503: _error,
+          },
+        },
+      },
       "/train/{container}": {
         post: {
           summary: "Train a container's model now",

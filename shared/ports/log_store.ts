@@ -101,6 +101,70 @@ export function contextCounts(options: ContextOptions = {}): { before: number; a
   return out;
 }
 
+/** Options of {@linkcode LogStore.search}. */
+export interface SearchOptions {
+  /**
+   * Earliest time, inclusive.
+   * @default the beginning
+   */
+  from?: Date;
+  /**
+   * Latest time, exclusive.
+   * @default now
+   */
+  to?: Date;
+  /**
+   * Most entries returned, the newest first (1 to {@linkcode SEARCH_MAX}).
+   * @default 100
+   */
+  limit?: number;
+  /** Stops the search; the call then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Largest `limit` of {@linkcode LogStore.search}. */
+export const SEARCH_MAX = 1000;
+/** Longest search text, in characters. */
+export const SEARCH_MAX_CHARS = 200;
+
+/**
+ * Checks a search text and its limit.
+ *
+ * @param query the text searched for
+ * @param options the options as given
+ * @returns the limit to use
+ * @throws {RangeError} naming the bad value
+ */
+export function searchLimit(query: string, options: SearchOptions = {}): number {
+  if (query.length === 0 || query.length > SEARCH_MAX_CHARS) {
+    throw new RangeError(
+      `Cannot search: query of ${query.length} characters; expected 1..${SEARCH_MAX_CHARS}`,
+    );
+  }
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(query)) {
+    throw new RangeError("Cannot search: the query has control characters; expected plain text");
+  }
+  const limit = options.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > SEARCH_MAX) {
+    throw new RangeError(`Cannot search: limit ${limit}; expected an integer 1..${SEARCH_MAX}`);
+  }
+  return limit;
+}
+
+/**
+ * Whether a line contains the search text, as {@linkcode LogStore.search}
+ * matches: a substring, ASCII letters in any case.
+ *
+ * @param line the line
+ * @param query the search text
+ * @returns true when it matches
+ */
+export function searchMatches(line: string, query: string): boolean {
+  const fold = (t: string) => t.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  return fold(line).includes(fold(query));
+}
+
 /** A model key seen in the store, with its line count and the containers behind it. */
 export interface ContainerCount {
   /** The model key (service key, or container name; see `modelKey`). */
@@ -141,6 +205,18 @@ export interface LogStore extends AsyncDisposable {
    * @throws {RangeError} when `ts` is not RFC 3339 or a count is out of range
    */
   context(key: string, ts: string, options?: ContextOptions): Promise<LogContext>;
+  /**
+   * One model key's entries whose line contains a text (a substring, ASCII
+   * letters in any case; same key semantics as `history`), the newest first.
+   * Lines stored as raw bytes (not valid UTF-8) are not searched, and on
+   * InfluxDB a match across the boundary of a long line's stored parts is
+   * missed.
+   *
+   * @param key the model key
+   * @param query the text, 1 to {@linkcode SEARCH_MAX_CHARS} characters, no control characters
+   * @throws {RangeError} when the query or limit is out of range
+   */
+  search(key: string, query: string, options?: SearchOptions): Promise<LogEntry[]>;
   /** Model keys with entries since a time, with their counts and containers, by key. */
   containers(options: { since: Date; signal?: AbortSignal }): Promise<ContainerCount[]>;
   /** True when the backing service answers. */

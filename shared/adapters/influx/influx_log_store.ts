@@ -25,6 +25,9 @@ import {
   type HistoryOptions,
   type LogContext,
   type LogStore,
+  searchLimit,
+  searchMatches,
+  type SearchOptions,
   type WriteOptions,
   type WriteResult,
 } from "../../ports/log_store.ts";
@@ -408,6 +411,40 @@ export class InfluxLogStore implements LogStore {
     return { before: b, at, after: a };
   }
 
+  /** {@inheritDoc LogStore.search} */
+  async search(key: string, query: string, options: SearchOptions = {}): Promise<LogEntry[]> {
+    const limit = searchLimit(query, options);
+    const k = _quote(storedTagValue(key));
+    const base =
+      `SELECT * FROM ${this.#from} WHERE ("model" = ${k} OR ("model" = '' AND "container" = ${k}))`;
+    const lower = options.from ? ` AND time >= ${_nanos(options.from)}` : "";
+    const upper = ` AND time < ${_nanos(options.to ?? new Date())}`;
+    const rowsOf = async (q: string) => {
+      const series = await this.#query(q, { signal: options.signal });
+      const s = series[0];
+      return s ? s.values.map((v) => _row(s.columns, v)) : [];
+    };
+    // The regex matches the text literally: every regex metacharacter and
+    // the literal's delimiter escaped; ASCII letters in any case.
+    const hits = await rowsOf(
+      `${base}${lower}${upper} AND "line" =~ /${
+        _regexLiteral(query)
+      }/ ORDER BY time DESC LIMIT ${limit}`,
+    );
+    if (hits.length === 0) return [];
+    // A hit may be one part of a long line: read those timestamps whole
+    // (InfluxQL has no OR of times: one query per timestamp).
+    const multi = new Set(
+      hits.filter((r) => r.part !== null && r.part !== undefined).map((r) => String(r.time)),
+    );
+    const rows = hits.filter((r) => !multi.has(String(r.time)));
+    for (const t of multi) rows.push(...await rowsOf(`${base} AND time = ${tsToNanoText(t)}`));
+    const ns = (r: Record<string, unknown>) => BigInt(tsToNanoText(String(r.time)));
+    rows.sort((a, b) => (ns(a) < ns(b) ? -1 : ns(a) > ns(b) ? 1 : 0));
+    return _assemble(rows).filter((e) => e.raw === undefined && searchMatches(e.line, query))
+      .reverse().slice(0, limit);
+  }
+
   /** {@inheritDoc LogStore.containers} */
   async containers(options: { since: Date; signal?: AbortSignal }): Promise<ContainerCount[]> {
     const q = `SELECT count("cid") FROM ${this.#from} WHERE time >= ${
@@ -631,6 +668,12 @@ function _row(columns: string[], values: unknown[]): Record<string, unknown> {
 
 function _nanos(d: Date): bigint {
   return BigInt(d.getTime()) * 1_000_000n;
+}
+
+/** A search text as the body of an InfluxQL regex literal: literal, ASCII case folded. */
+function _regexLiteral(text: string): string {
+  const escaped = text.replace(/[\\^$.|?*+()[\]{}\/-]/g, "\\$&");
+  return `(?i)${escaped}`;
 }
 
 function _ident(name: string): string {

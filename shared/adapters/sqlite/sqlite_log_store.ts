@@ -33,6 +33,8 @@ import {
   type HistoryOptions,
   type LogContext,
   type LogStore,
+  searchLimit,
+  type SearchOptions,
   type WriteOptions,
   type WriteResult,
 } from "../../ports/log_store.ts";
@@ -262,6 +264,30 @@ export class SqliteLogStore implements LogStore {
       out.at = read("ns = ? ORDER BY stream, seq, nid LIMIT ?", CONTEXT_AT_MAX);
       out.after = read("ns > ? ORDER BY ns, stream, seq, nid LIMIT ?", after);
       return Promise.resolve(out);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** {@inheritDoc LogStore.search} */
+  search(key: string, query: string, options: SearchOptions = {}): Promise<LogEntry[]> {
+    try {
+      this.#check();
+      const limit = searchLimit(query, options);
+      options.signal?.throwIfAborted();
+      const cid = this.#cid(key, false);
+      if (cid === null) return Promise.resolve([]);
+      const from = options.from ? BigInt(options.from.getTime()) * 1_000_000n : -1n;
+      const to = BigInt((options.to ?? new Date()).getTime()) * 1_000_000n;
+      // The key's time range comes from the primary key; LIKE folds ASCII case.
+      const pattern = `%${query.replace(/[\\%_]/g, "\\$&")}%`;
+      const rows = this.#db.prepareArrays(
+        "SELECT CAST(ns AS TEXT), stream, seq, ts, " +
+          "CASE WHEN flags & 2 THEN CAST(line AS BLOB) ELSE line END, raw, flags, mid, nid " +
+          "FROM history_entries WHERE cid = ? AND ns >= ? AND ns < ? AND raw IS NULL " +
+          "AND line LIKE ? ESCAPE '\\' ORDER BY ns DESC, stream DESC, seq DESC, nid DESC LIMIT ?",
+      ).all(cid, from, to, pattern, limit) as unknown as _Row[];
+      return Promise.resolve(rows.map((r) => this.#entryOf(key, cid, r)));
     } catch (e) {
       return Promise.reject(e);
     }

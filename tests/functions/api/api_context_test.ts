@@ -102,6 +102,43 @@ Deno.test("GET /context/:container gives the lines around a moment, display-safe
   }
 });
 
+Deno.test("GET /search/:container finds lines literally, newest first, and names bad values", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "tailwise-search-" });
+  const store = await SqliteLogStore.open(dataDir);
+  try {
+    await store.write([
+      _entry(1, "upstream timed out (a)"),
+      _entry(2, "GET / 200"),
+      _entry(3, "Upstream Timed Out (b) \u001b[1m<b>x</b>"),
+    ]);
+    await using f = apiFixture({ search: (k, q, o) => store.search(k, q, o) });
+    const res = await f.call(`/search/web?q=${encodeURIComponent("timed OUT")}&from=${at(0)}`);
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.deepEqual(body.lines.map((l: { display: string }) => l.display), [
+      "Upstream Timed Out (b) <b>x</b>",
+      "upstream timed out (a)",
+    ]);
+    const limited = await (await f.call("/search/web?q=timed&limit=1")).json();
+    assert.equal(limited.lines.length, 1);
+    for (
+      const [q, re] of [
+        ["", /query of 0 characters/],
+        ["?q=x&limit=0", /limit 0; expected an integer 1\.\.1000/],
+        ["?q=x&limit=abc", /limit: expected an integer 1\.\.1000, got "abc"/],
+        ["?q=x&from=yesterday", /from: expected ISO 8601 or ms since the epoch, got "yesterday"/],
+      ] as const
+    ) {
+      const bad = await f.call(`/search/web${q}`);
+      assert.equal(bad.status, 400, q);
+      assert.match((await bad.json()).error, re);
+    }
+  } finally {
+    await store[Symbol.asyncDispose]();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
 Deno.test("GET /context/:container without a log history is 503", async () => {
   await using f = apiFixture();
   const res = await f.call(`/context/web?ts=${encodeURIComponent(at(0))}`);

@@ -127,6 +127,7 @@ Deno.test("dashboard: sign in, live anomalies over SSE, feedback suppresses, hos
     lineCounts: (since) => logStore.containers({ since }),
     history: (key, o) => logStore.history(key, o),
     context: (key, ts, o) => logStore.context(key, ts, o),
+    search: (key, q, o) => logStore.search(key, q, o),
   }, {
     token: TOKEN,
     deploysStream: config.streams.deploys,
@@ -575,6 +576,30 @@ Deno.test("dashboard: sign in, live anomalies over SSE, feedback suppresses, hos
           await page.locator('#service-facts a:has-text("Volume")').getAttribute("href"),
           "/volume?service=web",
         );
+        // Search the service's history: literal, any case, hostile lines as text.
+        await page.fill("#search-q", "UPSTREAM timed");
+        await Promise.all([
+          page.waitForURL(/q=UPSTREAM/),
+          page.click('.search-form button[type="submit"]'),
+        ]);
+        assert.equal(await page.locator("#search-count").innerText(), "1 line found");
+        assert.match(await page.locator("#search-hits li").innerText(), /upstream timed out/);
+        await page.fill("#search-q", "<script>");
+        await page.selectOption("#search-range", "all");
+        await Promise.all([
+          page.waitForURL(/range=all/),
+          page.click('.search-form button[type="submit"]'),
+        ]);
+        assert.match(
+          await page.locator("#search-hits li").innerText(),
+          /before <script>window.__pwned=4<\/script> bold \[U\+202E\]evil/,
+        );
+        assert.equal(await page.locator("#search-hits script").count(), 0);
+        assert.equal(
+          await page.evaluate(() => (window as { __pwned?: number }).__pwned),
+          undefined,
+        );
+        assert.equal(await page.locator("#search-range").inputValue(), "all");
         await page.screenshot({ path: SERVICE_SCREENSHOT, fullPage: true });
         await page.setViewportSize({ width: 420, height: 900 });
         assert.equal(

@@ -294,6 +294,66 @@ export function logStoreConformance(
     );
   });
 
+  test("search() finds a key's lines containing a text, literally, any ASCII case, newest first", async (store) => {
+    const key = name("shop_pay").replace(/\.1\.x$/, "");
+    const r1 = `${key}.1.aaa`;
+    const other = name("other");
+    await store.write([
+      entry(key, 100, "upstream timed out while reading"),
+      entry(r1, 200, "GET /pay 200 upstream ok", { key }),
+      entry(r1, 300, "UPSTREAM TIMED OUT (110)", { key }),
+      entry(r1, 400, "literal a.b/c(d)*[e]+%_\\ ^$| end", { key }),
+      entry(r1, 500, "axb/c(d)*[e]+X_\\ ^$| end", { key }),
+      entry(r1, 600, "upstream timed out <script>\u202e", { key }),
+      entry(other, 350, "upstream timed out elsewhere"),
+    ]);
+    const lines = (es: LogEntry[]) => es.map((e) => e.line);
+    assert.deepEqual(lines(await store.search(key, "Upstream timed OUT")), [
+      "upstream timed out <script>\u202e",
+      "UPSTREAM TIMED OUT (110)",
+      "upstream timed out while reading",
+    ]);
+    assert.deepEqual(lines(await store.search(key, "timed out", { limit: 1 })), [
+      "upstream timed out <script>\u202e",
+    ]);
+    assert.deepEqual(
+      lines(
+        await store.search(key, "timed out", {
+          from: new Date(base + 150),
+          to: new Date(base + 600),
+        }),
+      ),
+      ["UPSTREAM TIMED OUT (110)"],
+    );
+    // Regex and LIKE metacharacters are plain text.
+    assert.deepEqual(lines(await store.search(key, "a.b/c(d)*[e]+%_\\ ^$|")), [
+      "literal a.b/c(d)*[e]+%_\\ ^$| end",
+    ]);
+    assert.deepEqual(await store.search(key, ".*"), []);
+    assert.deepEqual(await store.search(key, "timed%out"), [], "% is not a wildcard");
+    assert.deepEqual(await store.search(key, "timed_out"), [], "_ is not a wildcard");
+    // A long line (several stored parts on InfluxDB), matched near its end, comes back whole.
+    const long = `head ${"x".repeat(150_000)} tail-needle`;
+    await store.write([entry(r1, 700, long, { key })]);
+    const found = await store.search(key, "TAIL-needle");
+    assert.equal(found.length, 1);
+    assert.equal(found[0]!.line, long);
+    const [hit] = await store.search(key, "GET /pay");
+    assert.equal(hit!.containerName, r1);
+    assert.equal(modelKey(hit!), key);
+    assert.deepEqual(await store.search(name("nobody"), "x"), []);
+  });
+
+  test("search() refuses an empty, long or control-character query and a bad limit", async (store) => {
+    await assert.rejects(() => store.search("x", ""), /query of 0 characters; expected 1\.\.200/);
+    await assert.rejects(() => store.search("x", "a".repeat(201)), /query of 201 characters/);
+    await assert.rejects(() => store.search("x", "a\nb"), /control characters/);
+    await assert.rejects(
+      () => store.search("x", "a", { limit: 0 }),
+      /limit 0; expected an integer 1\.\.1000/,
+    );
+  });
+
   test("write() with an aborted signal rejects with its reason", async (store) => {
     const ctl = new AbortController();
     const reason = new Error("stop");
