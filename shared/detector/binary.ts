@@ -168,9 +168,21 @@ export class ByteReader {
   str(): string {
     const n = this.varint();
     this.#need(n);
-    const s = _decoder.decode(this.#buf.subarray(this.#pos, this.#pos + n));
+    const buf = this.#buf;
+    const start = this.#pos;
     this.#pos += n;
-    return s;
+    // Short ASCII strings (template text, leaf keys) are built here: the
+    // decoder's call costs more than the bytes for them.
+    if (n <= 64) {
+      let s = "";
+      for (let i = start; i < start + n; i++) {
+        const c = buf[i]!;
+        if (c >= 0x80) return _decoder.decode(buf.subarray(start, start + n));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return _decoder.decode(buf.subarray(start, start + n));
   }
 
   /**

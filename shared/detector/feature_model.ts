@@ -214,10 +214,12 @@ export class FeatureModel {
   #slotBlocks: (Uint8Array | undefined)[] = [];
   #templateSeverity: Float64Array = new Float64Array(0);
   #templateRarity: Float64Array = new Float64Array(0);
-  #templateRows: { index: number[]; value: number[] }[] = [];
+  #templateRows: ({ index: number[]; value: number[] } | undefined)[] = [];
   #templateStructured: Uint8Array = new Uint8Array(0);
-  #idf = new Map<string, number>();
+  #tokenIds = new Map<string, number>();
+  #idf = new Float64Array(0);
   #defaultIdf = 1;
+  #finishedLines = 1;
   #scratch = new Float32Array(DIMENSIONS);
   #stamp = new Int32Array(DIMENSIONS);
 
@@ -307,36 +309,80 @@ export class FeatureModel {
     const templates = this.miner.templates;
     const nT = templates.length;
     const n = Math.max(1, this.trainedLines);
-    const df = new Map<string, number>();
-    for (const t of templates) {
-      const seen = new Set<string>();
+    // Document frequency per token, weighted by template counts; a token
+    // counts once per template. Tokens get ids (one map lookup per token);
+    // `last` is the template that counted an id last.
+    const ids = new Map<string, number>();
+    let df = new Float64Array(1024);
+    let last = new Int32Array(1024);
+    for (let i = 0; i < nT; i++) {
+      const t = templates[i]!;
       for (const tok of t.tokens) {
-        if (tok === WILDCARD || seen.has(tok)) continue;
-        seen.add(tok);
-        df.set(tok, (df.get(tok) ?? 0) + t.count);
+        if (tok === WILDCARD) continue;
+        let id = ids.get(tok);
+        if (id === undefined) {
+          id = ids.size;
+          ids.set(tok, id);
+          if (id === df.length) {
+            const nd = new Float64Array(id * 2);
+            nd.set(df);
+            df = nd;
+            const nl = new Int32Array(id * 2);
+            nl.set(last);
+            last = nl;
+          }
+          last[id] = -1;
+        }
+        if (last[id] === i) continue;
+        last[id] = i;
+        df[id] = df[id]! + t.count;
       }
     }
-    this.#idf = new Map();
-    for (const [tok, d] of df) this.#idf.set(tok, Math.log(1 + n / d));
+    for (let id = 0; id < ids.size; id++) df[id] = Math.log(1 + n / df[id]!);
+    this.#tokenIds = ids;
+    this.#idf = df;
     this.#defaultIdf = Math.log(1 + n);
-    this.#templateSeverity = new Float64Array(nT);
+    this.#finishedLines = n;
+    // Severity and the hashed row of a template are computed when the
+    // template is first met (a model loads faster; most templates of a large
+    // model are rare).
+    this.#templateSeverity = new Float64Array(nT).fill(-1);
     this.#templateRarity = new Float64Array(nT);
     // Marks made before finishing (training, loading) are kept.
     const marked = this.#templateStructured;
     this.#templateStructured = new Uint8Array(nT);
     this.#templateStructured.set(marked.subarray(0, Math.min(nT, marked.length)));
-    this.#templateRows = [];
+    this.#templateRows = new Array(nT);
     for (let i = 0; i < nT; i++) {
-      const t = templates[i]!;
-      let sev = 0;
-      for (const tok of t.tokens) if (tok !== WILDCARD) sev = Math.max(sev, severityOf(tok));
-      // A severe template that recurs routinely is that container's normal:
-      // its severity weighs half, as its rarity does.
-      const recurring = isRecurring(t.count, n);
-      this.#templateSeverity[i] = recurring ? sev * 0.5 : sev;
-      this.#templateRarity[i] = recurring ? rarityOf(t.count, n) * 0.5 : rarityOf(t.count, n);
-      this.#templateRows.push(this.#hashTokens(t.tokens, t.tokens.length));
+      const count = templates[i]!.count;
+      // A template that recurs routinely weighs half (see #severityOf).
+      this.#templateRarity[i] = isRecurring(count, n) ? rarityOf(count, n) * 0.5 : rarityOf(count, n);
     }
+  }
+
+  // Severity of a template's constant tokens, computed on first use.
+  #severityOf(template: number): number {
+    const known = this.#templateSeverity[template];
+    if (known === undefined) return 0;
+    if (known >= 0) return known;
+    const t = this.miner.templates[template]!;
+    let sev = 0;
+    for (const tok of t.tokens) if (tok !== WILDCARD) sev = Math.max(sev, severityOf(tok));
+    // A severe template that recurs routinely is that container's normal:
+    // its severity weighs half, as its rarity does.
+    if (isRecurring(t.count, this.#finishedLines)) sev *= 0.5;
+    this.#templateSeverity[template] = sev;
+    return sev;
+  }
+
+  // Hashed constant tokens of a template, computed on first use.
+  #rowOf(template: number): { index: number[]; value: number[] } {
+    let row = this.#templateRows[template];
+    if (row === undefined) {
+      const tokens = this.miner.templates[template]!.tokens;
+      row = this.#templateRows[template] = this.#hashTokens(tokens, tokens.length);
+    }
+    return row;
   }
 
   /**
@@ -370,7 +416,7 @@ export class FeatureModel {
    * @returns Severity in [0, 1].
    */
   severity(template: number): number {
-    return this.#templateSeverity[template] ?? 0;
+    return this.#severityOf(template);
   }
 
   /**
@@ -405,7 +451,7 @@ export class FeatureModel {
       const slots = this.#slotsOf(t);
       let keep = 1;
       ev.rarity = this.#templateRarity[t]!;
-      ev.severity = this.#templateSeverity[t]!;
+      ev.severity = this.#severityOf(t);
       for (let i = 0; i < count; i++) {
         const tok = tokens[i]!;
         const sm = slots?.[i];
@@ -531,7 +577,7 @@ export class FeatureModel {
    */
   denseFeatures(ev: LineEvidence, out: Float32Array): boolean {
     const cached = ev.template >= 0 && ev.differing === 0;
-    const row = cached ? this.#templateRows[ev.template]! : this.#hashTokens(
+    const row = cached ? this.#rowOf(ev.template) : this.#hashTokens(
       ev.masked.tokens,
       ev.masked.count,
       ev.masked.literals,
@@ -556,7 +602,7 @@ export class FeatureModel {
     const t = this.miner.templates[template]!;
     scratch.fill(0, 0, DENSE_FEATURES);
     _evidence.template = template;
-    _evidence.severity = this.#templateSeverity[template]!;
+    _evidence.severity = this.#severityOf(template);
     _evidence.rarity = this.#templateRarity[template]!;
     _evidence.numericZ = numericZ;
     _evidence.structured = this.#templateStructured[template] === 1;
@@ -568,7 +614,7 @@ export class FeatureModel {
         value[n++] = scratch[f]!;
       }
     }
-    const row = this.#templateRows[template]!;
+    const row = this.#rowOf(template);
     for (let k = 0; k < row.index.length; k++) {
       index[n] = row.index[k]!;
       value[n++] = row.value[k]!;
@@ -613,7 +659,8 @@ export class FeatureModel {
         tok = lit;
       }
       const f = DENSE_FEATURES + (fnv1a32(tok) & (HASH_BUCKETS - 1));
-      const w = this.#idf.get(tok) ?? this.#defaultIdf;
+      const id = this.#tokenIds.get(tok);
+      const w = id === undefined ? this.#defaultIdf : this.#idf[id]!;
       if (stamp[f] !== mark) {
         stamp[f] = mark;
         scratch[f] = 0;

@@ -120,6 +120,10 @@ export class TemplateMiner {
   #maxTemplates: number;
   #merged = 0;
   #ids: string[] = [];
+  // The match cache's key prefix for the last similarity asked (no number
+  // to string conversion per line).
+  #keySimilarity = NaN;
+  #keyPrefix = "";
   #matchCache = new Map<string, number>();
   #texts: string[] = [];
   // Per template: what each generalised position held. No entry: the
@@ -352,7 +356,11 @@ export class TemplateMiner {
     literals: readonly string[] = _NO_LITERALS,
   ): number {
     // Lines repeat: remember the answer per exact masked line (bounded).
-    let key = similarity + "\u0001";
+    if (similarity !== this.#keySimilarity) {
+      this.#keySimilarity = similarity;
+      this.#keyPrefix = similarity + "\u0001";
+    }
+    let key = this.#keyPrefix;
     for (let i = 0; i < count; i++) {
       const lit = literals[i];
       key += (lit ? lit : tokens[i]!) + "\u0001";
