@@ -448,10 +448,15 @@ function _parseNumber(text: string, start: number, end: number): number {
   if (first === 45 || first === 43) k++;
   let digits = 0;
   let dots = 0;
+  // The integer so far (exact up to 15 digits), to skip a substring and
+  // Number() for the common case.
+  let int = 0;
   for (; k < e; k++) {
     const c = text.charCodeAt(k);
-    if (c >= 48 && c <= 57) digits++;
-    else if (c === 46 && dots === 0) dots++;
+    if (c >= 48 && c <= 57) {
+      digits++;
+      int = int * 10 + (c - 48);
+    } else if (c === 46 && dots === 0) dots++;
     else break;
   }
   if (digits === 0) return NaN;
@@ -466,5 +471,6 @@ function _parseNumber(text: string, start: number, end: number): number {
       if (!((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 37)) return NaN;
     }
   }
+  if (dots === 0 && digits <= 15) return first === 45 ? -int : int;
   return Number(text.substring(s, k));
 }

@@ -73,6 +73,19 @@ const _WORDS: ReadonlyMap<string, number> = new Map<string, number>([
  * @returns A weight in [0, 1].
  */
 export function severityOf(token: string): number {
+  // Tokens repeat from line to line: remember the answer (bounded).
+  const known = _memo.get(token);
+  if (known !== undefined) return known;
+  const w = _severityOf(token);
+  if (_memo.size >= _MEMO_MAX) _memo.clear();
+  _memo.set(token, w);
+  return w;
+}
+
+const _MEMO_MAX = 8192;
+const _memo = new Map<string, number>();
+
+function _severityOf(token: string): number {
   let s = 0;
   let e = token.length;
   while (s < e && !_isWordChar(token.charCodeAt(s))) s++;
