@@ -356,7 +356,9 @@ export class FeatureModel {
     for (let i = 0; i < nT; i++) {
       const count = templates[i]!.count;
       // A template that recurs routinely weighs half (see #severityOf).
-      this.#templateRarity[i] = isRecurring(count, n) ? rarityOf(count, n) * 0.5 : rarityOf(count, n);
+      this.#templateRarity[i] = isRecurring(count, n)
+        ? rarityOf(count, n) * 0.5
+        : rarityOf(count, n);
     }
   }
 
