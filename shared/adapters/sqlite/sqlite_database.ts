@@ -288,7 +288,7 @@ export class SqliteDatabase implements AsyncDisposable {
     this.#check();
     let s = this.#statements.get(sql);
     if (!s) {
-      s = this.db.prepare(sql);
+      s = this.#guard(this.db.prepare(sql));
       this.#statements.set(sql, s);
     }
     return s;
@@ -305,7 +305,7 @@ export class SqliteDatabase implements AsyncDisposable {
     this.#check();
     let s = this.#arrays.get(sql);
     if (!s) {
-      s = this.db.prepare(sql);
+      s = this.#guard(this.db.prepare(sql));
       (s as SqliteStatement & { setReturnArrays(on: boolean): void }).setReturnArrays(true);
       this.#arrays.set(sql, s);
     }
@@ -337,11 +337,28 @@ export class SqliteDatabase implements AsyncDisposable {
           // SQLite rolled back by itself (e.g. after SQLITE_FULL)
         }
       }
-      if (isDiskFullError(e)) throw this.#diskFull(e);
+      if (isDiskFullError(e) && !(e instanceof StorageFullError)) throw this.#diskFull(e);
       throw e;
     } finally {
       this.#depth--;
     }
+  }
+
+  /**
+   * A statement whose `run` reports a full disk like {@linkcode SqliteDatabase.write}
+   * does, for writes outside a transaction.
+   */
+  #guard(statement: SqliteStatement): SqliteStatement {
+    const run = statement.run.bind(statement);
+    statement.run = (...params: unknown[]) => {
+      try {
+        return run(...params);
+      } catch (e) {
+        if (isDiskFullError(e) && !(e instanceof StorageFullError)) throw this.#diskFull(e);
+        throw e;
+      }
+    };
+    return statement;
   }
 
   /** True while writes fail for lack of space (until the probe finds space again). */
