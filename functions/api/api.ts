@@ -17,6 +17,7 @@
 import { createIncidentsApi } from "./incidents.ts";
 import { createVolumeView } from "./volume.ts";
 import { createServiceView } from "./service_view.ts";
+import { createPatternsView } from "./patterns_view.ts";
 import { createIncidentsView } from "./incidents_view.ts";
 import type { RateStore } from "../../shared/ports/rate_store.ts";
 import type { RateModel } from "../../shared/detector/detector.ts";
@@ -662,6 +663,11 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
       maxScan,
       now,
     }),
+  );
+
+  app.route(
+    "/",
+    createPatternsView({ ...(deps.history ? { history: deps.history } : {}), now }),
   );
 
   app.route(

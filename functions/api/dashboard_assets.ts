@@ -107,6 +107,11 @@ table.grid .r, .r { text-align: right; }
 .search-count { margin: 0; padding: 0 16px; }
 .search-hits { margin: 6px 16px 14px; max-height: 480px; }
 .error { color: var(--crit); }
+.patterns .spark { color: var(--accent); display: block; }
+.patterns .tpl-text { display: block; overflow-wrap: anywhere; white-space: pre-wrap; }
+.patterns .example { color: var(--muted); margin-top: 3px; cursor: auto; }
+.patterns td { vertical-align: middle; }
+.search-form .btn { align-self: center; }
 @media (max-width: 900px) { .facts th { display: block; padding: 6px 12px 0; border: 0; background: none; } }
 
 .anomalies { table-layout: fixed; }

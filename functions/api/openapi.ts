@@ -625,6 +625,23 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      "/patterns": {
+        get: {
+          summary:
+            "The dashboard's patterns page of a service (HTML): templates with counts, a sparkline, first and last seen",
+          operationId: "patternsPage",
+          tags: ["dashboard"],
+          parameters: [
+            { name: "service", in: "query", required: true, schema: { type: "string" } },
+            { name: "range", in: "query", schema: { type: "string", enum: ["1h", "24h", "7d"] } },
+          ],
+          responses: {
+            200: { description: "HTML", content: { "text/html": { schema: { type: "string" } } } },
+            400: { description: "No service (HTML)" },
+            503: { description: "No log history (HTML)" },
+          },
+        },
+      },
       "/service": {
         get: {
           summary:

@@ -119,11 +119,11 @@ export function createServiceView(deps: ServiceViewDeps): Hono {
     return c.html(_page(
       shown,
       html`
-                <section class="panel">
+                        <section class="panel">
           <div class="panel-head"><h2>Service · <span class="ctr" id="service-name">${shown}</span></h2>
-                <span class="sub">${current
-                  ? `trained · v${current.version}`
-                  : "learning"}</span></div>
+                        <span class="sub">${current
+                          ? `trained · v${current.version}`
+                          : "learning"}</span></div>
           <table class="grid facts" id="service-facts">
             <tbody>
               <tr>
@@ -160,41 +160,42 @@ export function createServiceView(deps: ServiceViewDeps): Hono {
               </tr>
               <tr>
                 <th scope="row">See</th>
-                <td class="links"><a class="btn" href="/volume?service=${enc}">Volume</a>
-                <a class="btn" href="/incident-list?service=${enc}">Incidents</a> <a class="btn" href="/">Dashboard</a></td>
+                <td class="links"><a class="btn" href="/patterns?service=${enc}">Patterns</a>
+        <a class="btn" href="/volume?service=${enc}">Volume</a>
+                        <a class="btn" href="/incident-list?service=${enc}">Incidents</a> <a class="btn" href="/">Dashboard</a></td>
               </tr>
             </tbody>
           </table>
         </section>
-                ${deps.search ? _searchPanel(name, q, rangeKey, hits, searchError) : ""}
-        <section class="panel">
-                <div class="panel-head"><h2>Model versions</h2><span class="sub">newest first</span></div>
-                <table class="grid" id="service-versions"><thead><tr><th class="r">Version</th><th>Status</th><th>Trained</th>
-                <th class="r">Lines</th><th class="r">Threshold</th><th>Note</th></tr></thead><tbody>${[
-                  ...versions,
-                ].sort((a, b) => b.version - a.version).slice(0, 50).map(
-                  _versionRow,
-                )}</tbody></table>
-                ${versions.length === 0
-                  ? html`<p class="empty">No model yet: the service is learning.</p>`
-                  : ""}
-                </section>
+                        ${deps.search ? _searchPanel(name, q, rangeKey, hits, searchError) : ""}
                 <section class="panel">
-                <div class="panel-head"><h2>Recent deploys</h2><span class="sub">image changes, newest first</span></div>
-                <table class="grid" id="service-deploys"><thead><tr><th>Time</th><th>Image</th><th>Container</th></tr></thead><tbody>${deploys
-                  .slice(0, 10).map((d) =>
-                    html`
-                      <tr>
-                        <td><time datetime="${new Date(d.at).toISOString()}">${_dateTime(
-                          new Date(d.at).toISOString(),
-                        )}</time></td>
-                        <td>${_t(d.previousImage)} → ${_t(d.image)}</td>
-                        <td>${_t(d.containerName)}</td>
-                      </tr>
-                    `
-                  )}</tbody></table>
-                ${deploys.length === 0 ? html`<p class="empty">No deploys seen.</p>` : ""}
-                </section>
+                        <div class="panel-head"><h2>Model versions</h2><span class="sub">newest first</span></div>
+                        <table class="grid" id="service-versions"><thead><tr><th class="r">Version</th><th>Status</th><th>Trained</th>
+                        <th class="r">Lines</th><th class="r">Threshold</th><th>Note</th></tr></thead><tbody>${[
+                          ...versions,
+                        ].sort((a, b) => b.version - a.version).slice(0, 50).map(
+                          _versionRow,
+                        )}</tbody></table>
+                        ${versions.length === 0
+                          ? html`<p class="empty">No model yet: the service is learning.</p>`
+                          : ""}
+                        </section>
+                        <section class="panel">
+                        <div class="panel-head"><h2>Recent deploys</h2><span class="sub">image changes, newest first</span></div>
+                        <table class="grid" id="service-deploys"><thead><tr><th>Time</th><th>Image</th><th>Container</th></tr></thead><tbody>${deploys
+                          .slice(0, 10).map((d) =>
+                            html`
+                              <tr>
+                                <td><time datetime="${new Date(d.at).toISOString()}">${_dateTime(
+                                  new Date(d.at).toISOString(),
+                                )}</time></td>
+                                <td>${_t(d.previousImage)} → ${_t(d.image)}</td>
+                                <td>${_t(d.containerName)}</td>
+                              </tr>
+                            `
+                          )}</tbody></table>
+                        ${deploys.length === 0 ? html`<p class="empty">No deploys seen.</p>` : ""}
+                        </section>
       `,
     ));
   });

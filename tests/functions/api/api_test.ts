@@ -451,7 +451,7 @@ Deno.test("GET /openapi.json is an OpenAPI 3.1 document listing every route and 
     .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, "{$1}")}`);
   const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
     .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`));
-  assert.equal(routes.length, 29);
+  assert.equal(routes.length, 30);
   assert.deepEqual(new Set(documented), new Set(routes));
   assert.deepEqual(doc, openApiDocument());
 });

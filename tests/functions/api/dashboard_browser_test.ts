@@ -36,6 +36,7 @@ const SCREENSHOT = Deno.env.get("TAILWISE_SCREENSHOT") ??
 const PHONE_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "_phone.png");
 const CONTEXT_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "_context.png");
 const SERVICE_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "_service.png");
+const PATTERNS_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "_patterns.png");
 const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--headless",
@@ -609,6 +610,53 @@ Deno.test("dashboard: sign in, live anomalies over SSE, feedback suppresses, hos
           0,
         );
         assert.equal(await page.locator('button:has-text("Sign out")').isVisible(), true);
+        await page.setViewportSize({ width: 1440, height: 900 });
+        // Patterns of the service over the last hour, linked from its page.
+        const t0 = Date.now() - 50 * 60_000;
+        await logStore.write([
+          ...Array.from({ length: 60 }, (_, i) => ({
+            ..._entry("web", _web(i)),
+            ts: new Date(t0 + i * 45_000).toISOString(),
+          })),
+          ...Array.from({ length: 7 }, (_, i) => ({
+            ..._entry(
+              "web",
+              `upstream timed out (110: Connection timed out) while reading response header, client: 10.0.4.${i}`,
+            ),
+            ts: new Date(t0 + 40 * 60_000 + i * 1000).toISOString(),
+          })),
+        ]);
+        await page.goto(`${base}/service?name=web`);
+        await Promise.all([
+          page.waitForURL(/\/patterns\?service=web/),
+          page.locator('#service-facts a:has-text("Patterns")').click(),
+        ]);
+        await page.selectOption("#patterns-range", "1h");
+        await Promise.all([
+          page.waitForURL(/range=1h/),
+          page.click('.search-form button[type="submit"]'),
+        ]);
+        const upstream = page.locator('#patterns tr.pattern:has-text("upstream timed out")');
+        assert.equal(await upstream.locator("td.num").innerText(), "8");
+        assert.equal(await upstream.locator("svg.spark polyline").count(), 1);
+        const rows = await page.locator("#patterns tr.pattern").count();
+        assert.ok(rows >= 4, `${rows} templates`);
+        assert.equal(await page.locator("#patterns svg.spark").count(), rows);
+        const hostile = page.locator('#patterns tr.pattern:has-text("pwned")');
+        assert.match(
+          await hostile.locator(".example").innerText(),
+          /<script>window.__pwned=4<\/script>/,
+        );
+        assert.equal(await page.locator("#patterns script").count(), 0);
+        await page.screenshot({ path: PATTERNS_SCREENSHOT, fullPage: true });
+        await page.setViewportSize({ width: 420, height: 900 });
+        assert.equal(
+          await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth",
+          ),
+          0,
+          "patterns at 420 px",
+        );
         await page.setViewportSize({ width: 1440, height: 900 });
         const missing = await page.goto(`${base}/service?name=nobody`);
         assert.equal(missing?.status(), 404);
