@@ -215,6 +215,7 @@ export class FeatureModel {
   #templateSeverity: Float64Array = new Float64Array(0);
   #templateRarity: Float64Array = new Float64Array(0);
   #templateRows: ({ index: number[]; value: number[] } | undefined)[] = [];
+  #tokenSeverity: (Float64Array | undefined)[] = [];
   #templateStructured: Uint8Array = new Uint8Array(0);
   #tokenIds = new Map<string, number>();
   #idf = new Float64Array(0);
@@ -353,6 +354,7 @@ export class FeatureModel {
     this.#templateStructured = new Uint8Array(nT);
     this.#templateStructured.set(marked.subarray(0, Math.min(nT, marked.length)));
     this.#templateRows = new Array(nT);
+    this.#tokenSeverity = new Array(nT);
     for (let i = 0; i < nT; i++) {
       const count = templates[i]!.count;
       // A template that recurs routinely weighs half (see #severityOf).
@@ -375,6 +377,16 @@ export class FeatureModel {
     if (isRecurring(t.count, this.#finishedLines)) sev *= 0.5;
     this.#templateSeverity[template] = sev;
     return sev;
+  }
+
+  // Severity of each token of a template, computed on first use.
+  #severityAt(template: number, tokens: readonly string[], i: number): number {
+    let at = this.#tokenSeverity[template];
+    if (at === undefined) {
+      at = this.#tokenSeverity[template] = new Float64Array(tokens.length);
+      for (let k = 0; k < tokens.length; k++) at[k] = severityOf(tokens[k]!);
+    }
+    return at[i]!;
   }
 
   // Hashed constant tokens of a template, computed on first use.
@@ -475,7 +487,9 @@ export class FeatureModel {
           if (v === v) this.#checkNumber(ev, t, i, v);
         }
         if (tt[i] === tok) {
-          if (ev.severity > 0 && severityOf(tok) === ev.severity) ev.severityTokens.push(tok);
+          if (ev.severity > 0 && this.#severityAt(t, tt, i) === ev.severity) {
+            ev.severityTokens.push(tok);
+          }
           continue;
         }
         if (tt[i] !== WILDCARD) ev.differing++;
