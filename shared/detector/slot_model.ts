@@ -549,6 +549,32 @@ function _hex(c: number): number {
   return -1;
 }
 
+// The shape bit of each ASCII character (`.` depends on the one before it).
+const _SHAPE_BITS: Int32Array = _shapeBits();
+
+function _shapeBits(): Int32Array {
+  const t = new Int32Array(128);
+  for (let c = 0; c < 128; c++) {
+    if (c >= 97 && c <= 122) t[c] = 1;
+    else if (c >= 65 && c <= 90) t[c] = 2;
+    else if (c >= 48 && c <= 57) t[c] = 4;
+    else if (c === 47) t[c] = 8;
+    else if (c === 46) t[c] = 16;
+    else if (c === 45 || c === 95) t[c] = 32;
+    else if (c === 39 || c === 34) t[c] = 1 << 7;
+    else if (c === 60 || c === 62) t[c] = 1 << 9;
+    else if (c < 32 || c === 127) t[c] = 1 << 10;
+    else if (c === 32 || c === 43) t[c] = 1 << 11;
+    else if (c === 61 || c === 38) t[c] = 1 << 12;
+    else if (c === 59 || c === 124 || c === 36 || c === 96) t[c] = 1 << 13;
+    else if (c === 40 || c === 41 || c === 123 || c === 125 || c === 91 || c === 93) {
+      t[c] = 1 << 14;
+    } else if (c === 92) t[c] = 1 << 15;
+    else t[c] = 1 << 16;
+  }
+  return t;
+}
+
 /**
  * The shape of a value: one bit per {@linkcode SHAPE_CLASSES} entry it shows.
  * Percent-encoded bytes count as `%-encoding` and as the character they
@@ -583,23 +609,8 @@ export function shapeOf(s: string, a: number, b: number): number {
         continue;
       }
     }
-    if (c >= 97 && c <= 122) mask |= 1;
-    else if (c >= 65 && c <= 90) mask |= 2;
-    else if (c >= 48 && c <= 57) mask |= 4;
-    else if (c === 47) mask |= 8;
-    else if (c === 46) mask |= prev === 46 ? (1 << 8) | 16 : 16;
-    else if (c === 45 || c === 95) mask |= 32;
-    else if (c === 39 || c === 34) mask |= 1 << 7;
-    else if (c === 60 || c === 62) mask |= 1 << 9;
-    else if (c < 32 || c === 127) mask |= 1 << 10;
-    else if (c === 32 || c === 43) mask |= 1 << 11;
-    else if (c === 61 || c === 38) mask |= 1 << 12;
-    else if (c === 59 || c === 124 || c === 36 || c === 96) mask |= 1 << 13;
-    else if (c === 40 || c === 41 || c === 123 || c === 125 || c === 91 || c === 93) {
-      mask |= 1 << 14;
-    } else if (c === 92) mask |= 1 << 15;
-    else if (c < 128) mask |= 1 << 16;
-    else mask |= 1 << 17;
+    if (c === 46) mask |= prev === 46 ? (1 << 8) | 16 : 16;
+    else mask |= c < 128 ? _SHAPE_BITS[c]! : 1 << 17;
     prev = c;
   }
   return mask;
