@@ -84,6 +84,13 @@ const _TIME_WORDS = new Set([
   "Sun",
 ]);
 
+/** Per character code below 128, 1 when some month or weekday name starts with it. */
+const _TIME_FIRST = (() => {
+  const t = new Uint8Array(128);
+  for (const w of _TIME_WORDS) t[w.charCodeAt(0)] = 1;
+  return t;
+})();
+
 /**
  * Tokenise and mask a line into a reusable buffer. Never throws.
  *
@@ -193,7 +200,8 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
         starts[count] = colon + 1;
       } else {
         const b = text.charCodeAt(start) === 91 || text.charCodeAt(start) === 40 ? 1 : 0;
-        token = len === 3 + b && _TIME_WORDS.has(text.substring(start + b, end))
+        token = len === 3 + b && _TIME_FIRST[text.charCodeAt(start + b)] === 1 &&
+            _TIME_WORDS.has(text.substring(start + b, end))
           ? "\u0000" + text.substring(start, end)
           : text.substring(start, end);
       }
@@ -333,8 +341,32 @@ function _isUnit(text: string, start: number, end: number): boolean {
     if (c === 44 || c === 59 || c === 41 || c === 93 || c === 46 || c === 58) e--;
     else break;
   }
-  return e - s > 0 && e - s <= 7 && _UNITS.has(text.substring(s, e).toLowerCase());
+  if (e - s <= 0 || e - s > 7) return false;
+  // Every unit is ASCII letters or `%` (and `µs`): an ASCII word with any
+  // other character, or whose first letter starts no unit, is none, without
+  // allocating its lower case.
+  let ascii = true;
+  for (let k = s; k < e; k++) {
+    const c = text.charCodeAt(k);
+    if (c >= 128) {
+      ascii = false;
+      break;
+    }
+    if (!((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 37)) return false;
+  }
+  if (ascii && !_UNIT_FIRST[text.charCodeAt(s) | 32]) return false;
+  return _UNITS.has(text.substring(s, e).toLowerCase());
 }
+
+/** Per lower-cased ASCII code, whether some unit starts with it. */
+const _UNIT_FIRST: boolean[] = (() => {
+  const t: boolean[] = new Array(128).fill(false);
+  for (const u of _UNITS) {
+    const c = u.charCodeAt(0);
+    if (c < 128) t[c] = true;
+  }
+  return t;
+})();
 
 function _isNameWithNumber(text: string, start: number, end: number): boolean {
   // Two or more letters, then one or two digits, then trailing punctuation.
