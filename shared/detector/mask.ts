@@ -84,6 +84,25 @@ const _TIME_WORDS = new Set([
   "Sun",
 ]);
 
+const _PUNCT = 0;
+const _SEP = 1;
+const _DIGIT = 2;
+const _HEX = 3;
+const _LETTER = 4;
+
+/** Class of each character code below 128 in a word scan (ESC is a separator). */
+const _CLASS = (() => {
+  const t = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) {
+    if (_isSeparator(c) || c === 0x1b) t[c] = _SEP;
+    else if (c >= 48 && c <= 57) t[c] = _DIGIT;
+    else if ((c >= 65 && c <= 70) || (c >= 97 && c <= 102)) t[c] = _HEX;
+    else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) t[c] = _LETTER;
+    else t[c] = _PUNCT;
+  }
+  return t;
+})();
+
 /** Per character code below 128, 1 when some month or weekday name starts with it. */
 const _TIME_FIRST = (() => {
   const t = new Uint8Array(128);
@@ -135,11 +154,14 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
     let backslash = false;
     while (i < n) {
       c = text.charCodeAt(i);
-      if (_isSeparator(c) || c === 0x1b) break;
-      if (c >= 48 && c <= 57) digits++;
-      else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) {
+      // ASCII through a class table (same classes as the tests below).
+      const cls = c < 128 ? _CLASS[c]! : _isSeparator(c) ? _SEP : _PUNCT;
+      if (cls === _SEP) break;
+      if (cls === _DIGIT) digits++;
+      else if (cls === _HEX) letters++;
+      else if (cls === _LETTER) {
         letters++;
-        if (!((c >= 65 && c <= 70) || (c >= 97 && c <= 102))) hexOnly = false;
+        hexOnly = false;
       } else {
         if (c === 47) {
           slashes++;
