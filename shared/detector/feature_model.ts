@@ -482,10 +482,8 @@ export class FeatureModel {
           continue;
         }
         constants++;
-        if (tok.endsWith(WILDCARD)) {
-          const v = m.values[i]!;
-          if (v === v) this.#checkNumber(ev, t, i, v);
-        }
+        const v = m.values[i]!;
+        if (v === v && tok.endsWith(WILDCARD)) this.#checkNumber(ev, t, i, v);
         if (tt[i] === tok) {
           if (ev.severity > 0 && this.#severityAt(t, tt, i) === ev.severity) {
             ev.severityTokens.push(tok);

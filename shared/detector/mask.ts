@@ -129,6 +129,7 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
   let count = 0;
   let i = 0;
   let afterNumber = false;
+  let timeWords = false;
   while (i < n && count < MAX_TOKENS) {
     let c = text.charCodeAt(i);
     if (c === 0x1b) {
@@ -222,10 +223,13 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
         starts[count] = colon + 1;
       } else {
         const b = text.charCodeAt(start) === 91 || text.charCodeAt(start) === 40 ? 1 : 0;
-        token = len === 3 + b && _TIME_FIRST[text.charCodeAt(start + b)] === 1 &&
-            _TIME_WORDS.has(text.substring(start + b, end))
-          ? "\u0000" + text.substring(start, end)
-          : text.substring(start, end);
+        if (
+          len === 3 + b && _TIME_FIRST[text.charCodeAt(start + b)] === 1 &&
+          _TIME_WORDS.has(text.substring(start + b, end))
+        ) {
+          token = "\u0000" + text.substring(start, end);
+          timeWords = true;
+        } else token = text.substring(start, end);
       }
     } else if (eq > start && eq < end - 1 && _isKey(text, start, eq)) {
       token = text.substring(start, eq + 1) + WILDCARD;
@@ -249,7 +253,7 @@ export function maskTokens(line: string, out: MaskedLine = createMaskedLine()): 
     tokens[count++] = token;
   }
   // Month and weekday names next to masked values are part of a timestamp.
-  for (let k = 0; k < count; k++) {
+  for (let k = 0; timeWords && k < count; k++) {
     const t = tokens[k]!;
     if (t.charCodeAt(0) === 0) {
       const prev = k > 0 ? tokens[k - 1]! : "";
