@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { unpackEntries } from "../../../shared/ports/log_entry.ts";
-import { dockerCli, startRedis, suiteEnv, waitFor } from "../../harness/services.ts";
+import { dockerCli, startDocker, startRedis, waitFor } from "../../harness/services.ts";
 import { TaskProcess } from "../../harness/task.ts";
 
 const LINES = 30_000;
@@ -11,9 +11,14 @@ const LINES = 30_000;
  * `deno task collect` (its permissions) trims what every group acked, says
  * so once per trim, and goes on; before, appends failed until someone
  * intervened.
+ *
+ * It runs its own Docker engine: collect follows every container of its
+ * engine, and the suite's shared engine holds other tests' containers, whose
+ * logs would otherwise go through the 4 MB Redis too.
  */
 Deno.test("deno task collect: a full Redis is trimmed of what every group acked, and appends go on", async () => {
-  const env = suiteEnv();
+  await using engine = await startDocker();
+  const env = { dockerSocket: engine.socketPath, dockerImage: engine.image };
   await using redis = await startRedis({
     args: ["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"],
   });
