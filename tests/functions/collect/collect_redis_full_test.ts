@@ -32,34 +32,44 @@ Deno.test("deno task collect: a full Redis is trimmed of what every group acked,
   const seen = new Set<string>();
   const stop = new AbortController();
   // ingest and score as a test consumer: read and ack everything at once.
+  let consumeError = "";
   const consume = (async () => {
     while (!stop.signal.aborted) {
-      for (const group of ["ingest", "score"]) {
-        const reply = await blocking.xreadgroup(
-          "GROUP",
-          group,
-          "c",
-          "COUNT",
-          2000,
-          "BLOCK",
-          50,
-          "STREAMS",
-          "tailwise:logs",
-          ">",
-        ) as [string, [string, string[]][]][] | null;
-        const messages = reply?.[0]?.[1] ?? [];
-        if (messages.length === 0) continue;
-        if (group === "ingest") {
-          for (const [, flat] of messages) {
-            const fields: Record<string, string> = {};
-            for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
-            for (const e of unpackEntries(fields)) if (e.containerName === name) seen.add(e.line);
-          }
-        }
-        await client.xack("tailwise:logs", group, ...messages.map(([id]) => id));
+      try {
+        await _readAndAck();
+      } catch (e) {
+        // A refused read (e.g. while Redis is full) is retried, as ingest and score do.
+        consumeError = e instanceof Error ? e.message : String(e);
+        await new Promise((r) => setTimeout(r, 20));
       }
     }
   })();
+  async function _readAndAck(): Promise<void> {
+    for (const group of ["ingest", "score"]) {
+      const reply = await blocking.xreadgroup(
+        "GROUP",
+        group,
+        "c",
+        "COUNT",
+        2000,
+        "BLOCK",
+        50,
+        "STREAMS",
+        "tailwise:logs",
+        ">",
+      ) as [string, [string, string[]][]][] | null;
+      const messages = reply?.[0]?.[1] ?? [];
+      if (messages.length === 0) continue;
+      if (group === "ingest") {
+        for (const [, flat] of messages) {
+          const fields: Record<string, string> = {};
+          for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+          for (const e of unpackEntries(fields)) if (e.containerName === name) seen.add(e.line);
+        }
+      }
+      await client.xack("tailwise:logs", group, ...messages.map(([id]) => id));
+    }
+  }
   await using collect = await TaskProcess.start("collect", {
     env: {
       REDIS_URL: redis.url,
@@ -81,7 +91,12 @@ Deno.test("deno task collect: a full Redis is trimmed of what every group acked,
     ]);
     await waitFor(() => seen.size === LINES, {
       timeoutMs: 50_000,
-      what: `all ${LINES} lines through a 4 MB Redis (${seen.size} so far)`,
+      what: `all ${LINES} lines through a 4 MB Redis`,
+    }).catch((e) => {
+      const detail = consumeError ? `; last read error: ${consumeError}` : "";
+      throw new Error(
+        `${e.message} (${seen.size} seen${detail})\n${collect.lines.slice(-5).join("\n")}`,
+      );
     });
     const trims = collect.records().filter((r) =>
       typeof r.msg === "string" && r.msg.startsWith("Redis is out of memory: trimmed")
