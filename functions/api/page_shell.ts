@@ -1,6 +1,6 @@
 /**
  * The frame of the dashboard's server-rendered side pages (incidents,
- * volume): head with the dashboard's style sheet, the top bar with the brand
+ * volume, patterns, service): head with the dashboard's style sheet, the top bar with the brand
  * and Sign out, and the page's own content in `main.board`.
  *
  * @module

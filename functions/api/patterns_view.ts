@@ -13,6 +13,7 @@
 
 import { Hono } from "hono";
 import { html } from "hono/html";
+import { pageShell } from "./page_shell.ts";
 import { coldStartLine } from "../../shared/detector/detector.ts";
 import { type LogEntry, tsToNanos } from "../../shared/ports/log_entry.ts";
 import { displayText } from "./dashboard_view.ts";
@@ -226,28 +227,11 @@ function _dateTime(ms: number): string {
 }
 
 function _page(title: string, body: unknown) {
-  return html`
-    <!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <meta name="referrer" content="no-referrer">
-        <meta name="color-scheme" content="dark light">
-        <title>tailwise · ${title}</title>
-        <link rel="stylesheet" href="/ui/dashboard.css">
-      </head>
-      <body class="patterns-page">
-        <header class="top">
-          <a class="brand" href="/"><span>tailwise</span></a>
-          <div class="spacer"></div>
-          <form method="post"
-            action="/logout"><button type="submit" class="ghost">Sign out</button></form>
-        </header>
-        <main class="board">
-          <section class="panel">${body}</section>
-        </main>
-      </body>
-    </html>
-  `;
+  return pageShell({
+    title,
+    bodyClass: "patterns-page",
+    styles: [],
+    scripts: [],
+    body: html`<section class="panel">${body}</section>`,
+  });
 }

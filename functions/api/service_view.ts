@@ -12,6 +12,7 @@
 
 import { Hono } from "hono";
 import { html } from "hono/html";
+import { pageShell } from "./page_shell.ts";
 import type { Deploy } from "../../shared/ports/deploy.ts";
 import type { ModelMeta, ModelRegistry } from "../../shared/ports/model_registry.ts";
 import type { LogEntry } from "../../shared/ports/log_entry.ts";
@@ -262,26 +263,5 @@ function _dateTime(ts: string): string {
 }
 
 function _page(title: string, body: unknown) {
-  return html`
-    <!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <meta name="referrer" content="no-referrer">
-        <meta name="color-scheme" content="dark light">
-        <title>tailwise · ${title}</title>
-        <link rel="stylesheet" href="/ui/dashboard.css">
-      </head>
-      <body class="service-page">
-        <header class="top">
-          <a class="brand" href="/"><span>tailwise</span></a>
-          <div class="spacer"></div>
-          <form method="post"
-            action="/logout"><button type="submit" class="ghost">Sign out</button></form>
-        </header>
-        <main class="board">${body}</main>
-      </body>
-    </html>
-  `;
+  return pageShell({ title, bodyClass: "service-page", styles: [], scripts: [], body });
 }
