@@ -12,7 +12,13 @@
 import { loadavg } from "node:os";
 import { Redis } from "ioredis";
 import { messageLineCount } from "../shared/ports/log_entry.ts";
-import { dockerCli, startDocker, startRedis, waitFor } from "../tests/harness/services.ts";
+import {
+  dockerCli,
+  freePort,
+  startDocker,
+  startRedis,
+  waitFor,
+} from "../tests/harness/services.ts";
 
 /** Options of {@linkcode benchCollect}. */
 export interface BenchCollectOptions {
@@ -95,14 +101,27 @@ export async function benchCollect(
 
     log("collector (deno task collect) into a Redis stream");
     const stream = "bench:logs";
+    const metricsPort = freePort();
+    // BENCH_V8_PROF=<dir>: a V8 tick profile of the collector
+    // (`node --prof-process <dir>/collect-v8.log` summarises it).
+    const profDir = Deno.env.get("BENCH_V8_PROF");
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN],
+      args: [
+        "run",
+        "-A",
+        ...(profDir
+          ? [`--v8-flags=--prof,--no-logfile-per-isolate,--logfile=${profDir}/collect-v8.log`]
+          : []),
+        MAIN,
+      ],
       env: {
         REDIS_URL: redisService.url,
         DOCKER_HOST: engine.url,
         LOG_STREAM: stream,
         STREAM_MAXLEN: "0",
         LOG_LEVEL: "warn",
+        METRICS_HOST: "127.0.0.1",
+        METRICS_PORT: String(metricsPort),
       },
       stdin: "null",
       stdout: "null",
@@ -125,11 +144,25 @@ export async function benchCollect(
         // exited
       }
     };
-    // Lines in the stream so far: new messages are read as they come (a
-    // packed message holds many lines).
-    let seen = 0;
-    let after = "-";
+    // Progress comes from the collector's own counter of appended lines
+    // (`tailwise_lines_in_total` on its /metrics): reading the stream back
+    // while it runs would take the cores it is measured on. The stream is
+    // counted once at the end.
+    const appended = async () => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+        let n = 0;
+        for (const m of (await res.text()).matchAll(/^tailwise_lines_in_total\{[^}]*\} (\d+)$/gm)) {
+          n += Number(m[1]);
+        }
+        return n;
+      } catch {
+        return 0; // not listening yet
+      }
+    };
     const countLines = async () => {
+      let seen = 0;
+      let after = "-";
       for (;;) {
         const page = await redis.xrange(stream, after, "+", "COUNT", 1000);
         for (const [, flat] of page) {
@@ -143,7 +176,7 @@ export async function benchCollect(
     };
     try {
       await waitFor(async () => {
-        const n = await countLines();
+        const n = await appended();
         await sampleRss();
         if (n > 0 && first === 0) {
           first = performance.now();
@@ -153,6 +186,10 @@ export async function benchCollect(
       }, { timeoutMs: 300_000, intervalMs: 20, what: "every line in the stream" });
       const collectMs = performance.now() - first;
       await sampleRss();
+      const streamLines = await countLines();
+      if (streamLines !== total) {
+        throw new Error(`the stream holds ${streamLines} lines, expected ${total}`);
+      }
       const collectRate = (total - firstLen) / (collectMs / 1000);
       const dockerRate = total / (dockerMs / 1000);
       return {
@@ -165,7 +202,7 @@ export async function benchCollect(
         collectCpuMicrosPerLine: Number((cpuSeconds * 1e6 / total).toFixed(2)),
         loadAverage1m: Number(loadavg()[0]!.toFixed(2)),
         streamMessages: await redis.xlen(stream),
-        streamLines: await countLines(),
+        streamLines,
       };
     } finally {
       child.kill("SIGTERM");

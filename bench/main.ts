@@ -10,6 +10,7 @@
 
 import { parseArgs } from "node:util";
 import { cpus, totalmem } from "node:os";
+import { preflight } from "../tests/harness/preflight.ts";
 
 /** The figures of one case. */
 export type Figures = Record<string, number | string | boolean | null>;
@@ -40,6 +41,10 @@ if (unknown.length > 0) {
   );
   Deno.exit(2);
 }
+
+// The cases start private services (dockerd, redis-server, influxd), like the
+// test suite: install what is missing, or say what to install.
+if (!(await preflight({ log: (msg) => console.error(`[bench] ${msg}`) }))) Deno.exit(1);
 
 const machine = {
   cpu: cpus()[0]?.model ?? "unknown",

@@ -10,7 +10,8 @@
  *   {@linkcode MAX_PACKED_LINES} lines of one container. The container's
  *   metadata is written once per message (`c`, `n`, `k`, `i`, `sv`, `tk`, `nd`)
  *   and the lines in `p`, a JSON array of four values per line: `ts`, `seq`,
- *   stream (0 stdout, 1 stderr), line. Rare per-line extras are sparse: `r`
+ *   stream (0 stdout, 1 stderr), line; `m` is the number of lines (so they
+ *   are counted without decoding `p`). Rare per-line extras are sparse: `r`
  *   a JSON object from line index to base64 bytes, `x` the indexes of
  *   truncated lines, comma-separated. A line's stable id is
  *   `<message id>#<index>` ({@linkcode lineId}).
@@ -204,6 +205,7 @@ interface _Pack {
 function _seal(pack: _Pack): void {
   if (pack.fields.p !== undefined) return;
   pack.fields.p = JSON.stringify(pack.p);
+  pack.fields.m = String(pack.count);
   if (pack.raw !== null) pack.fields.r = JSON.stringify(pack.raw);
   if (pack.truncated !== null) pack.fields.x = pack.truncated.join(",");
 }
@@ -245,14 +247,19 @@ export function isPacked(fields: Fields): boolean {
 }
 
 /**
- * How many lines a message carries, without decoding it (cheap: counts the
- * stream markers). Unknown formats count as one.
+ * How many lines a message carries: its `m` field, written by every packer
+ * since the field was added, so counting decodes nothing; a packed message
+ * without it is decoded. Unknown formats count as one.
  *
  * @param fields the message fields
  * @returns the number of lines
  */
 export function messageLineCount(fields: Fields): number {
   if (!isPacked(fields) || typeof fields.p !== "string") return 1;
+  // Written by packers since the line count field was added; older packed
+  // messages are counted by decoding them.
+  const m = fields.m;
+  if (m !== undefined && /^[1-9][0-9]{0,5}$/.test(m)) return Number(m);
   try {
     return Math.floor((JSON.parse(fields.p) as unknown[]).length / 4);
   } catch {

@@ -126,6 +126,17 @@ Deno.test("packEntries() caps a message's bytes and puts a huge line alone", () 
   assert.equal(unpackEntries(messages[1]!)[0]!.line, big);
 });
 
+Deno.test("packed messages carry their line count in m; messages without it are decoded", () => {
+  const [packed] = packEntries([_e("a", 1), _e("a", 2), _e("a", 3)]);
+  assert.equal(packed!.m, "3");
+  assert.equal(messageLineCount(packed!), 3);
+  // A message written before m existed, and one whose m is not a count.
+  const { m: _, ...older } = packed!;
+  assert.equal(messageLineCount(older), 3);
+  assert.equal(messageLineCount({ ...packed!, m: "x" }), 3);
+  assert.equal(unpackEntries(older).length, 3);
+});
+
 Deno.test("unpackMessage() gives packed lines <id>#<n> and single-line messages their id", () => {
   const [packed] = packEntries([_e("a", 1), _e("a", 2)]);
   assert.deepEqual(unpackMessage("5-0", packed!).map((l) => l.id), ["5-0#0", "5-0#1"]);
