@@ -15,7 +15,12 @@
  * @module
  */
 
-import { LineProtocolEncoder, storedTagValue, tsToNanoText } from "./line_protocol.ts";
+import {
+  LineProtocolBuffer,
+  LineProtocolEncoder,
+  storedTagValue,
+  tsToNanoText,
+} from "./line_protocol.ts";
 import { type LogEntry, tsToNanos } from "../../ports/log_entry.ts";
 import {
   type ContainerCount,
@@ -114,11 +119,12 @@ export interface InfluxLogStoreOptions {
   onRetry?: (error: unknown, context: { attempt: number; delayMs: number }) => void;
 }
 
+/** An entry's line protocol in the request buffer: bytes [start, end), then a newline. */
 interface _Encoded {
   index: number;
-  text: string;
+  start: number;
+  end: number;
   points: number;
-  bytes: number;
 }
 
 interface _Series {
@@ -145,6 +151,7 @@ export class InfluxLogStore implements LogStore {
   #measurement: string;
   #batchLines: number;
   #batchBytes: number;
+  #buffers: LineProtocolBuffer[] = [];
 
   /**
    * @param options where and how to reach InfluxDB
@@ -258,42 +265,58 @@ export class InfluxLogStore implements LogStore {
   /** {@inheritDoc LogStore.write} */
   async write(entries: readonly LogEntry[], options: WriteOptions = {}): Promise<WriteResult> {
     const rejected = new Map<number, Error>();
+    // The entries are encoded straight into the bytes of the request, each
+    // followed by a newline: a batch is one stretch of the buffer, and so is
+    // either half of it when bisected. Writes in flight each take a buffer.
+    const out = this.#buffers.pop() ?? new LineProtocolBuffer(1 << 20);
+    out.length = 0;
     let batch: _Encoded[] = [];
     let points = 0;
-    let bytes = 0;
     let written = 0;
     for (let i = 0; i < entries.length; i++) {
-      let enc;
+      let start = out.length;
+      let n;
       try {
-        enc = this.#encoder.encode(entries[i]!);
+        n = this.#encoder.encodeTo(entries[i]!, out);
       } catch (e) {
         rejected.set(i, e instanceof Error ? e : new Error(String(e)));
         continue;
       }
+      let end = out.length;
+      out.ascii("\n");
       if (
-        batch.length > 0 && (points + enc.points > this.#batchLines ||
-          bytes + enc.bytes + 1 > this.#batchBytes)
+        batch.length > 0 &&
+        (points + n > this.#batchLines || out.length - batch[0]!.start > this.#batchBytes)
       ) {
-        written += await this.#writeBatch(batch, rejected, options.signal);
+        written += await this.#writeBatch(out.bytes, batch, rejected, options.signal);
+        // This entry starts the next batch, at the start of the buffer.
+        out.bytes.copyWithin(0, start, out.length);
+        out.length -= start;
+        end -= start;
+        start = 0;
         batch = [];
         points = 0;
-        bytes = 0;
       }
-      batch.push({ index: i, text: enc.text, points: enc.points, bytes: enc.bytes });
-      points += enc.points;
-      bytes += enc.bytes + 1;
+      batch.push({ index: i, start, end, points: n });
+      points += n;
     }
-    if (batch.length > 0) written += await this.#writeBatch(batch, rejected, options.signal);
+    if (batch.length > 0) {
+      written += await this.#writeBatch(out.bytes, batch, rejected, options.signal);
+    }
+    // Only a write that ended well returns its buffer: after a throw (an
+    // abort), nothing may still be reading it.
+    this.#buffers.push(out);
     return { written, rejected };
   }
 
   /** Writes a batch; on a refusal, bisects to find the entries refused. Returns entries written. */
   async #writeBatch(
+    bytes: Uint8Array<ArrayBuffer>,
     batch: _Encoded[],
     rejected: Map<number, Error>,
     signal: AbortSignal | undefined,
   ): Promise<number> {
-    const body = batch.length === 1 ? batch[0]!.text : batch.map((b) => b.text).join("\n");
+    const body = bytes.subarray(batch[0]!.start, batch[batch.length - 1]!.end);
     const refusal = await this.#post(body, signal);
     if (refusal === null) return batch.length;
     if (batch.length === 1) {
@@ -301,12 +324,15 @@ export class InfluxLogStore implements LogStore {
       return 0;
     }
     const mid = batch.length >> 1;
-    return await this.#writeBatch(batch.slice(0, mid), rejected, signal) +
-      await this.#writeBatch(batch.slice(mid), rejected, signal);
+    return await this.#writeBatch(bytes, batch.slice(0, mid), rejected, signal) +
+      await this.#writeBatch(bytes, batch.slice(mid), rejected, signal);
   }
 
   /** Posts line protocol; null when written, the refusal when 400 or 413. */
-  async #post(body: string, signal: AbortSignal | undefined): Promise<_Refused | null> {
+  async #post(
+    body: Uint8Array<ArrayBuffer>,
+    signal: AbortSignal | undefined,
+  ): Promise<_Refused | null> {
     let recreated = false;
     for (;;) {
       try {

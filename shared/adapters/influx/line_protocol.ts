@@ -192,6 +192,104 @@ function _slowNanos(ts: string): string {
   return String(ns);
 }
 
+/**
+ * A growable byte buffer that {@linkcode LineProtocolEncoder.encodeTo} writes
+ * line protocol into: the bytes of a write request, built in one pass and
+ * reused between requests.
+ */
+export class LineProtocolBuffer {
+  /** The bytes; `[0, length)` are written. */
+  bytes: Uint8Array<ArrayBuffer>;
+  /** Bytes written. */
+  length = 0;
+
+  /** @param capacity initial size in bytes */
+  constructor(capacity = 1 << 20) {
+    this.bytes = new Uint8Array(capacity);
+  }
+
+  /**
+   * Makes room for `n` more bytes.
+   *
+   * @param n bytes about to be written
+   */
+  reserve(n: number): void {
+    const need = this.length + n;
+    if (need <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(need, this.bytes.length * 2));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+  }
+
+  /**
+   * Appends an ASCII string (one byte per UTF-16 unit; the caller knows it is ASCII).
+   *
+   * @param text ASCII text
+   */
+  ascii(text: string): void {
+    this.reserve(text.length);
+    const b = this.bytes;
+    let at = this.length;
+    for (let i = 0; i < text.length; i++) b[at++] = text.charCodeAt(i);
+    this.length = at;
+  }
+
+  /**
+   * Appends bytes.
+   *
+   * @param bytes the bytes
+   */
+  append(bytes: Uint8Array): void {
+    this.reserve(bytes.length);
+    this.bytes.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  /**
+   * Appends a string as UTF-8.
+   *
+   * @param text any text (lone surrogates become U+FFFD, as TextEncoder writes them)
+   */
+  utf8(text: string): void {
+    this.reserve(text.length * 3);
+    this.length += _encoder.encodeInto(text, this.bytes.subarray(this.length)).written;
+  }
+
+  /**
+   * Appends a string field value quoted and escaped as {@linkcode quoteField} does.
+   *
+   * @param value the raw value
+   */
+  quoted(value: string): void {
+    // Escapes to add: `"` and `\` never occur inside a multi-byte UTF-8
+    // sequence, so the encoded bytes are escaped in place.
+    let k = 0;
+    for (let q = value.indexOf('"'); q >= 0; q = value.indexOf('"', q + 1)) k++;
+    for (let b = value.indexOf("\\"); b >= 0; b = value.indexOf("\\", b + 1)) k++;
+    this.reserve(value.length * 3 + k + 2);
+    const b = this.bytes;
+    b[this.length++] = 34;
+    const start = this.length;
+    const written = _encoder.encodeInto(value, b.subarray(start)).written;
+    const end = start + written + k;
+    if (k > 0) {
+      // From the end: each byte moves right by the escapes still before it.
+      let src = start + written - 1;
+      let dst = src + k;
+      while (k > 0) {
+        const c = b[src--]!;
+        b[dst--] = c;
+        if (c === 34 || c === 92) {
+          b[dst--] = 92;
+          k--;
+        }
+      }
+    }
+    b[end] = 34;
+    this.length = end + 1;
+  }
+}
+
 /** Encodes log entries as line protocol, reusing state between entries. */
 export class LineProtocolEncoder {
   #measurement: string;
@@ -262,6 +360,48 @@ export class LineProtocolEncoder {
     return { text, points: chunks.length, bytes: _utf8Length(text) };
   }
 
+  /**
+   * Appends the points of one entry to a buffer as UTF-8: the same bytes as
+   * {@linkcode encode}'s text, without building strings (the lines of a
+   * request are copied once, and their size is known exactly as written).
+   *
+   * @param entry the entry
+   * @param out where the bytes go; nothing is written when this throws
+   * @returns the number of points
+   * @throws {RangeError} when its timestamp cannot be stored
+   */
+  encodeTo(entry: LogEntry, out: LineProtocolBuffer): number {
+    const time = tsToNanoText(entry.ts);
+    const m = this.#meta(entry);
+    m.tagsBytes ??= _encoder.encode(m.tags);
+    m.headBytes ??= _encoder.encode(m.head);
+    const streamTag = entry.stream === "stdout" ? ",stream=stdout" : ",stream=stderr";
+    const parts = this.#parts(entry);
+    const truncated = entry.truncated || parts.truncated;
+    const key = parts.raw ? "raw=" : "line=";
+    const chunks = parts.chunks;
+    out.append(m.tagsBytes);
+    if (entry.seq !== 0) out.ascii(",slot=" + entry.seq);
+    out.ascii(streamTag);
+    out.ascii(" ");
+    out.append(m.headBytes);
+    out.ascii(",seq=" + entry.seq + "i," + key);
+    if (parts.raw) out.ascii('"' + chunks[0]! + '"');
+    else out.quoted(chunks[0]!);
+    if (chunks.length > 1) out.ascii(",parts=" + chunks.length + "i");
+    if (truncated) out.ascii(",truncated=true");
+    out.ascii(" " + time);
+    for (let p = 1; p < chunks.length; p++) {
+      out.ascii("\n");
+      out.append(m.tagsBytes);
+      out.ascii(",slot=" + entry.seq + "." + p + streamTag + " " + key);
+      if (parts.raw) out.ascii('"' + chunks[p]! + '"');
+      else out.quoted(chunks[p]!);
+      out.ascii(",part=" + p + "i " + time);
+    }
+    return chunks.length;
+  }
+
   #last: _Meta | null = null;
 
   /** The escaped tags and leading fields of an entry's container, from the last entry when equal. */
@@ -293,6 +433,8 @@ export class LineProtocolEncoder {
       task: entry.task,
       tags,
       head,
+      tagsBytes: null,
+      headBytes: null,
     };
   }
 
@@ -353,6 +495,9 @@ interface _Meta {
   task: string | undefined;
   tags: string;
   head: string;
+  /** `tags` and `head` as UTF-8, made on first use by encodeTo. */
+  tagsBytes: Uint8Array | null;
+  headBytes: Uint8Array | null;
 }
 
 function _utf8Length(text: string): number {

@@ -247,3 +247,90 @@ Deno.test("InfluxLogStore rejects a URL that is not http(s)", () => {
     /Cannot use InfluxDB URL "ftp:\/\/user:\*\*\*@x\/?": expected an http\(s\) URL/,
   );
 });
+
+/** Runs `fn` with every POST body to `/write` recorded (as UTF-8 bytes) and still sent. */
+async function _recordingWrites(fn: (bodies: Uint8Array[]) => Promise<void>): Promise<void> {
+  const real = globalThis.fetch;
+  const bodies: Uint8Array[] = [];
+  globalThis.fetch = (input: RequestInfo | URL, init?: RequestInit) => {
+    const body = init?.body;
+    if (String(input).includes("/write?") && body) {
+      bodies.push(
+        typeof body === "string"
+          ? new TextEncoder().encode(body)
+          : new Uint8Array(body as Uint8Array).slice(),
+      );
+    }
+    return real(input, init);
+  };
+  try {
+    await fn(bodies);
+  } finally {
+    globalThis.fetch = real;
+  }
+}
+
+Deno.test("InfluxLogStore counts batchBytes in UTF-8: non-ASCII and multi-part lines near the cap stay within it and come back byte-exact", async () => {
+  // 2-, 3- and 4-byte characters, quotes and backslashes (escaped, so longer
+  // on the wire), lines split into parts of at most 64 bytes, lines whose
+  // characters fit the cap but whose bytes do not, and one bad timestamp.
+  const pieces = ["é", "中", "🙂", '"', "\\", "a", " ", "\n"];
+  const entries: LogEntry[] = [];
+  for (let i = 0; i < 240; i++) {
+    const len = (i * 37) % 400;
+    let line = "";
+    for (let k = 0; k < len; k++) line += pieces[(i + k * 5) % pieces.length]!;
+    entries.push(entry({ ts: at(i), line, seq: i % 3, stream: i % 2 ? "stderr" : "stdout" }));
+  }
+  entries[100] = entry({ ts: "not a time", line: "中".repeat(50) });
+  await _withStore(async (store, db, url) => {
+    await _recordingWrites(async (bodies) => {
+      const result = await store.write(entries);
+      assert.deepEqual([...result.rejected.keys()], [100]);
+      assert.equal(result.written, entries.length - 1);
+      assert.ok(bodies.length > 10, `${bodies.length} writes`);
+      let points = 0;
+      for (const b of bodies) {
+        // Each entry here is under 4 KiB, so every request is within the cap.
+        assert.ok(b.length <= 4096, `a write of ${b.length} bytes`);
+        assert.notEqual(b[b.length - 1], 0x0a, "no trailing newline");
+        // Points are whole: every one ends with its timestamp.
+        for (const point of new TextDecoder().decode(b).split(/\n(?=logs,)/)) {
+          assert.match(point, / \d{19}$/);
+          points++;
+        }
+      }
+      const parts = await influxQuery(url, `SELECT count("part") FROM "logs"`, db);
+      assert.equal(points, entries.length - 1 + Number(parts[0]?.count ?? 0));
+      assert.ok(Number(parts[0]?.count ?? 0) > 100, "lines were split into parts");
+    });
+    assert.equal(await countEntries(url, db), entries.length - 1);
+    const back = await collect(store.history("web-1", { from: new Date(BASE_MS - 1000) }));
+    const expected = entries.filter((_, i) => i !== 100);
+    assert.equal(back.length, expected.length);
+    for (let i = 0; i < back.length; i++) {
+      assert.deepEqual(_strip(back[i]!), _strip(expected[i]!), `entry ${i}`);
+    }
+  }, { batchLines: 1000, batchBytes: 4096, maxFieldBytes: 64 });
+});
+
+Deno.test("InfluxLogStore writes an entry larger than batchBytes alone, between full batches", async () => {
+  const entries = Array.from(
+    { length: 30 },
+    (_, i) => entry({ ts: at(i), line: `é${i}`.repeat(60) }),
+  );
+  // About 9 KB of UTF-8 in 3,000 UTF-16 units, split into parts.
+  entries[17] = entry({ ts: at(17), line: "中".repeat(3000) });
+  await _withStore(async (store) => {
+    await _recordingWrites(async (bodies) => {
+      const result = await store.write(entries);
+      assert.equal(result.rejected.size, 0, [...result.rejected.values()].join("; "));
+      assert.equal(result.written, entries.length);
+      const big = bodies.filter((b) => b.length > 4096);
+      assert.equal(big.length, 1);
+      assert.equal(new TextDecoder().decode(big[0]).split("\n").length, 3, "its 3 parts alone");
+    });
+    const back = await collect(store.history("web-1", { from: new Date(BASE_MS - 1000) }));
+    assert.deepEqual(back.map((e) => e.line), entries.map((e) => e.line));
+  }, { batchBytes: 4096, maxFieldBytes: 4000 });
+});
