@@ -299,6 +299,9 @@ export class LineProtocolBuffer {
 
 let _scratch = new Uint8Array(64 * 1024);
 
+/** What #parts gives for a short text line, without allocating (encodeTo reads only `raw` and `truncated`). */
+const _SHORT = { raw: false, chunks: [] as string[], truncated: false };
+
 /** Encodes log entries as line protocol, reusing state between entries. */
 export class LineProtocolEncoder {
   #measurement: string;
@@ -389,9 +392,14 @@ export class LineProtocolEncoder {
     m.tagsBytes ??= _encoder.encode(m.tags);
     m.headBytes ??= _encoder.encode(m.head);
     const streamTag = entry.stream === "stdout" ? ",stream=stdout " : ",stream=stderr ";
-    const parts = this.#parts(entry);
+    // A short text line is its own single part: no parts object to allocate.
+    const parts = entry.raw || entry.line.length * 3 > this.#maxFieldBytes
+      ? this.#parts(entry)
+      : _SHORT;
     const truncated = entry.truncated || parts.truncated;
-    const chunks = parts.chunks;
+    const chunks = parts === _SHORT ? null : parts.chunks;
+    const first = chunks === null ? entry.line : chunks[0]!;
+    const count = chunks === null ? 1 : chunks.length;
     const seq = entry.seq === 0 ? "0" : String(entry.seq);
     // Pieces are written one by one: a concatenation would be flattened per line.
     out.append(m.tagsBytes);
@@ -404,15 +412,15 @@ export class LineProtocolEncoder {
     out.ascii(",seq=");
     out.ascii(seq);
     out.ascii(parts.raw ? "i,raw=" : "i,line=");
-    out.quoted(chunks[0]!);
-    if (chunks.length > 1) {
+    out.quoted(first);
+    if (count > 1) {
       out.ascii(",parts=");
-      out.ascii(String(chunks.length));
+      out.ascii(String(count));
       out.ascii("i");
     }
     if (truncated) out.ascii(",truncated=true");
     this.#time(out, ts, digits, seconds, slowTime);
-    for (let p = 1; p < chunks.length; p++) {
+    for (let p = 1; p < count; p++) {
       out.ascii("\n");
       out.append(m.tagsBytes);
       out.ascii(",slot=");
@@ -421,13 +429,13 @@ export class LineProtocolEncoder {
       out.ascii(String(p));
       out.ascii(streamTag);
       out.ascii(parts.raw ? "raw=" : "line=");
-      out.quoted(chunks[p]!);
+      out.quoted(chunks![p]!);
       out.ascii(",part=");
       out.ascii(String(p));
       out.ascii("i");
       this.#time(out, ts, digits, seconds, slowTime);
     }
-    return chunks.length;
+    return count;
   }
 
   /** Writes ` <time>`: the seconds and the fraction padded to 9 digits, or the slow path's text. */
