@@ -160,7 +160,8 @@ export interface ChannelOptions<P> {
   multiline?: MultilineMode;
   /**
    * Sees every line with its decoded text before the multi-line stage (e.g.
-   * to keep a container's last lines).
+   * to keep a container's last lines). Within {@linkcode SourceChannel.batch}
+   * it runs after the read, when `line.bytes` is no longer valid: use `text`.
    * @default ignore
    */
   tap?: (text: string, line: SourceLine<P>) => void;
@@ -367,6 +368,8 @@ export class SourcePipeline {
   }
 }
 
+const _batchDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
 interface _Held<P> {
   stream: "stdout" | "stderr";
   ts: string;
@@ -433,7 +436,98 @@ export class SourceChannel<P> implements LineSink<P> {
    */
   line(line: SourceLine<P>): void {
     this.#stalled = false;
-    const decoded = decodeLine(line.bytes);
+    if (this.#batching) {
+      this.#defer(line);
+      return;
+    }
+    this.#accept(line, decodeLine(line.bytes), line.bytes.length, Date.now());
+  }
+
+  /**
+   * Runs `read`, which hands on lines, and decodes the UTF-8 of all the lines
+   * it handed on at once when it returns: one decoder call per read of a
+   * source instead of one per line (a decoder call costs about 0.4 µs even for
+   * a short line, more than the rest of a line's way to the append). A batch
+   * that is not valid UTF-8 is decoded line by line, so a bad line keeps its
+   * raw bytes and the others are unaffected.
+   *
+   * @param read hands on lines (synchronously)
+   */
+  batch(read: () => void): void {
+    if (this.#batching) {
+      read();
+      return;
+    }
+    this.#batching = true;
+    try {
+      read();
+    } finally {
+      this.#batching = false;
+      this.#drain();
+    }
+  }
+
+  #batching = false;
+  /** The deferred lines' bytes, each followed by `\n`. */
+  #scratch = new Uint8Array(64 * 1024);
+  #scratchLen = 0;
+  #deferred: SourceLine<P>[] = [];
+  #deferredEnds: number[] = [];
+
+  #defer(line: SourceLine<P>): void {
+    const b = line.bytes;
+    const need = this.#scratchLen + b.length + 1;
+    if (need > this.#scratch.length) {
+      const grown = new Uint8Array(Math.max(need, this.#scratch.length * 2));
+      grown.set(this.#scratch.subarray(0, this.#scratchLen));
+      this.#scratch = grown;
+    }
+    this.#scratch.set(b, this.#scratchLen);
+    this.#scratchLen += b.length;
+    this.#deferredEnds.push(this.#scratchLen);
+    this.#scratch[this.#scratchLen++] = 10;
+    // The view is only valid during the call: the line keeps its bytes in scratch.
+    this.#deferred.push(line);
+  }
+
+  #drain(): void {
+    const lines = this.#deferred;
+    const n = lines.length;
+    if (n === 0) return;
+    const ends = this.#deferredEnds;
+    const scratch = this.#scratch;
+    // The replacing decoder is several times faster than the fatal one; a
+    // batch without U+FFFD in its text was valid UTF-8 (one with it, invalid
+    // or a real U+FFFD, is decoded line by line). Lines hold no "\n" (it
+    // ends them), so splitting gives them back.
+    const text = _batchDecoder.decode(scratch.subarray(0, this.#scratchLen - 1));
+    const texts = text.indexOf("\uFFFD") < 0 ? text.split("\n") : null;
+    const now = Date.now();
+    let start = 0;
+    try {
+      for (let i = 0; i < n; i++) {
+        const end = ends[i]!;
+        const line = lines[i]!;
+        const decoded = texts !== null && texts.length === n
+          ? { line: texts[i]! }
+          : decodeLine(scratch.subarray(start, end));
+        this.#accept(line, decoded, end - start, now);
+        start = end + 1;
+      }
+    } finally {
+      this.#deferred = [];
+      this.#deferredEnds = [];
+      this.#scratchLen = 0;
+      if (this.#scratch.length > 1024 * 1024) this.#scratch = new Uint8Array(64 * 1024);
+    }
+  }
+
+  #accept(
+    line: SourceLine<P>,
+    decoded: { line: string; raw?: Uint8Array },
+    bytes: number,
+    now: number,
+  ): void {
     this.#options.tap?.(decoded.line, line);
     this.#grouper.push(decoded.line, {
       stream: line.stream,
@@ -442,7 +536,7 @@ export class SourceChannel<P> implements LineSink<P> {
       truncated: line.truncated,
       raw: decoded.raw,
       position: line.position,
-    }, { stream: line.stream, bytes: line.bytes.length, now: Date.now() });
+    }, { stream: line.stream, bytes, now });
     this.#arm();
   }
 
@@ -468,12 +562,16 @@ export class SourceChannel<P> implements LineSink<P> {
 
   /** Hands on the open event now (the source ended). */
   end(): void {
+    this.#drain();
     this.#grouper.flush();
     this.#disarm();
   }
 
   /** Drops the open event (it is read again from the checkpoint). */
   discard(): void {
+    this.#deferred = [];
+    this.#deferredEnds = [];
+    this.#scratchLen = 0;
     this.#grouper.discard();
     this.#disarm();
   }
