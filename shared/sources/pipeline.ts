@@ -440,7 +440,8 @@ export class SourceChannel<P> implements LineSink<P> {
       this.#defer(line);
       return;
     }
-    this.#accept(line, decodeLine(line.bytes), line.bytes.length, Date.now());
+    const decoded = decodeLine(line.bytes);
+    this.#accept(line, decoded.line, decoded.raw, line.bytes.length, Date.now());
   }
 
   /**
@@ -508,10 +509,12 @@ export class SourceChannel<P> implements LineSink<P> {
       for (let i = 0; i < n; i++) {
         const end = ends[i]!;
         const line = lines[i]!;
-        const decoded = texts !== null && texts.length === n
-          ? { line: texts[i]! }
-          : decodeLine(scratch.subarray(start, end));
-        this.#accept(line, decoded, end - start, now);
+        if (texts !== null && texts.length === n) {
+          this.#accept(line, texts[i]!, undefined, end - start, now);
+        } else {
+          const decoded = decodeLine(scratch.subarray(start, end));
+          this.#accept(line, decoded.line, decoded.raw, end - start, now);
+        }
         start = end + 1;
       }
     } finally {
@@ -524,19 +527,26 @@ export class SourceChannel<P> implements LineSink<P> {
 
   #accept(
     line: SourceLine<P>,
-    decoded: { line: string; raw?: Uint8Array },
+    text: string,
+    raw: Uint8Array | undefined,
     bytes: number,
     now: number,
   ): void {
-    this.#options.tap?.(decoded.line, line);
-    this.#grouper.push(decoded.line, {
-      stream: line.stream,
-      ts: line.ts,
-      seq: line.seq,
-      truncated: line.truncated,
-      raw: decoded.raw,
-      position: line.position,
-    }, { stream: line.stream, bytes, now });
+    this.#options.tap?.(text, line);
+    this.#grouper.pushLine(
+      text,
+      {
+        stream: line.stream,
+        ts: line.ts,
+        seq: line.seq,
+        truncated: line.truncated,
+        raw,
+        position: line.position,
+      },
+      line.stream,
+      bytes,
+      now,
+    );
     this.#arm();
   }
 
@@ -615,9 +625,11 @@ export class SourceChannel<P> implements LineSink<P> {
     if (meta.service !== undefined) entry.service = meta.service;
     if (meta.task !== undefined) entry.task = meta.task;
     if (meta.node !== undefined) entry.node = meta.node;
-    const raw = _joinRaw(e);
+    const raw = lines.length === 1 ? first.raw : _joinRaw(e);
     if (raw !== undefined) entry.raw = raw;
-    if (lines.some((l) => l.truncated)) entry.truncated = true;
+    if (lines.length === 1 ? first.truncated : lines.some((l) => l.truncated)) {
+      entry.truncated = true;
+    }
     this.#options.onEvent?.(last.position);
     this.#batcher.push(
       entry,
