@@ -705,6 +705,8 @@ class _Tail {
         });
       }
     });
+    let current: Uint8Array = new Uint8Array(0);
+    const pushCurrent = () => demux.push(current);
     const onData = tty
       ? (chunk: Uint8Array) => {
         sink.touch();
@@ -712,7 +714,9 @@ class _Tail {
       }
       : (chunk: Uint8Array) => {
         sink.touch();
-        demux.push(chunk);
+        current = chunk;
+        // One UTF-8 decode for all the lines of this read.
+        sink.batch(pushCurrent);
       };
 
     const startedAt = info.State.StartedAt;

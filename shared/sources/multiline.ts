@@ -249,9 +249,26 @@ export class MultilineGrouper<P> {
    * @param options its stream, size and arrival time
    */
   push(line: string, position: P, options: MultilinePushOptions = {}): void {
-    const stream = options.stream ?? "";
-    const bytes = options.bytes ?? _utf8Length(line);
-    const now = options.now ?? 0;
+    this.pushLine(
+      line,
+      position,
+      options.stream ?? "",
+      options.bytes ?? _utf8Length(line),
+      options.now ?? 0,
+    );
+  }
+
+  /**
+   * {@linkcode MultilineGrouper.push} with every option given, as arguments
+   * (no options object per line on the hot path).
+   *
+   * @param line the line without its line ending
+   * @param position where the line is
+   * @param stream the stream it came from
+   * @param bytes its size in bytes
+   * @param now the time it arrived, in ms
+   */
+  pushLine(line: string, position: P, stream: string, bytes: number, now: number): void {
     if (this.#lines.length > 0) {
       const fits = this.#lines.length < this.#maxLines &&
         this.#bytes + 1 + bytes <= this.#maxBytes && stream === this.#stream;
