@@ -370,14 +370,12 @@ export class SourcePipeline {
 
 const _batchDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
-interface _Held<P> {
-  stream: "stdout" | "stderr";
-  ts: string;
-  seq: number;
-  truncated: boolean;
-  raw: Uint8Array | undefined;
-  position: P;
-}
+/**
+ * A line held by the multi-line stage: the source's own line object (its
+ * `bytes` view is stale by then and not read), with the raw bytes of a line
+ * that is not UTF-8 (rare: set only then, so no object per line is made).
+ */
+type _Held<P> = SourceLine<P> & { raw?: Uint8Array };
 
 /**
  * The sink of one followed thing: the multi-line stage, then the entry and
@@ -533,20 +531,9 @@ export class SourceChannel<P> implements LineSink<P> {
     now: number,
   ): void {
     this.#options.tap?.(text, line);
-    this.#grouper.pushLine(
-      text,
-      {
-        stream: line.stream,
-        ts: line.ts,
-        seq: line.seq,
-        truncated: line.truncated,
-        raw,
-        position: line.position,
-      },
-      line.stream,
-      bytes,
-      now,
-    );
+    const held: _Held<P> = line;
+    if (raw !== undefined) held.raw = raw;
+    this.#grouper.pushLine(text, held, line.stream, bytes, now);
     this.#arm();
   }
 
