@@ -231,6 +231,7 @@ class _Collector {
       onStoreLost: (lost) => this.#storeLost(lost),
       multiline: this.multiline,
       multilineFlushMs: options.multilineFlushMs,
+      multilineQuietMs: options.multilineQuietMs,
       multilineMaxLines: options.multilineMaxLines,
       multilineMaxBytes: options.multilineMaxBytes,
     });

@@ -43,6 +43,7 @@ import {
   MULTILINE_FLUSH_MS,
   MULTILINE_MAX_BYTES,
   MULTILINE_MAX_LINES,
+  MULTILINE_QUIET_MS,
   type MultilineEvent,
   MultilineGrouper,
   type MultilineMode,
@@ -121,6 +122,12 @@ export interface SourcePipelineOptions {
    */
   multilineFlushMs?: number;
   /**
+   * Wait of a plain event (no stack trace) for its next line, in ms
+   * (see `MultilineOptions.quietMs`).
+   * @default 50
+   */
+  multilineQuietMs?: number;
+  /**
    * Most lines in one event.
    * @default 500
    */
@@ -180,6 +187,7 @@ export class SourcePipeline {
   readonly #maxLineBytes: number;
   readonly #multiline: MultilineMode;
   readonly #flushMs: number;
+  readonly #quietMs: number;
   readonly #maxLines: number;
   readonly #maxBytes: number;
 
@@ -198,6 +206,7 @@ export class SourcePipeline {
       ? options.multiline
       : parseMultilineMode(options.multiline);
     this.#flushMs = options.multilineFlushMs ?? MULTILINE_FLUSH_MS;
+    this.#quietMs = options.multilineQuietMs ?? MULTILINE_QUIET_MS;
     this.#maxLines = options.multilineMaxLines ?? MULTILINE_MAX_LINES;
     this.#maxBytes = options.multilineMaxBytes ?? MULTILINE_MAX_BYTES;
     const prefix = options.sequencePrefix === undefined
@@ -289,6 +298,7 @@ export class SourcePipeline {
     return new SourceChannel(batcher, options, {
       mode: options.multiline ?? this.#multiline,
       flushMs: this.#flushMs,
+      quietMs: this.#quietMs,
       maxLines: this.#maxLines,
       maxBytes: this.#maxBytes,
     });
@@ -402,7 +412,13 @@ export class SourceChannel<P> implements LineSink<P> {
   constructor(
     batcher: AppendBatcher,
     options: ChannelOptions<P>,
-    grouping: { mode: MultilineMode; flushMs: number; maxLines: number; maxBytes: number },
+    grouping: {
+      mode: MultilineMode;
+      flushMs: number;
+      quietMs: number;
+      maxLines: number;
+      maxBytes: number;
+    },
   ) {
     this.#batcher = batcher;
     this.#options = options;
