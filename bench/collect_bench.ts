@@ -102,18 +102,11 @@ export async function benchCollect(
     log("collector (deno task collect) into a Redis stream");
     const stream = "bench:logs";
     const metricsPort = freePort();
-    // BENCH_V8_PROF=<dir>: a V8 tick profile of the collector
-    // (`node --prof-process <dir>/collect-v8.log` summarises it).
-    const profDir = Deno.env.get("BENCH_V8_PROF");
+    // BENCH_INSPECT_PORT=<port>: the collector listens for an inspector
+    // there (a CPU profile: `deno run -A bench/cpu_profile.ts <port> <ms> <out>`).
+    const inspectPort = Deno.env.get("BENCH_INSPECT_PORT");
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        ...(profDir
-          ? [`--v8-flags=--prof,--no-logfile-per-isolate,--logfile=${profDir}/collect-v8.log`]
-          : []),
-        MAIN,
-      ],
+      args: ["run", "-A", ...(inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : []), MAIN],
       env: {
         REDIS_URL: redisService.url,
         DOCKER_HOST: engine.url,

@@ -225,11 +225,12 @@ export interface ApiOptions {
    */
   now?: () => number;
   /**
-   * The dashboard's settings: `logsStream` (`config.streams.logs`, for the log
-   * rates), `minLines` and `trainWindowMs` (`config.train`), `suppressMs`
+   * The dashboard's settings: `logsStream` and `logsStreams` (the log stream
+   * and its shards, for the log rates), `minLines` and `trainWindowMs` (`config.train`), `suppressMs`
    * (`config.api.suppressMs`) and `signal` (the server's stop signal, which
    * ends the live streams); see {@linkcode DashboardOptions}.
-   * @default {} (logsStream: the stream of the first consumer group, else "tailwise:logs")
+   * @default {} (logsStream: the stream of the first consumer group, else "tailwise:logs";
+   *   logsStreams: [logsStream] when that is given, else the consumer groups' streams)
    */
   dashboard?: Partial<Omit<DashboardOptions, "token" | "anomaliesStream">>;
 }
@@ -696,6 +697,10 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Hono {
       deploysStream: options.deploysStream ?? "tailwise:deploys",
       logsStream: options.dashboard?.logsStream ?? deps.consumerGroups[0]?.stream ??
         "tailwise:logs",
+      logsStreams: options.dashboard?.logsStreams ??
+        (options.dashboard?.logsStream !== undefined
+          ? [options.dashboard.logsStream]
+          : [...new Set(deps.consumerGroups.map((g) => g.stream))]),
     }),
   );
 

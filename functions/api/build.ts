@@ -280,8 +280,9 @@ export function serveApi(config: Config, options: ServeApiOptions): Deno.HttpSer
     deploys: config.deploys,
     bodyLimit: config.api.bodyLimit,
     dashboard: {
-      // The dashboard's log rates read the first shard only (see docs/deploy.md).
+      // The dashboard's log rates read every shard.
       logsStream: configuredLogShards(config)[0]!,
+      logsStreams: configuredLogShards(config),
       minLines: config.train.minLines,
       trainWindowMs: config.train.windowMs,
       suppressMs: config.api.suppressMs,

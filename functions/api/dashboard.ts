@@ -57,6 +57,12 @@ export interface DashboardOptions {
   /** The log stream (`config.streams.logs`), for the log rates. */
   logsStream: string;
   /**
+   * Every shard of the log stream (`configuredLogShards(config)`): the log
+   * rates read them all, since each container's lines go to one of them.
+   * @default [logsStream]
+   */
+  logsStreams?: readonly string[];
+  /**
    * The deploys stream (`config.streams.deploys`): the newest deploys are
    * listed, with their reports, and marked on the anomaly timeline.
    * @default "tailwise:deploys"
@@ -222,7 +228,7 @@ export function createDashboard(deps: DashboardDeps, options: DashboardOptions):
   const maxStreamMs = options.maxStreamMs ?? 900_000;
   const logError = options.logError ?? ((m, e) => console.error(m, e));
   const states = new _ContainerStates(deps, {
-    logs: options.logsStream,
+    logs: options.logsStreams?.length ? [...options.logsStreams] : [options.logsStream],
     minLines,
     windowMs,
     now,
@@ -380,7 +386,7 @@ async function _newestId(deps: DashboardDeps, stream: string): Promise<string> {
 /** The containers' states, computed at most once per second whatever the number of viewers. */
 class _ContainerStates {
   #deps: DashboardDeps;
-  #o: { logs: string; minLines: number; windowMs: number; now: () => number };
+  #o: { logs: string[]; minLines: number; windowMs: number; now: () => number };
   #cached: { at: number; value: Promise<ContainerView[]> } | null = null;
   #counts: { at: number; value: Map<string, number> } | null = null;
   #seen = new Map<string, number>();
@@ -391,7 +397,7 @@ class _ContainerStates {
 
   constructor(
     deps: DashboardDeps,
-    options: { logs: string; minLines: number; windowMs: number; now: () => number },
+    options: { logs: string[]; minLines: number; windowMs: number; now: () => number },
   ) {
     this.#deps = deps;
     this.#o = options;
@@ -462,9 +468,29 @@ class _ContainerStates {
     });
   }
 
-  /** Lines per minute per container over the last minute of the log stream. */
+  /** Lines per minute per container over the last minute of every shard of the log stream. */
   async #rates(at: number): Promise<Map<string, number>> {
-    const recent = await this.#deps.logStream.range(this.#o.logs, {
+    const shards = await Promise.all(this.#o.logs.map((stream) => this.#shardRates(stream, at)));
+    const counts = new Map<string, number>();
+    const behind = new Map<string, Set<string>>();
+    for (const shard of shards) {
+      for (const [key, n] of shard.counts) counts.set(key, (counts.get(key) ?? 0) + n);
+      for (const [key, names] of shard.behind) {
+        const b = behind.get(key);
+        if (b) { for (const name of names) b.add(name); }
+        else behind.set(key, names);
+      }
+    }
+    this.#ratesBehind = behind;
+    return counts;
+  }
+
+  /** Lines per minute per container over the last minute of one shard. */
+  async #shardRates(
+    stream: string,
+    at: number,
+  ): Promise<{ counts: Map<string, number>; behind: Map<string, Set<string>> }> {
+    const recent = await this.#deps.logStream.range(stream, {
       start: String(at - 60_000),
       end: "+",
       count: _RATE_SCAN,
@@ -482,14 +508,13 @@ class _ContainerStates {
       if (!b) behind.set(key, b = new Set());
       b.add(name);
     }
-    this.#ratesBehind = behind;
-    // A full scan did not reach back a minute: scale by the time it covered.
+    // A full scan did not reach back a minute: scale by the time this shard's scan covered.
     const oldest = recent.at(-1);
     const span = recent.length === _RATE_SCAN && oldest
       ? Math.max(1000, at - Number(oldest.id.slice(0, oldest.id.indexOf("-"))))
       : 60_000;
     for (const [name, n] of counts) counts.set(name, (n * 60_000) / span);
-    return counts;
+    return { counts, behind };
   }
 
   /** Lines per container in the training window, refreshed at most every 30 s. */

@@ -52,6 +52,8 @@ export interface CollectSettings {
   multiline: Config["collect"]["multiline"];
   /** Longest wait of an open event for more lines, in ms (`COLLECT_MULTILINE_FLUSH_MS`). */
   multilineFlushMs: number;
+  /** Wait of a plain event (no stack trace) for more lines, in ms (`COLLECT_MULTILINE_QUIET_MS`). */
+  multilineQuietMs: number;
   /** Most lines in one event (`COLLECT_MULTILINE_MAX_LINES`). */
   multilineMaxLines: number;
   /** Most bytes in one event (`COLLECT_MULTILINE_MAX_BYTES`). */

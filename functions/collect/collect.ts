@@ -231,6 +231,7 @@ class _Collector {
       onStoreLost: (lost) => this.#storeLost(lost),
       multiline: this.multiline,
       multilineFlushMs: options.multilineFlushMs,
+      multilineQuietMs: options.multilineQuietMs,
       multilineMaxLines: options.multilineMaxLines,
       multilineMaxBytes: options.multilineMaxBytes,
     });
@@ -705,6 +706,8 @@ class _Tail {
         });
       }
     });
+    let current: Uint8Array = new Uint8Array(0);
+    const pushCurrent = () => demux.push(current);
     const onData = tty
       ? (chunk: Uint8Array) => {
         sink.touch();
@@ -712,7 +715,9 @@ class _Tail {
       }
       : (chunk: Uint8Array) => {
         sink.touch();
-        demux.push(chunk);
+        current = chunk;
+        // One UTF-8 decode for all the lines of this read.
+        sink.batch(pushCurrent);
       };
 
     const startedAt = info.State.StartedAt;

@@ -46,7 +46,8 @@ export interface LineSink<P> {
   /**
    * Hands on a line; its event goes to the log stream once complete.
    *
-   * @param line the line and its position
+   * @param line the line and its position: a new object per line, which the
+   *   sink may keep (all but `bytes`) until the line's event is written
    */
   line(line: SourceLine<P>): void;
   /** The source ended (nothing more can follow): the open event is complete. */

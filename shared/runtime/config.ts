@@ -90,6 +90,11 @@ export interface Config {
     multiline: string;
     /** `COLLECT_MULTILINE_FLUSH_MS`: longest wait of an event for more lines. */
     multilineFlushMs: number;
+    /**
+     * `COLLECT_MULTILINE_QUIET_MS`: wait of an event that is no stack trace
+     * (a plain line, not an error line) for more lines; at most the flush.
+     */
+    multilineQuietMs: number;
     /** `COLLECT_MULTILINE_MAX_LINES`: most lines in one event. */
     multilineMaxLines: number;
     /** `COLLECT_MULTILINE_MAX_BYTES`: most bytes in one event. */
@@ -265,6 +270,7 @@ export function loadConfig(
       appendsInFlight: r.int("COLLECT_APPENDS_IN_FLIGHT", 2, { min: 1, max: 16 }),
       multiline: r.pattern("COLLECT_MULTILINE", "auto", ["auto", "off"]),
       multilineFlushMs: r.duration("COLLECT_MULTILINE_FLUSH_MS", "1s", { allowZero: true }),
+      multilineQuietMs: r.duration("COLLECT_MULTILINE_QUIET_MS", "50ms", { allowZero: true }),
       multilineMaxLines: r.int("COLLECT_MULTILINE_MAX_LINES", 500, { min: 1, max: 100_000 }),
       multilineMaxBytes: r.size("COLLECT_MULTILINE_MAX_BYTES", "128KiB", { min: 1024 }),
       lastLines: r.int("COLLECT_LAST_LINES", 20, { min: 0, max: 1000 }),

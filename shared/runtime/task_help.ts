@@ -72,6 +72,7 @@ export const TASK_HELP: Readonly<Record<string, { usage: string; about: string; 
         "COLLECT_APPENDS_IN_FLIGHT",
         "COLLECT_MULTILINE",
         "COLLECT_MULTILINE_FLUSH_MS",
+        "COLLECT_MULTILINE_QUIET_MS",
         "COLLECT_MULTILINE_MAX_LINES",
         "COLLECT_MULTILINE_MAX_BYTES",
         "COLLECT_LAST_LINES",

@@ -227,7 +227,7 @@ export class LineAssembler {
     }
     let ts: string;
     if (this.#tsLen === 0) {
-      ts = _ascii(bytes, i, sp);
+      ts = this.#tsText(bytes, i, sp);
     } else {
       this.#tsBuf.set(bytes.subarray(i, sp), this.#tsLen);
       ts = _ascii(this.#tsBuf, 0, this.#tsLen + sp - i);
@@ -240,6 +240,49 @@ export class LineAssembler {
     this.#phase = 1;
     this.#recordText = 0;
     return sp + 1;
+  }
+
+  /**
+   * A timestamp's text. Docker writes RFC 3339 with a fixed nine-digit
+   * fraction (`2026-12-02T09:26:00.123456789Z`, 30 bytes): those are made by
+   * one direct `String.fromCharCode` call, a flat string at half the cost of
+   * the generic path (and later comparisons need not flatten it).
+   */
+  #tsText(bytes: Uint8Array, i: number, sp: number): string {
+    if (sp - i !== 30) return _ascii(bytes, i, sp);
+    const b = bytes;
+    return String.fromCharCode(
+      b[i]!,
+      b[i + 1]!,
+      b[i + 2]!,
+      b[i + 3]!,
+      b[i + 4]!,
+      b[i + 5]!,
+      b[i + 6]!,
+      b[i + 7]!,
+      b[i + 8]!,
+      b[i + 9]!,
+      b[i + 10]!,
+      b[i + 11]!,
+      b[i + 12]!,
+      b[i + 13]!,
+      b[i + 14]!,
+      b[i + 15]!,
+      b[i + 16]!,
+      b[i + 17]!,
+      b[i + 18]!,
+      b[i + 19]!,
+      b[i + 20]!,
+      b[i + 21]!,
+      b[i + 22]!,
+      b[i + 23]!,
+      b[i + 24]!,
+      b[i + 25]!,
+      b[i + 26]!,
+      b[i + 27]!,
+      b[i + 28]!,
+      b[i + 29]!,
+    );
   }
 
   #badTs(bytes: Uint8Array): never {

@@ -94,6 +94,16 @@ export interface MultilineOptions {
    * @default 1000
    */
   flushMs?: number;
+  /**
+   * In `auto` mode, the wait of an event that is not (or not yet) a stack
+   * trace: a plain line, with indented continuations or not, and not an
+   * error line that an exception may follow. Such an event's continuations
+   * come in the same write as its first line, so a short silence ends it
+   * (a trace, or an error line, still waits up to `flushMs`). Capped at
+   * `flushMs`.
+   * @default 50
+   */
+  quietMs?: number;
 }
 
 /** Per line, what {@linkcode MultilineGrouper.push} may be told. */
@@ -135,6 +145,8 @@ export const MULTILINE_MAX_LINES = 500;
 export const MULTILINE_MAX_BYTES = 128 * 1024;
 /** Default longest wait of an event for more lines, in ms. */
 export const MULTILINE_FLUSH_MS = 1000;
+/** Default wait of a plain event (no stack trace) for more lines, in ms. */
+export const MULTILINE_QUIET_MS = 50;
 
 /** The container label that sets a container's grouping. */
 export const MULTILINE_LABEL = "tailwise.multiline.start";
@@ -173,6 +185,7 @@ export class MultilineGrouper<P> {
   #maxLines: number;
   #maxBytes: number;
   #flushMs: number;
+  #quietMs: number;
 
   #lines: string[] = [];
   #positions: P[] = [];
@@ -195,17 +208,20 @@ export class MultilineGrouper<P> {
     this.#maxLines = options.maxLines ?? MULTILINE_MAX_LINES;
     this.#maxBytes = options.maxBytes ?? MULTILINE_MAX_BYTES;
     this.#flushMs = options.flushMs ?? MULTILINE_FLUSH_MS;
+    this.#quietMs = Math.min(options.quietMs ?? MULTILINE_QUIET_MS, this.#flushMs);
     for (
       const [name, v] of [
         ["maxLines", this.#maxLines],
         ["maxBytes", this.#maxBytes],
         ["flushMs", this.#flushMs],
+        ["quietMs", this.#quietMs],
       ] as const
     ) {
-      if (!Number.isInteger(v) || v < (name === "flushMs" ? 0 : 1)) {
+      const timing = name === "flushMs" || name === "quietMs";
+      if (!Number.isInteger(v) || v < (timing ? 0 : 1)) {
         throw new RangeError(
           `Cannot group multi-line events with ${name} ${v}: expected ${
-            name === "flushMs" ? "an integer >= 0" : "a positive integer"
+            timing ? "an integer >= 0" : "a positive integer"
           }`,
         );
       }
@@ -237,7 +253,15 @@ export class MultilineGrouper<P> {
    * @returns the time, on the clock of the `now` values pushed
    */
   get deadline(): number | undefined {
-    return this.#lines.length > 0 ? this.#since + this.#flushMs : undefined;
+    return this.#lines.length > 0 ? this.#since + this.#hold() : undefined;
+  }
+
+  /** How long the open event waits for its next line: short unless a trace may follow. */
+  #hold(): number {
+    if (this.#mode.kind !== "auto" || this.#state !== "plain") return this.#flushMs;
+    // A one-line event that reads like an error may be followed by its exception.
+    if (this.#lines.length === 1 && _ERRORISH.test(this.#lines[0]!)) return this.#flushMs;
+    return this.#quietMs;
   }
 
   /**
@@ -249,9 +273,26 @@ export class MultilineGrouper<P> {
    * @param options its stream, size and arrival time
    */
   push(line: string, position: P, options: MultilinePushOptions = {}): void {
-    const stream = options.stream ?? "";
-    const bytes = options.bytes ?? _utf8Length(line);
-    const now = options.now ?? 0;
+    this.pushLine(
+      line,
+      position,
+      options.stream ?? "",
+      options.bytes ?? _utf8Length(line),
+      options.now ?? 0,
+    );
+  }
+
+  /**
+   * {@linkcode MultilineGrouper.push} with every option given, as arguments
+   * (no options object per line on the hot path).
+   *
+   * @param line the line without its line ending
+   * @param position where the line is
+   * @param stream the stream it came from
+   * @param bytes its size in bytes
+   * @param now the time it arrived, in ms
+   */
+  pushLine(line: string, position: P, stream: string, bytes: number, now: number): void {
     if (this.#lines.length > 0) {
       const fits = this.#lines.length < this.#maxLines &&
         this.#bytes + 1 + bytes <= this.#maxBytes && stream === this.#stream;
@@ -283,7 +324,7 @@ export class MultilineGrouper<P> {
    * @returns true when an event was emitted
    */
   flushDue(now: number): boolean {
-    if (this.#lines.length === 0 || now < this.#since + this.#flushMs) return false;
+    if (this.#lines.length === 0 || now < this.#since + this.#hold()) return false;
     this.flush();
     return true;
   }

@@ -43,6 +43,7 @@ Deno.test("every function setting reaches the function under `deno task start` a
     COLLECT_APPENDS_IN_FLIGHT: "3",
     COLLECT_MULTILINE: "^\\d{4}-",
     COLLECT_MULTILINE_FLUSH_MS: "2s",
+    COLLECT_MULTILINE_QUIET_MS: "75ms",
     COLLECT_MULTILINE_MAX_LINES: "50",
     COLLECT_MULTILINE_MAX_BYTES: "64KiB",
     CONSUMER_BATCH: "7700",
@@ -102,10 +103,11 @@ Deno.test("every function setting reaches the function under `deno task start` a
         [
           collect.multiline,
           collect.multilineFlushMs,
+          collect.multilineQuietMs,
           collect.multilineMaxLines,
           collect.multilineMaxBytes,
         ],
-        ["^\\d{4}-", 2000, 50, 65536],
+        ["^\\d{4}-", 2000, 75, 50, 65536],
       );
       assert.equal(collect.maxLen, 4321);
       assert.equal(collect.maxLineBytes, 4096);

@@ -1,11 +1,21 @@
 /**
  * The Redis adapter of the {@linkcode FeedbackStore} port.
  *
- * Per container (its name URI-encoded in the keys), under a prefix:
- * `<prefix>:<container>:items` (hash: anomaly id → feedback as JSON),
- * `<prefix>:<container>:order` (sorted set: anomaly id by time, to drop the
- * oldest past the cap) and `<prefix>:<container>:suppress` (hash: template id
- * → suppressed until, ms). A record is one Lua script, so it is atomic.
+ * Per container (its name URI-encoded in a Redis Cluster hash tag, so one
+ * container's keys share a slot), under a prefix:
+ *
+ * | key | type | holds |
+ * |---|---|---|
+ * | `<prefix>:{<container>}:items` | hash | anomaly id → feedback as JSON |
+ * | `<prefix>:{<container>}:order` | sorted set | anomaly id by time, to drop the oldest past the cap |
+ * | `<prefix>:{<container>}:suppress` | hash | template id → suppressed until, ms |
+ *
+ * A record is one Lua script over the container's slot, so it is atomic.
+ *
+ * Upgrade: before the hash tags the keys were `<prefix>:<container>:<kind>`
+ * (a single Redis only). On a client that is not a Cluster, the first touch
+ * of a container in a process moves its old keys to the new names in one
+ * script, when none of the new ones exists yet.
  *
  * @module
  */
@@ -20,7 +30,12 @@ import {
   type FeedbackStoreOptions,
   validateFeedback,
 } from "../../ports/feedback_store.ts";
-import { createRedisClient, pingRedis, type RedisConnectOptions } from "./redis_log_stream.ts";
+import {
+  createRedisClient,
+  isClusterClient,
+  pingRedis,
+  type RedisConnectOptions,
+} from "./redis_log_stream.ts";
 
 /** Options of {@linkcode RedisFeedbackStore}. */
 export interface RedisFeedbackStoreOptions extends FeedbackStoreOptions {
@@ -29,6 +44,14 @@ export interface RedisFeedbackStoreOptions extends FeedbackStoreOptions {
    * @default "tailwise:feedback"
    */
   prefix?: string;
+  /**
+   * Move a container's keys of the layout before hash tags
+   * (`<prefix>:<container>:<kind>`) to their new names on its first touch in
+   * this process, when none of the new ones exists. Only a single Redis can
+   * hold the old layout, so a Cluster client never looks.
+   * @default true, false on a Cluster client
+   */
+  upgradeOldKeys?: boolean;
 }
 
 // KEYS: items, order, suppress. ARGV: anomalyId, json, at, label, templateId,
@@ -55,6 +78,25 @@ end
 return 1
 `;
 
+// Single Redis only (keys of two layouts). KEYS: the old items, order,
+// suppress, then the new ones. Moves each old key to its new name when no new
+// key exists; returns the keys moved.
+const _UPGRADE = `
+for k = 4, 6 do
+  if redis.call('EXISTS', KEYS[k]) == 1 then return 0 end
+end
+local moved = 0
+for k = 1, 3 do
+  if redis.call('EXISTS', KEYS[k]) == 1 then
+    redis.call('RENAME', KEYS[k], KEYS[k + 3])
+    moved = moved + 1
+  end
+end
+return moved
+`;
+
+const _KINDS = ["items", "order", "suppress"] as const;
+
 /** Feedback kept in Redis. */
 export class RedisFeedbackStore implements FeedbackStore {
   #client: Redis;
@@ -62,6 +104,8 @@ export class RedisFeedbackStore implements FeedbackStore {
   #prefix: string;
   #suppressMs: number;
   #max: number;
+  #upgrade: boolean;
+  #upgraded = new Map<string, Promise<void>>();
 
   /**
    * Uses an existing client (e.g. {@linkcode RedisLogStream.client}); the
@@ -76,6 +120,7 @@ export class RedisFeedbackStore implements FeedbackStore {
     this.#prefix = options.prefix ?? "tailwise:feedback";
     this.#suppressMs = options.suppressMs ?? DEFAULT_SUPPRESS_MS;
     this.#max = options.maxPerContainer ?? DEFAULT_MAX_FEEDBACK_PER_CONTAINER;
+    this.#upgrade = options.upgradeOldKeys ?? !isClusterClient(client);
     if (!Number.isFinite(this.#suppressMs) || this.#suppressMs < 0) {
       throw new RangeError(`Cannot use suppressMs ${this.#suppressMs}: expected a number >= 0`);
     }
@@ -103,8 +148,30 @@ export class RedisFeedbackStore implements FeedbackStore {
     return store;
   }
 
-  #key(container: string, kind: "items" | "order" | "suppress"): string {
-    return `${this.#prefix}:${encodeURIComponent(container)}:${kind}`;
+  #key(container: string, kind: typeof _KINDS[number]): string {
+    return `${this.#prefix}:{${encodeURIComponent(container)}}:${kind}`;
+  }
+
+  /**
+   * Resolves once the container's keys of the old layout (if any) have moved:
+   * one script per container and process; a failed move is tried again on
+   * the next touch.
+   */
+  #ready(container: string): Promise<void> {
+    if (!this.#upgrade) return Promise.resolve();
+    let done = this.#upgraded.get(container);
+    if (done === undefined) {
+      const old = `${this.#prefix}:${encodeURIComponent(container)}:`;
+      done = this.#client.eval(
+        _UPGRADE,
+        6,
+        ..._KINDS.map((k) => old + k),
+        ..._KINDS.map((k) => this.#key(container, k)),
+      ).then(() => {});
+      this.#upgraded.set(container, done);
+      done.catch(() => this.#upgraded.delete(container));
+    }
+    return done;
   }
 
   /** {@inheritDoc FeedbackStore.record} */
@@ -118,6 +185,7 @@ export class RedisFeedbackStore implements FeedbackStore {
       label: f.label,
       at: f.at,
     });
+    await this.#ready(f.container);
     await this.#client.eval(
       _RECORD,
       3,
@@ -137,18 +205,21 @@ export class RedisFeedbackStore implements FeedbackStore {
 
   /** {@inheritDoc FeedbackStore.get} */
   async get(container: string, anomalyId: string): Promise<Feedback | null> {
+    await this.#ready(container);
     const json = await this.#client.hget(this.#key(container, "items"), anomalyId);
     return json === null ? null : JSON.parse(json) as Feedback;
   }
 
   /** {@inheritDoc FeedbackStore.isSuppressed} */
   async isSuppressed(container: string, templateId: string, now = Date.now()): Promise<boolean> {
+    await this.#ready(container);
     const until = await this.#client.hget(this.#key(container, "suppress"), templateId);
     return until !== null && Number(until) > now;
   }
 
   /** {@inheritDoc FeedbackStore.suppressedTemplates} */
   async suppressedTemplates(container: string, now = Date.now()): Promise<Set<string>> {
+    await this.#ready(container);
     const all = await this.#client.hgetall(this.#key(container, "suppress"));
     const out = new Set<string>();
     for (const id in all) if (Number(all[id]) > now) out.add(id);
@@ -170,6 +241,7 @@ export class RedisFeedbackStore implements FeedbackStore {
     label: Feedback["label"],
     options: FeedbackListOptions,
   ): Promise<Feedback[]> {
+    await this.#ready(container);
     const all = await this.#client.hgetall(this.#key(container, "items"));
     const items = Object.values(all)
       .map((json) => JSON.parse(json) as Feedback)

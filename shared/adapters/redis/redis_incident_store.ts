@@ -8,10 +8,18 @@
  * `<prefix>:svc:<service>` (sorted set: the service's ids by opening time).
  * A save is one Lua script: revision check, write, indexes, current pointer.
  *
+ * On a Redis Cluster client the prefix is a hash tag (`{<prefix>}:i:<id>`,
+ * ...): the script spans an incident and the global indexes, so every
+ * incident key sits in one slot (incidents are few; one master holds them).
+ * On a single Redis the keys keep the names above, so nothing moves on
+ * upgrade; a cluster never held the untagged names (the script could not run
+ * there).
+ *
  * @module
  */
 
 import type { Redis } from "ioredis";
+import { isClusterClient } from "./redis_log_stream.ts";
 import type { Incident, IncidentListOptions, IncidentStore } from "../../ports/incident_store.ts";
 
 /** Options of {@linkcode RedisIncidentStore}. */
@@ -52,7 +60,8 @@ export class RedisIncidentStore implements IncidentStore {
    */
   constructor(client: Redis, options: RedisIncidentStoreOptions = {}) {
     this.#client = client;
-    this.#prefix = options.prefix ?? "tailwise:incidents";
+    const prefix = options.prefix ?? "tailwise:incidents";
+    this.#prefix = isClusterClient(client) ? `{${prefix}}` : prefix;
   }
 
   #svc(service: string): string {

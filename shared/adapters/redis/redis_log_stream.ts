@@ -516,6 +516,24 @@ export function createRedisClient(url: string, options: RedisConnectOptions = {}
   return client;
 }
 
+/**
+ * Whether a client from {@linkcode createRedisClient} talks to a Redis
+ * Cluster (an ioredis `Cluster` behind the `Redis` type).
+ *
+ * @example
+ * ```ts
+ * import { createRedisClient, isClusterClient } from "./redis_log_stream.ts";
+ * const client = createRedisClient("redis://127.0.0.1:7000", { cluster: true });
+ * isClusterClient(client); // true
+ * ```
+ *
+ * @param client the client
+ * @returns true for a Cluster client
+ */
+export function isClusterClient(client: Redis): boolean {
+  return client instanceof Cluster || (client as { isCluster?: boolean }).isCluster === true;
+}
+
 function _createCluster(url: string, options: RedisConnectOptions): Redis {
   const u = new URL(url);
   const redisOptions: RedisOptions = {

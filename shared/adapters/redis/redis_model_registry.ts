@@ -3,29 +3,43 @@
  *
  * Keys, with `P` the prefix (default `tailwise:models:`) and `C` the
  * container's name as base64url of its UTF-8 bytes, so a hostile name never
- * reaches a key unencoded:
+ * reaches a key unencoded. `{C}` is a Redis Cluster hash tag: a container's
+ * keys share one slot, so each script touches one slot only.
  *
  * | key | type | holds |
  * |---|---|---|
  * | `P containers` | set | the container names |
- * | `P c:C:seq` | string | last version number (INCR) |
- * | `P c:C:current` | string | the current version: the cheap per-batch GET |
- * | `P c:C:versions` | sorted set | kept versions, score = version |
- * | `P c:C:meta` | hash | version → JSON metadata |
- * | `P c:C:promoted` | hash | version → when it was first made current |
- * | `P c:C:rolledback` | hash | version → when a rollback left it |
- * | `P c:C:blob:<v>` | string | the blob, binary |
+ * | `P c:{C}:seq` | string | last version number (INCR) |
+ * | `P c:{C}:current` | string | the current version: the cheap per-batch GET |
+ * | `P c:{C}:versions` | sorted set | kept versions, score = version |
+ * | `P c:{C}:meta` | hash | version → JSON metadata |
+ * | `P c:{C}:promoted` | hash | version → when it was first made current |
+ * | `P c:{C}:rolledback` | hash | version → when a rollback left it |
+ * | `P c:{C}:blob:<v>` | string | the blob, binary |
  *
- * Every change (put, promote, rollback, with the trimming to the last K
- * versions) is one Lua script, so it is atomic; a change of the current
- * version is published on the channel `P changes` as `<version> <name>`.
+ * Every change of a container (put, promote, rollback, with the trimming to
+ * the last K versions) is one Lua script over its slot, so it is atomic; a
+ * put first adds the name to `P containers` (idempotent, and before the
+ * model can be current). A change of the current version is published on the
+ * channel `P changes` as `<version> <name>` (PUBLISH reaches every node of a
+ * cluster).
+ *
+ * Upgrade: before the hash tags the keys were `P c:C:<kind>` (a single Redis
+ * only). On a client that is not a Cluster, the first touch of a container
+ * in a process moves its old keys to the new names in one script, when
+ * none of the new ones exists yet.
  *
  * @module
  */
 
 import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
-import { createRedisClient, pingRedis, type RedisConnectOptions } from "./redis_log_stream.ts";
+import {
+  createRedisClient,
+  isClusterClient,
+  pingRedis,
+  type RedisConnectOptions,
+} from "./redis_log_stream.ts";
 import {
   checkContainerName,
   checkNewModelMeta,
@@ -57,39 +71,83 @@ export interface RedisModelRegistryOptions {
    * @default false
    */
   ownsClient?: boolean;
+  /**
+   * Move a container's keys of the layout before hash tags (`P c:C:<kind>`)
+   * to their new names on its first touch in this process, when none of the
+   * new ones exists. Only a single Redis can hold the old layout, so a
+   * Cluster client never looks.
+   * @default true, false on a Cluster client
+   */
+  upgradeOldKeys?: boolean;
 }
 
-// KEYS: containers, seq, current, versions, meta, promoted, rolledback.
-// ARGV: name, meta json, blob, promote (1/0), now, keep, blob key prefix, channel.
+// KEYS: seq, current, versions, meta, promoted, rolledback (one slot: the
+// container's hash tag; blob keys are the blob key prefix and the version, in
+// the same slot). ARGV: name, meta json, blob, promote (1/0), now, keep, blob
+// key prefix, channel. The containers set is added to before, not here.
 const _PUT = `
-local v = redis.call('INCR', KEYS[2])
+local v = redis.call('INCR', KEYS[1])
 redis.call('SET', ARGV[7] .. v, ARGV[3])
-redis.call('HSET', KEYS[5], v, ARGV[2])
-redis.call('ZADD', KEYS[4], v, v)
-redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[4], v, ARGV[2])
+redis.call('ZADD', KEYS[3], v, v)
 if ARGV[4] == '1' then
-  redis.call('SET', KEYS[3], v)
-  redis.call('HSETNX', KEYS[6], v, ARGV[5])
-  redis.call('HDEL', KEYS[7], v)
+  redis.call('SET', KEYS[2], v)
+  redis.call('HSETNX', KEYS[5], v, ARGV[5])
+  redis.call('HDEL', KEYS[6], v)
 end
-local cur = redis.call('GET', KEYS[3])
-local all = redis.call('ZRANGE', KEYS[4], 0, -1)
+local cur = redis.call('GET', KEYS[2])
+local all = redis.call('ZRANGE', KEYS[3], 0, -1)
 local excess = #all - tonumber(ARGV[6])
 local i = 1
 while excess > 0 and i <= #all do
   local old = all[i]
   if old ~= cur then
     redis.call('DEL', ARGV[7] .. old)
+    redis.call('HDEL', KEYS[4], old)
     redis.call('HDEL', KEYS[5], old)
     redis.call('HDEL', KEYS[6], old)
-    redis.call('HDEL', KEYS[7], old)
-    redis.call('ZREM', KEYS[4], old)
+    redis.call('ZREM', KEYS[3], old)
     excess = excess - 1
   end
   i = i + 1
 end
 if ARGV[4] == '1' then redis.call('PUBLISH', ARGV[8], v .. ' ' .. ARGV[1]) end
 return v
+`;
+
+// Single Redis only (keys of two layouts, blob keys built here). KEYS: the
+// old seq, current, versions, meta, promoted, rolledback, then the new ones
+// in the same order. ARGV: old blob key prefix, new blob key prefix. Moves
+// every old key to its new name when no new key exists; returns the keys moved.
+const _UPGRADE = `
+for k = 7, 12 do
+  if redis.call('EXISTS', KEYS[k]) == 1 then return 0 end
+end
+local versions = {}
+local function collect(reply)
+  if type(reply) == 'table' and not reply.err then
+    for _, v in ipairs(reply) do versions[v] = true end
+  end
+end
+collect(redis.pcall('ZRANGE', KEYS[3], 0, -1))
+collect(redis.pcall('HKEYS', KEYS[4]))
+collect(redis.pcall('HKEYS', KEYS[5]))
+local cur = redis.pcall('GET', KEYS[2])
+if type(cur) == 'string' then versions[cur] = true end
+local moved = 0
+for v in pairs(versions) do
+  if redis.call('EXISTS', ARGV[1] .. v) == 1 then
+    redis.call('RENAME', ARGV[1] .. v, ARGV[2] .. v)
+    moved = moved + 1
+  end
+end
+for k = 1, 6 do
+  if redis.call('EXISTS', KEYS[k]) == 1 then
+    redis.call('RENAME', KEYS[k], KEYS[k + 6])
+    moved = moved + 1
+  end
+end
+return moved
 `;
 
 // KEYS: current, meta, promoted, rolledback. ARGV: version, now, channel, name.
@@ -146,6 +204,8 @@ export class RedisModelRegistry implements ModelRegistry {
   #prefix: string;
   #keep: number;
   #ownsClient: boolean;
+  #upgrade: boolean;
+  #upgraded = new Map<string, Promise<void>>();
   #closing = new AbortController();
 
   /**
@@ -164,6 +224,7 @@ export class RedisModelRegistry implements ModelRegistry {
     this.#prefix = options.prefix ?? "tailwise:models:";
     this.#keep = keep;
     this.#ownsClient = options.ownsClient ?? false;
+    this.#upgrade = options.upgradeOldKeys ?? !isClusterClient(client);
   }
 
   /**
@@ -188,16 +249,35 @@ export class RedisModelRegistry implements ModelRegistry {
 
   #keys(container: string): _Keys {
     const bytes = checkContainerName(container);
-    const base = `${this.#prefix}c:${Buffer.from(bytes).toString("base64url")}:`;
-    return {
-      seq: `${base}seq`,
-      current: `${base}current`,
-      versions: `${base}versions`,
-      meta: `${base}meta`,
-      promoted: `${base}promoted`,
-      rolledback: `${base}rolledback`,
-      blob: `${base}blob:`,
-    };
+    return _keysAt(`${this.#prefix}c:{${Buffer.from(bytes).toString("base64url")}}:`);
+  }
+
+  /**
+   * Resolves once the container's keys of the old layout (if any) have moved:
+   * one script per container and process; a failed move is tried again on
+   * the next touch.
+   */
+  #ready(container: string): Promise<void> {
+    if (!this.#upgrade) return Promise.resolve();
+    let done = this.#upgraded.get(container);
+    if (done === undefined) {
+      const bytes = checkContainerName(container);
+      const b64 = Buffer.from(bytes).toString("base64url");
+      const old = _keysAt(`${this.#prefix}c:${b64}:`);
+      const now = _keysAt(`${this.#prefix}c:{${b64}}:`);
+      const kinds = ["seq", "current", "versions", "meta", "promoted", "rolledback"] as const;
+      done = this.#client.eval(
+        _UPGRADE,
+        12,
+        ...kinds.map((k) => old[k]),
+        ...kinds.map((k) => now[k]),
+        old.blob,
+        now.blob,
+      ).then(() => {});
+      this.#upgraded.set(container, done);
+      done.catch(() => this.#upgraded.delete(container));
+    }
+    return done;
   }
 
   get #channel(): string {
@@ -223,12 +303,15 @@ export class RedisModelRegistry implements ModelRegistry {
       ...(meta.note !== undefined ? { note: meta.note } : {}),
     };
     const promote = options.promote ?? true;
+    await this.#ready(container);
+    // Listed before the model can be current; idempotent, and a set of its
+    // own slot, so outside the container's script.
+    await this.#client.sadd(`${this.#prefix}containers`, container);
     const now = new Date().toISOString();
     const version = Number(
       await this.#client.eval(
         _PUT,
-        7,
-        `${this.#prefix}containers`,
+        6,
         k.seq,
         k.current,
         k.versions,
@@ -256,9 +339,11 @@ export class RedisModelRegistry implements ModelRegistry {
 
   /** {@inheritDoc ModelRegistry.currentVersion} */
   async currentVersion(container: string): Promise<number | null> {
+    const key = this.#keys(container).current;
+    await this.#ready(container);
     let v: string | null;
     try {
-      v = await this.#client.get(this.#keys(container).current);
+      v = await this.#client.get(key);
     } catch (e) {
       if (_wrongType(e)) {
         throw new CurrentVersionCorruptError(container, "its key holds the wrong Redis type", {
@@ -320,6 +405,7 @@ export class RedisModelRegistry implements ModelRegistry {
     withBlob: boolean,
   ): Promise<{ meta: ModelMeta; blob: Uint8Array | null }> {
     const k = this.#keys(container);
+    await this.#ready(container);
     const p = this.#client.pipeline()
       .hget(k.meta, String(version))
       .hget(k.promoted, String(version))
@@ -360,46 +446,49 @@ export class RedisModelRegistry implements ModelRegistry {
   /** {@inheritDoc ModelRegistry.list} */
   async list(container?: string): Promise<ModelMeta[]> {
     const names = container === undefined ? await this.containers() : [container];
-    if (names.length === 0) return [];
-    const p = this.#client.pipeline();
-    for (const name of names) {
-      const k = this.#keys(name);
-      p.hgetall(k.meta).hgetall(k.promoted).hgetall(k.rolledback).get(k.current);
-    }
-    const replies = await p.exec();
+    // One pipeline per container: its keys share a slot, other containers'
+    // may sit on other nodes of a cluster.
+    const lists = await Promise.all(names.map((name) => this.#listOne(name)));
+    return lists.flat();
+  }
+
+  async #listOne(name: string): Promise<ModelMeta[]> {
+    const k = this.#keys(name);
+    await this.#ready(name);
+    const replies = await this.#client.pipeline()
+      .hgetall(k.meta).hgetall(k.promoted).hgetall(k.rolledback).get(k.current)
+      .exec();
     if (replies === null) throw new Error("Redis aborted the listing of models");
     for (const [err] of replies) if (err && !_wrongType(err)) throw err;
+    // A broken entry (a key of the wrong type, metadata that is not JSON)
+    // leaves out what it spoils, never the other containers.
+    const [metas, promoted, rolledback, current] = replies
+      .map(([err, value]) => (err ? null : value)) as [
+        Record<string, string> | null,
+        Record<string, string> | null,
+        Record<string, string> | null,
+        string | null,
+      ];
+    if (metas === null) return [];
+    const versions = Object.keys(metas).map(Number).filter((v) => _version(String(v)) !== null)
+      .sort((a, b) => b - a);
     const out: ModelMeta[] = [];
-    names.forEach((name, i) => {
-      // A broken entry (a key of the wrong type, metadata that is not JSON)
-      // leaves out what it spoils, never the other containers.
-      const [metas, promoted, rolledback, current] = replies.slice(i * 4, i * 4 + 4)
-        .map(([err, value]) => (err ? null : value)) as [
-          Record<string, string> | null,
-          Record<string, string> | null,
-          Record<string, string> | null,
-          string | null,
-        ];
-      if (metas === null) return;
-      const versions = Object.keys(metas).map(Number).filter((v) => _version(String(v)) !== null)
-        .sort((a, b) => b - a);
-      for (const v of versions) {
-        try {
-          out.push(
-            _toMeta(
-              name,
-              v,
-              metas[String(v)]!,
-              promoted?.[String(v)] ?? null,
-              rolledback?.[String(v)] ?? null,
-              current,
-            ),
-          );
-        } catch (e) {
-          if (!(e instanceof ModelCorruptError)) throw e;
-        }
+    for (const v of versions) {
+      try {
+        out.push(
+          _toMeta(
+            name,
+            v,
+            metas[String(v)]!,
+            promoted?.[String(v)] ?? null,
+            rolledback?.[String(v)] ?? null,
+            current,
+          ),
+        );
+      } catch (e) {
+        if (!(e instanceof ModelCorruptError)) throw e;
       }
-    });
+    }
     return out;
   }
 
@@ -413,6 +502,7 @@ export class RedisModelRegistry implements ModelRegistry {
   async promote(container: string, version: number): Promise<ModelMeta> {
     const k = this.#keys(container);
     _checkVersion(version);
+    await this.#ready(container);
     const ok = await this.#client.eval(
       _PROMOTE,
       4,
@@ -432,6 +522,7 @@ export class RedisModelRegistry implements ModelRegistry {
   /** {@inheritDoc ModelRegistry.rollback} */
   async rollback(container: string): Promise<ModelMeta> {
     const k = this.#keys(container);
+    await this.#ready(container);
     const v = Number(
       await this.#client.eval(
         _ROLLBACK,
@@ -513,6 +604,18 @@ export class RedisModelRegistry implements ModelRegistry {
       clearTimeout(timer);
     }
   }
+}
+
+function _keysAt(base: string): _Keys {
+  return {
+    seq: `${base}seq`,
+    current: `${base}current`,
+    versions: `${base}versions`,
+    meta: `${base}meta`,
+    promoted: `${base}promoted`,
+    rolledback: `${base}rolledback`,
+    blob: `${base}blob:`,
+  };
 }
 
 function _wrongType(e: unknown): boolean {

@@ -7,7 +7,8 @@
  * already counted), `<prefix>:{<service>}:closed:<window>` (the window's
  * close was claimed), all with a TTL; `<prefix>:services` (sorted set:
  * service by last time counted). One Lua script per service and batch adds
- * the counts atomically, after checking the batch id.
+ * the counts atomically, after checking the batch id; nothing is pipelined
+ * across services, so it runs on a Redis Cluster client too.
  *
  * @module
  */
@@ -88,8 +89,11 @@ export class RedisRateStore implements RateStore {
       list.push(inc);
     }
     if (byService.size === 0) return true;
-    const pipe = this.#client.pipeline();
+    // One script per service (its keys share a slot), and no pipeline across
+    // services: on a cluster their slots may sit on different nodes.
     const now = Date.now();
+    const seen: (string | number)[] = [];
+    const scripts: Promise<unknown>[] = [];
     for (const [service, list] of byService) {
       const base = this.#base(service);
       const keys = [
@@ -103,15 +107,13 @@ export class RedisRateStore implements RateStore {
         for (const [id, n] of inc.templates) argv.push(id, n);
         if (inc.window > last) last = inc.window;
       }
-      pipe.eval(_ADD, keys.length, ...keys, ...argv);
-      pipe.zadd(`${this.#prefix}:services`, Math.max(last, 0) || now, service);
+      scripts.push(this.#client.eval(_ADD, keys.length, ...keys, ...argv));
+      seen.push(Math.max(last, 0) || now, service);
     }
-    const res = await pipe.exec();
-    let added = true;
-    (res ?? []).forEach(([err, value], i) => {
-      if (err) throw err;
-      if (i % 2 === 0 && value === 0) added = false;
-    });
+    const [added] = await Promise.all([
+      Promise.all(scripts).then((res) => res.every((value) => value !== 0)),
+      this.#client.zadd(`${this.#prefix}:services`, ...seen),
+    ]);
     return added;
   }
 

@@ -89,7 +89,10 @@ export class DockerLogReader {
   #left: number;
   /** 0 size line, 1 data, 2 CRLF after data, 3 done. */
   #state: number = 0;
-  #sizeText = "";
+  /** The chunk size read so far, its hex digits in this line, and whether the digits ended. */
+  #size = 0;
+  #sizeDigits = 0;
+  #sizeEnded = false;
   #crlf = 0;
   #closed = false;
 
@@ -269,17 +272,37 @@ export class DockerLogReader {
         i++;
         if (++this.#crlf === 2) this.#state = 0;
       } else {
+        // The size line: hex digits, then optional spaces, `;extensions` and
+        // CR, up to LF. Docker sends each frame as its own chunk, so this runs
+        // once per log line: parsed over bytes, without making a string.
         const lf = bytes.indexOf(10, i);
         const end = lf < 0 ? n : lf;
-        this.#sizeText += String.fromCharCode.apply(
-          null,
-          bytes.subarray(i, end) as unknown as number[],
-        );
+        for (let k = i; k < end && !this.#sizeEnded; k++) {
+          const b = bytes[k]!;
+          const d = b >= 48 && b <= 57
+            ? b - 48
+            : b >= 97 && b <= 102
+            ? b - 87
+            : b >= 65 && b <= 70
+            ? b - 55
+            : -1;
+          if (d < 0) {
+            this.#sizeEnded = true;
+          } else {
+            if (++this.#sizeDigits > 12) {
+              throw new Error("Cannot parse Docker's chunked log response: chunk size too long");
+            }
+            this.#size = this.#size * 16 + d;
+          }
+        }
         if (lf < 0) return;
         i = lf + 1;
-        const size = parseInt(this.#sizeText.split(";")[0]!.trim(), 16);
-        this.#sizeText = "";
-        if (!Number.isFinite(size)) throw new Error("Cannot parse Docker's chunked log response");
+        const size = this.#size;
+        const digits = this.#sizeDigits;
+        this.#size = 0;
+        this.#sizeDigits = 0;
+        this.#sizeEnded = false;
+        if (digits === 0) throw new Error("Cannot parse Docker's chunked log response");
         if (size === 0) {
           this.#state = 3;
         } else {

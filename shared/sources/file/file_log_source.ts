@@ -138,7 +138,8 @@ export async function followFile(
       }
       const chunk = await _readFrom(path, readPos, Math.min(info.size - readPos, 8 << 20));
       sink.touch();
-      assembler.push(chunk);
+      // One UTF-8 decode for all the lines of this read.
+      sink.batch(() => assembler.push(chunk));
       readPos += chunk.length;
     }
   } finally {

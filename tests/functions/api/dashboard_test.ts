@@ -194,6 +194,40 @@ Deno.test("GET / escapes log content and shows containers with rate and model st
   assert.equal((page.match(/<script/g) ?? []).length, 1, "only the page's own script tag");
 });
 
+Deno.test("GET / counts the log rates of every shard of the log stream", async () => {
+  const shards = [0, 1].map((i) => `test:api:${crypto.randomUUID()}:logs:{${i}}`);
+  await using f = apiFixture({
+    consumerGroups: shards.flatMap((stream) => [{ stream, group: "score" }, {
+      stream,
+      group: "ingest",
+    }]),
+  });
+  try {
+    const cookie = await _signIn(f.app);
+    // Each container's lines go to one shard: web to shard 0, db to shard 1.
+    for (const [shard, name, n] of [[0, "web", 12], [1, "db", 7]] as const) {
+      await f.stream.append(
+        shards[shard]!,
+        Array.from({ length: n }, (_, i) =>
+          entryToFields({
+            containerId: `id-${name}`,
+            containerName: name,
+            image: "x",
+            stream: "stdout",
+            ts: new Date().toISOString(),
+            seq: i,
+            line: "ok",
+          })),
+      );
+    }
+    const page = await (await f.app.request("/", { headers: { cookie } })).text();
+    assert.match(page, /data-key="web"[\s\S]*?data-f="rate">12</);
+    assert.match(page, /data-key="db"[\s\S]*?data-f="rate">7(?:\.0)?</);
+  } finally {
+    await f.stream.client.del(...shards);
+  }
+});
+
 Deno.test("GET /events streams new anomalies and container states, resumes after Last-Event-ID", async (t) => {
   await using f = apiFixture({}, { dashboard: { pollMs: 50, stateEveryMs: 200 } });
   const cookie = await _signIn(f.app);

@@ -146,22 +146,75 @@ Deno.test("ingest fills InfluxDB from the stream exactly once, byte-exact, from 
   assert.doesNotMatch(log, /secret/);
 });
 
+/**
+ * A pass-through proxy in front of InfluxDB that lets the first `passWrites`
+ * writes through and holds every later one: it waits, never reaching
+ * InfluxDB (so its batch cannot be acked), until the proxy closes. `held`
+ * counts the writes waiting.
+ */
+interface _WriteGate extends AsyncDisposable {
+  url: string;
+  readonly held: number;
+}
+
+function _writeGate(target: string, passWrites: number): _WriteGate {
+  const release = Promise.withResolvers<void>();
+  let writes = 0;
+  let held = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const url = new URL(req.url);
+    const body = req.body ? await req.arrayBuffer() : undefined;
+    if (url.pathname === "/write" && ++writes > passWrites) {
+      held++;
+      await release.promise;
+      return new Response("held by the test", { status: 503 });
+    }
+    const res = await fetch(`${target}${url.pathname}${url.search}`, {
+      method: req.method,
+      headers: req.headers,
+      body,
+    });
+    // fetch has already decoded the body: its encoding and length no longer apply.
+    const headers = new Headers(res.headers);
+    headers.delete("content-encoding");
+    headers.delete("content-length");
+    return new Response(res.body, { status: res.status, headers });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    get held() {
+      return held;
+    },
+    async [Symbol.asyncDispose]() {
+      release.resolve();
+      await server.shutdown();
+    },
+  };
+}
+
 Deno.test("ingest SIGKILLed mid-batch and restarted loses nothing and duplicates nothing", async () => {
   await using s = _setup();
   const url = suiteEnv().influxUrl;
   const entries = _entries(40_000);
   await _append(s.stream, s.logs, entries);
+  // The first ingest writes through a gate that, after 500 writes (of 4
+  // messages, one line each: INGEST_BATCH_LINES 500 is 4 packed messages),
+  // holds the rest: the batches then in flight were read and can never be
+  // acked, so the kill lands mid-batch every time, not only when it happens
+  // to fall between a read and an ack.
+  await using gate = _writeGate(url, 500);
   const env = s.env({ INGEST_BATCH_LINES: "500" });
-  const first = await _ingest(env);
-  await waitFor(async () => await countEntries(url, s.db).catch(() => 0) >= 2000, {
-    timeoutMs: 60_000,
-    what: "the first rows",
+  await using first = await _ingest({ ...env, INFLUX_URL: gate.url });
+  await waitFor(() => gate.held > 0, { timeoutMs: 60_000, what: "a write in flight, held" });
+  await waitFor(async () => (await s.stream.groupInfo(s.logs, "ingest")).pending > 0, {
+    what: "the batch in flight pending",
   });
   await first.stop("SIGKILL");
   const before = await countEntries(url, s.db);
-  assert.ok(before < entries.length, `killed before the end (${before} rows)`);
+  assert.ok(before > 0 && before < entries.length, `killed mid-stream (${before} rows)`);
   const pending = (await s.stream.groupInfo(s.logs, "ingest")).pending;
   assert.ok(pending > 0, "the batch in flight was left pending");
+  // The restarted ingest (same consumer name) writes to InfluxDB directly.
   await using second = await _ingest(env);
   await waitFor(async () => (await s.stream.groupInfo(s.logs, "ingest")).lag === 0, {
     timeoutMs: 90_000,

@@ -127,16 +127,19 @@ Deno.test("loadConfig() reads the multi-line event settings", () => {
   const d = loadConfig({}, { readFile: noFiles, hostname: "h" });
   assert.equal(d.collect.multiline, "auto");
   assert.equal(d.collect.multilineFlushMs, 1000);
+  assert.equal(d.collect.multilineQuietMs, 50);
   assert.equal(d.collect.multilineMaxLines, 500);
   assert.equal(d.collect.multilineMaxBytes, 128 * 1024);
   const c = loadConfig({
     COLLECT_MULTILINE: "^\\d{4}-",
     COLLECT_MULTILINE_FLUSH_MS: "250ms",
+    COLLECT_MULTILINE_QUIET_MS: "20ms",
     COLLECT_MULTILINE_MAX_LINES: "50",
     COLLECT_MULTILINE_MAX_BYTES: "16KiB",
   }, { readFile: noFiles });
   assert.equal(c.collect.multiline, "^\\d{4}-");
   assert.equal(c.collect.multilineFlushMs, 250);
+  assert.equal(c.collect.multilineQuietMs, 20);
   assert.equal(c.collect.multilineMaxLines, 50);
   assert.equal(c.collect.multilineMaxBytes, 16384);
   assert.equal(

@@ -67,6 +67,27 @@ Deno.test("LineAssembler splits the timestamp off each framed record", () => {
   for (let cut = 0; cut < 40; cut++) assert.deepEqual(framed(records, {}, cut), want, `cut ${cut}`);
 });
 
+Deno.test("LineAssembler gives every timestamp's exact text (fractions of any length, new seconds)", () => {
+  const stamps = [
+    "2026-11-24T14:24:02.000000001Z",
+    "2026-11-24T14:24:02.000000010Z",
+    "2026-11-24T14:24:02.9Z",
+    "2026-11-24T14:24:02.12Z",
+    "2026-11-24T14:24:03.045387950Z",
+    "2026-11-24T14:24:03Z",
+    "2026-11-24T14:24:03.999999999Z",
+    "2026-11-24T14:24:03.0000000001Z",
+    "2026-11-24T14:24:03.5+01:00",
+    "2027-01-01T00:00:00.000000000Z",
+    "2027-01-01T00:00:00.1a3Z",
+  ];
+  const records = stamps.map((ts, i) => bytesOf(`${ts} line ${i}\n`));
+  const want = stamps.map((ts, i) => line(ts, `line ${i}`));
+  for (let cut = 0; cut < 36; cut += 5) {
+    assert.deepEqual(framed(records, {}, cut), want, `cut ${cut}`);
+  }
+});
+
 Deno.test("LineAssembler joins Docker's 16 KiB partial records into one line", () => {
   for (const size of [16383, 16384, 16385, 100 * 1024]) {
     const text = "y".repeat(size);

@@ -193,6 +193,39 @@ Deno.test("MultilineGrouper cuts an event at maxLines and maxBytes", async (t) =
   });
 });
 
+Deno.test("MultilineGrouper: a plain event waits quietMs, a trace or an error line flushMs", () => {
+  const got: string[] = [];
+  const g = new MultilineGrouper<number>((e) => got.push(e.text), { flushMs: 1000, quietMs: 50 });
+  g.push("GET /a 200 12ms", 0, { now: 5000 });
+  assert.equal(g.deadline, 5050, "a plain line: continuations come in the same write");
+  g.push("  detail indented", 1, { now: 5010 });
+  assert.equal(g.deadline, 5060, "still plain with its continuation");
+  assert.equal(g.flushDue(5059), false);
+  assert.equal(g.flushDue(5060), true);
+  assert.deepEqual(got, ["GET /a 200 12ms\n  detail indented"]);
+  g.push("ERROR request failed", 2, { now: 6000 });
+  assert.equal(g.deadline, 7000, "an error line may be followed by its exception");
+  g.push("java.lang.IllegalStateException: boom", 3, { now: 6005 });
+  assert.equal(g.deadline, 7005, "inside a trace");
+  g.push("\tat a.B.c(B.java:1)", 4, { now: 6006 });
+  assert.equal(g.flushDue(6100), false);
+  assert.equal(g.flushDue(7006), true);
+  assert.equal(got.length, 2);
+  // A start pattern waits the full flush: any line may continue the event.
+  const p = new MultilineGrouper<number>(() => {}, {
+    mode: { kind: "pattern", start: /^\d/ },
+    flushMs: 1000,
+    quietMs: 50,
+  });
+  p.push("1 plain", 0, { now: 0 });
+  assert.equal(p.deadline, 1000);
+  // quietMs is capped at flushMs.
+  const c = new MultilineGrouper<number>(() => {}, { flushMs: 20, quietMs: 50 });
+  c.push("x", 0, { now: 0 });
+  assert.equal(c.deadline, 20);
+  assert.throws(() => new MultilineGrouper(() => {}, { quietMs: -1 }), /quietMs -1/);
+});
+
 Deno.test("MultilineGrouper emits a pending event when no line came for flushMs", () => {
   const got: string[] = [];
   const g = new MultilineGrouper<number>((e) => got.push(e.text), { flushMs: 1000 });

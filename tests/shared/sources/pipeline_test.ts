@@ -80,6 +80,61 @@ Deno.test("SourcePipeline: assembled lines become events, entries and checkpoint
   }
 });
 
+Deno.test("SourceChannel.batch decodes a read's lines at once and keeps a bad line's bytes alone", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tailwise-pipeline-" });
+  const stream = await SqliteLogStream.open(dir);
+  try {
+    const pipeline = new SourcePipeline(stream, silentLogger(), {
+      stream: "logs",
+      flushMs: 1,
+      multiline: "off",
+    });
+    const sink = pipeline.channel<number>({
+      checkpointKey: "ckpt:web",
+      meta: META,
+      checkpoint: (p) => `line ${p}`,
+    });
+    const clock = new LineClock();
+    let n = 0;
+    // One assembler buffer is reused for every line: the batch must copy.
+    const assembler = pipeline.assembler((_ts, bytes, truncated) => {
+      sink.line({ stream: "stdout", ...clock.stamp(0), bytes, truncated, position: ++n });
+    }, { timestamps: false });
+    const reads: Uint8Array[] = [
+      enc.encode("plain\nüñíçødé ✓\n\uFEFFwith a BOM\n"),
+      new Uint8Array([...enc.encode("ok\n"), 0x61, 0xff, 0x62, 0x0a, ...enc.encode("after\n")]),
+      enc.encode("a real \uFFFD stays\n"),
+    ];
+    for (const r of reads) sink.batch(() => assembler.push(r));
+    await pipeline.whenFlushed();
+    const entries = (await stream.range("logs")).flatMap((m) => unpackEntries(m.fields));
+    assert.deepEqual(entries.map((e) => e.line), [
+      "plain",
+      "üñíçødé ✓",
+      "\uFEFFwith a BOM",
+      "ok",
+      "a\uFFFDb",
+      "after",
+      "a real \uFFFD stays",
+    ]);
+    assert.deepEqual(entries.map((e) => e.raw === undefined ? null : [...e.raw]), [
+      null,
+      null,
+      null,
+      null,
+      [0x61, 0xff, 0x62],
+      null,
+      null,
+    ]);
+    assert.deepEqual([...lineBytes(entries[2]!)].slice(0, 3), [0xef, 0xbb, 0xbf]);
+    assert.equal(await stream.getState("ckpt:web"), "line 7");
+    await pipeline.close(1000);
+  } finally {
+    await stream[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("LineClock orders lines read in the same millisecond", () => {
   const clock = new LineClock();
   assert.deepEqual(clock.stamp(1000), { ts: "1970-01-01T00:00:01.000Z", seq: 0 });
