@@ -6,7 +6,7 @@
  * `AppendBatcher` per shard: packed appends with checkpoints and the append
  * sequence, 2 in flight) and then the consumer side (a `ShardedConsumer`
  * that decodes every line and acks, what ingest and score do around their
- * own work). Two passes; the better of each is kept (the machine is shared).
+ * own work). Three passes; the better of each is kept (the machine is shared).
  *
  * @module
  */
@@ -23,13 +23,13 @@ import { realisticEntries } from "./ingest_bench.ts";
 /**
  * Runs the shard benchmark.
  *
- * @param options progress log; `lines` per configuration (default 200,000)
+ * @param options progress log; `lines` per configuration (default 500,000)
  * @returns the figures
  */
 export async function benchShards(
   options: { log: (msg: string) => void; lines?: number },
 ): Promise<Record<string, number>> {
-  const lines = options.lines ?? 200_000;
+  const lines = options.lines ?? 500_000;
   const entries = realisticEntries(lines);
   const out: Record<string, number> = { lines };
   await using single = await startRedis();
@@ -40,7 +40,7 @@ export async function benchShards(
     { name: "cluster_2_shards", url: cluster.url, cluster: true, shards: 2 },
   ];
   const logger = createLogger("bench", { level: "error", write: () => {} });
-  for (let pass = 0; pass < 2; pass++) {
+  for (let pass = 0; pass < 3; pass++) {
     for (const c of configs) {
       await using log = RedisLogStream.connect(c.url, { cluster: c.cluster });
       const base = `bench:shards:${pass}:${c.name}`;
