@@ -706,24 +706,31 @@ class _Tail {
         });
       }
     });
-    let current: Uint8Array = new Uint8Array(0);
-    const pushCurrent = () => demux.push(current);
+    // The lines of one socket read are decoded at once (Docker sends each
+    // line as an HTTP chunk of its own: onData runs once per line).
     const onData = tty
       ? (chunk: Uint8Array) => {
         sink.touch();
+        sink.openBatch();
         out.push(chunk);
       }
       : (chunk: Uint8Array) => {
         sink.touch();
-        current = chunk;
-        // One UTF-8 decode for all the lines of this read.
-        sink.batch(pushCurrent);
+        sink.openBatch();
+        demux.push(chunk);
       };
+    const read = async () => {
+      try {
+        return await reader.read(onData);
+      } finally {
+        sink.closeBatch();
+      }
+    };
 
     const startedAt = info.State.StartedAt;
     let failure: unknown = null;
     try {
-      while (await reader.read(onData)) {
+      while (await read()) {
         if (pipeline.full && !this.#stopped) {
           logger.debug("reading paused: the append buffer is full", {
             container: meta.containerName,

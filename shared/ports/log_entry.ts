@@ -75,9 +75,8 @@ export interface LogEntry {
 /** A stream message's fields. */
 export type Fields = Record<string, string>;
 
-// ignoreBOM keeps a leading U+FEFF as text: a line's bytes are kept exactly.
-const _decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-const _lossy = new TextDecoder("utf-8", { ignoreBOM: true });
+const _decoder = new TextDecoder("utf-8", { fatal: true });
+const _lossy = new TextDecoder("utf-8");
 
 /**
  * Builds the `line` and `raw` fields of an entry from the bytes of a line.

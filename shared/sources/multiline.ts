@@ -256,7 +256,16 @@ export class MultilineGrouper<P> {
     return this.#lines.length > 0 ? this.#since + this.#hold() : undefined;
   }
 
-  /** How long the open event waits for its next line: short unless a trace may follow. */
+  /**
+   * How long the open event waits for its next line, in ms: `quietMs`
+   * unless a trace may follow, then `flushMs`.
+   *
+   * @returns the wait (`flushMs` when no event is open)
+   */
+  get holdMs(): number {
+    return this.#lines.length > 0 ? this.#hold() : this.#flushMs;
+  }
+
   #hold(): number {
     if (this.#mode.kind !== "auto" || this.#state !== "plain") return this.#flushMs;
     // A one-line event that reads like an error may be followed by its exception.

@@ -166,6 +166,13 @@ export interface ChannelOptions<P> {
    */
   multiline?: MultilineMode;
   /**
+   * The shortest wait of a plain event for more lines here, in ms: a source
+   * that polls sees a continuation only at its next poll, so its events wait
+   * at least two polls.
+   * @default the pipeline's `multilineQuietMs`
+   */
+  minQuietMs?: number;
+  /**
    * Sees every line with its decoded text before the multi-line stage (e.g.
    * to keep a container's last lines). Within {@linkcode SourceChannel.batch}
    * it runs after the read, when `line.bytes` is no longer valid: use `text`.
@@ -298,7 +305,7 @@ export class SourcePipeline {
     return new SourceChannel(batcher, options, {
       mode: options.multiline ?? this.#multiline,
       flushMs: this.#flushMs,
-      quietMs: this.#quietMs,
+      quietMs: Math.max(this.#quietMs, options.minQuietMs ?? 0),
       maxLines: this.#maxLines,
       maxBytes: this.#maxBytes,
     });
@@ -379,6 +386,7 @@ export class SourcePipeline {
 }
 
 const _batchDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+const _NO_BYTES = new Uint8Array(0);
 
 /**
  * A line held by the multi-line stage: the source's own line object (its
@@ -473,13 +481,29 @@ export class SourceChannel<P> implements LineSink<P> {
       read();
       return;
     }
-    this.#batching = true;
+    this.openBatch();
     try {
       read();
     } finally {
-      this.#batching = false;
-      this.#drain();
+      this.closeBatch();
     }
+  }
+
+  /**
+   * Starts a batch (as {@linkcode SourceChannel.batch}) that lasts until
+   * {@linkcode SourceChannel.closeBatch}: for a read that hands on its lines
+   * in several callbacks (one per HTTP chunk of Docker's log stream, where
+   * each line is a chunk of its own). Nothing may await in between.
+   */
+  openBatch(): void {
+    this.#batching = true;
+  }
+
+  /** Ends the batch: decodes and hands on the lines it deferred. */
+  closeBatch(): void {
+    if (!this.#batching) return;
+    this.#batching = false;
+    this.#drain();
   }
 
   #batching = false;
@@ -524,7 +548,10 @@ export class SourceChannel<P> implements LineSink<P> {
         const end = ends[i]!;
         const line = lines[i]!;
         if (texts !== null && texts.length === n) {
-          this.#accept(line, texts[i]!, undefined, end - start, now);
+          let text = texts[i]!;
+          // As the per-line decoder does, a leading byte order mark is dropped.
+          if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+          this.#accept(line, text, undefined, end - start, now);
         } else {
           const decoded = decodeLine(scratch.subarray(start, end));
           this.#accept(line, decoded.line, decoded.raw, end - start, now);
@@ -548,6 +575,8 @@ export class SourceChannel<P> implements LineSink<P> {
   ): void {
     this.#options.tap?.(text, line);
     const held: _Held<P> = line;
+    // The view is stale now; held, it would keep its buffer (a file chunk) alive.
+    held.bytes = _NO_BYTES;
     if (raw !== undefined) held.raw = raw;
     this.#grouper.pushLine(text, held, line.stream, bytes, now);
     this.#arm();
@@ -590,20 +619,32 @@ export class SourceChannel<P> implements LineSink<P> {
   }
 
   #arm(delay?: number): void {
-    if (this.#timer !== undefined || !this.#grouper.pending) return;
+    if (!this.#grouper.pending) return;
     const ms = delay ?? Math.max(0, this.#grouper.deadline! - Date.now());
     const due = Date.now() + ms;
+    if (this.#timer !== undefined) {
+      // A shorter hold (a plain event after an error line) moves it earlier.
+      if (delay !== undefined || due >= this.#due) return;
+      clearTimeout(this.#timer);
+    }
+    this.#due = due;
+    // Late by more than half the hold (at most 100 ms): the process stalled,
+    // and the read holding the next lines may not have run yet.
+    const lateMs = Math.min(100, Math.max(5, this.#grouper.holdMs / 2));
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      if (this.#paused || (!this.#stalled && Date.now() - due > 100)) {
+      if (this.#paused || (!this.#stalled && Date.now() - due > lateMs)) {
         this.#stalled = !this.#paused;
-        this.#arm(50);
+        this.#arm(Math.min(50, this.#grouper.holdMs));
         return;
       }
       this.#grouper.flushDue(Date.now());
       this.#arm();
     }, ms);
   }
+
+  /** When the armed timer fires, in ms since the epoch. */
+  #due = 0;
 
   #disarm(): void {
     clearTimeout(this.#timer);

@@ -71,6 +71,8 @@ export async function followFile(
     checkpointKey: ckptKey,
     meta: { containerId: `file-${_hex(fnv1a32(path))}`, containerName: name, image: "file" },
     checkpoint: (p) => `${p.inode} ${p.end}`,
+    // The file is polled: an event's next line is seen only at a next poll.
+    minQuietMs: 2 * pollMs + 50,
   });
   const clock = new LineClock();
   // `inode`: the file read; `base`: the file offset of the assembler's first

@@ -111,7 +111,7 @@ Deno.test("SourceChannel.batch decodes a read's lines at once and keeps a bad li
     assert.deepEqual(entries.map((e) => e.line), [
       "plain",
       "üñíçødé ✓",
-      "\uFEFFwith a BOM",
+      "with a BOM",
       "ok",
       "a\uFFFDb",
       "after",
@@ -126,8 +126,44 @@ Deno.test("SourceChannel.batch decodes a read's lines at once and keeps a bad li
       null,
       null,
     ]);
-    assert.deepEqual([...lineBytes(entries[2]!)].slice(0, 3), [0xef, 0xbb, 0xbf]);
     assert.equal(await stream.getState("ckpt:web"), "line 7");
+    await pipeline.close(1000);
+  } finally {
+    await stream[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SourceChannel: a plain event after an error line is written after the quiet hold, not the flush", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tailwise-pipeline-" });
+  const stream = await SqliteLogStream.open(dir);
+  try {
+    const pipeline = new SourcePipeline(stream, silentLogger(), {
+      stream: "logs",
+      flushMs: 1,
+      multilineFlushMs: 5_000,
+      multilineQuietMs: 30,
+    });
+    const sink = pipeline.channel<number>({
+      checkpointKey: "ckpt:web",
+      meta: META,
+      checkpoint: (p) => `line ${p}`,
+    });
+    const clock = new LineClock();
+    let n = 0;
+    const assembler = pipeline.assembler((_ts, bytes, truncated) => {
+      sink.line({ stream: "stdout", ...clock.stamp(0), bytes, truncated, position: ++n });
+    }, { timestamps: false });
+    const t0 = Date.now();
+    // The error line arms the 5 s flush; the plain line after it needs only 30 ms.
+    sink.batch(() => assembler.push(enc.encode("ERROR request failed\nGET /b 200\n")));
+    const lines = async () =>
+      (await stream.range("logs")).flatMap((m) => unpackEntries(m.fields)).map((e) => e.line);
+    while ((await lines()).length < 2 && Date.now() - t0 < 3_000) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.deepEqual(await lines(), ["ERROR request failed", "GET /b 200"]);
+    assert.ok(Date.now() - t0 < 1_000, `written after ${Date.now() - t0} ms`);
     await pipeline.close(1000);
   } finally {
     await stream[Symbol.asyncDispose]();

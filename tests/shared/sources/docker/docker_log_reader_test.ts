@@ -52,7 +52,9 @@ Deno.test("DockerLogReader de-chunks a body cut anywhere, with upper/lower hex a
     "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n" +
       "Transfer-Encoding: chunked\r\n\r\n" +
       "6\r\nhello\n\r\n" +
-      `${(body.length - 6).toString(16).toUpperCase()};ext=1\r\n${body.slice(6)}\r\n` +
+      `00000000000000${(body.length - 6).toString(16).toUpperCase()};ext=1\r\n${
+        body.slice(6)
+      }\r\n` +
       "0\r\n\r\n",
   );
   for (const step of [1, 2, 3, 7, 4096]) {
