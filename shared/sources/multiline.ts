@@ -266,6 +266,15 @@ export class MultilineGrouper<P> {
     return this.#lines.length > 0 ? this.#hold() : this.#flushMs;
   }
 
+  /**
+   * The shortest wait any event gets (`quietMs`).
+   *
+   * @returns the wait in ms
+   */
+  get minHoldMs(): number {
+    return this.#quietMs;
+  }
+
   #hold(): number {
     if (this.#mode.kind !== "auto" || this.#state !== "plain") return this.#flushMs;
     // A one-line event that reads like an error may be followed by its exception.

@@ -620,8 +620,12 @@ export class SourceChannel<P> implements LineSink<P> {
 
   #arm(delay?: number): void {
     if (!this.#grouper.pending) return;
-    const ms = delay ?? Math.max(0, this.#grouper.deadline! - Date.now());
-    const due = Date.now() + ms;
+    const now = Date.now();
+    // An armed timer due before any new deadline could be stays (the common
+    // case, a line per call: no need to work out this event's hold).
+    if (this.#timer !== undefined && this.#due <= now + this.#grouper.minHoldMs) return;
+    const ms = delay ?? Math.max(0, this.#grouper.deadline! - now);
+    const due = now + ms;
     if (this.#timer !== undefined) {
       // A shorter hold (a plain event after an error line) moves it earlier.
       if (delay !== undefined || due >= this.#due) return;
