@@ -27,7 +27,11 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   log.info("starting", { config: redactConfig(config) });
-  await using adapters = await openAdapters(config, { name: `score-${config.instance}` });
+  await using adapters = await openAdapters(config, {
+    name: `score-${config.instance}`,
+    // score's Redis user reads models and feedback only.
+    readOnly: ["registry", "feedback"],
+  });
   const metrics = createTailwiseMetrics();
   await runUntilSignal(buildScore(config, adapters, { log, metrics }), log, {
     metrics: { endpoint: config.metrics, registry: metrics.registry },

@@ -40,6 +40,8 @@ async function _main(): Promise<number> {
   await using adapters = await openAdapters(config, {
     name: `train-${config.instance}`,
     logStore: true,
+    // train's Redis user reads feedback only.
+    readOnly: ["feedback"],
   });
   // A service's first model as soon as it has TRAIN_MIN_LINES lines, as in
   // the one-process mode, not at the next scheduled run.

@@ -105,6 +105,11 @@ export async function openAdapters(
     name?: string;
     logStore?: boolean;
     onDiskFull?: (full: boolean, message: string) => void;
+    /**
+     * Stores this process only reads (its Redis user may not write them):
+     * it leaves moving their keys of an older layout to a writer.
+     */
+    readOnly?: readonly ("registry" | "feedback")[];
   } = {},
 ): Promise<Adapters> {
   const name = options.name ?? "tailwise";
@@ -122,9 +127,16 @@ export async function openAdapters(
         ...auth,
         name: `${name}-models`,
       }),
-      { keepVersions: config.train.keepVersions, ownsClient: true },
+      {
+        keepVersions: config.train.keepVersions,
+        ownsClient: true,
+        moveOldKeys: !options.readOnly?.includes("registry"),
+      },
     );
-    const feedback = new RedisFeedbackStore(client, { suppressMs: config.api.suppressMs });
+    const feedback = new RedisFeedbackStore(client, {
+      suppressMs: config.api.suppressMs,
+      moveOldKeys: !options.readOnly?.includes("feedback"),
+    });
     return {
       mode: "redis",
       stream,

@@ -52,6 +52,13 @@ export interface RedisFeedbackStoreOptions extends FeedbackStoreOptions {
    * @default true, false on a Cluster client
    */
   upgradeOldKeys?: boolean;
+  /**
+   * Whether this process may move old keys (it needs to run a script that
+   * renames them). A reader without that right (score's Redis user) leaves
+   * the move to a writer and reads whichever layout holds a container.
+   * @default true
+   */
+  moveOldKeys?: boolean;
 }
 
 // KEYS: items, order, suppress. ARGV: anomalyId, json, at, label, templateId,
@@ -105,7 +112,15 @@ export class RedisFeedbackStore implements FeedbackStore {
   #suppressMs: number;
   #max: number;
   #upgrade: boolean;
+  #move: boolean;
   #upgraded = new Map<string, Promise<void>>();
+  /**
+   * Containers read under the old layout: the move failed (a reader such as
+   * score has no right to rename keys), the old keys exist and new ones do
+   * not. Looked at again, and moved when possible, after a while.
+   */
+  #legacy = new Set<string>();
+  #retryAt = new Map<string, number>();
 
   /**
    * Uses an existing client (e.g. {@linkcode RedisLogStream.client}); the
@@ -121,6 +136,7 @@ export class RedisFeedbackStore implements FeedbackStore {
     this.#suppressMs = options.suppressMs ?? DEFAULT_SUPPRESS_MS;
     this.#max = options.maxPerContainer ?? DEFAULT_MAX_FEEDBACK_PER_CONTAINER;
     this.#upgrade = options.upgradeOldKeys ?? !isClusterClient(client);
+    this.#move = options.moveOldKeys ?? true;
     if (!Number.isFinite(this.#suppressMs) || this.#suppressMs < 0) {
       throw new RangeError(`Cannot use suppressMs ${this.#suppressMs}: expected a number >= 0`);
     }
@@ -149,7 +165,10 @@ export class RedisFeedbackStore implements FeedbackStore {
   }
 
   #key(container: string, kind: typeof _KINDS[number]): string {
-    return `${this.#prefix}:{${encodeURIComponent(container)}}:${kind}`;
+    const c = encodeURIComponent(container);
+    return this.#legacy.has(container)
+      ? `${this.#prefix}:${c}:${kind}`
+      : `${this.#prefix}:{${c}}:${kind}`;
   }
 
   /**
@@ -159,15 +178,31 @@ export class RedisFeedbackStore implements FeedbackStore {
    */
   #ready(container: string): Promise<void> {
     if (!this.#upgrade) return Promise.resolve();
+    const retry = this.#retryAt.get(container);
+    if (retry !== undefined && Date.now() >= retry) {
+      this.#retryAt.delete(container);
+      this.#upgraded.delete(container);
+    }
     let done = this.#upgraded.get(container);
     if (done === undefined) {
-      const old = `${this.#prefix}:${encodeURIComponent(container)}:`;
-      done = this.#client.eval(
-        _UPGRADE,
-        6,
-        ..._KINDS.map((k) => old + k),
-        ..._KINDS.map((k) => this.#key(container, k)),
-      ).then(() => {});
+      const c = encodeURIComponent(container);
+      const old = _KINDS.map((k) => `${this.#prefix}:${c}:${k}`);
+      const now = _KINDS.map((k) => `${this.#prefix}:{${c}}:${k}`);
+      // Not moved (not this process's to move, or Redis refused): read
+      // whichever layout holds the container, and look again in a while.
+      const pick = async () => {
+        this.#retryAt.set(container, Date.now() + 30_000);
+        const [oldN, newN] = await Promise.all([
+          this.#client.exists(...old),
+          this.#client.exists(...now),
+        ]);
+        if (oldN > 0 && newN === 0) this.#legacy.add(container);
+        else this.#legacy.delete(container);
+      };
+      done = !this.#move ? pick() : this.#client.eval(_UPGRADE, 6, ...old, ...now).then(
+        () => void this.#legacy.delete(container),
+        pick,
+      );
       this.#upgraded.set(container, done);
       done.catch(() => this.#upgraded.delete(container));
     }

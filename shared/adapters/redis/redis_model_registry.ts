@@ -79,6 +79,13 @@ export interface RedisModelRegistryOptions {
    * @default true, false on a Cluster client
    */
   upgradeOldKeys?: boolean;
+  /**
+   * Whether this process may move old keys (it needs to run a script that
+   * renames them). A reader without that right (score's Redis user) leaves
+   * the move to a writer and reads whichever layout holds a container.
+   * @default true
+   */
+  moveOldKeys?: boolean;
 }
 
 // KEYS: seq, current, versions, meta, promoted, rolledback (one slot: the
@@ -150,6 +157,9 @@ end
 return moved
 `;
 
+/** How long a container whose keys could not be moved is read under the old layout before trying again. */
+const _UPGRADE_RETRY_MS = 30_000;
+
 // KEYS: current, meta, promoted, rolledback. ARGV: version, now, channel, name.
 const _PROMOTE = `
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
@@ -205,7 +215,15 @@ export class RedisModelRegistry implements ModelRegistry {
   #keep: number;
   #ownsClient: boolean;
   #upgrade: boolean;
+  #move: boolean;
   #upgraded = new Map<string, Promise<void>>();
+  /**
+   * Containers read under the old layout: the move failed (a reader such as
+   * score has no right to rename keys), the old keys exist and new ones do
+   * not. Looked at again, and moved when possible, after a while.
+   */
+  #legacy = new Set<string>();
+  #retryAt = new Map<string, number>();
   #closing = new AbortController();
 
   /**
@@ -225,6 +243,7 @@ export class RedisModelRegistry implements ModelRegistry {
     this.#keep = keep;
     this.#ownsClient = options.ownsClient ?? false;
     this.#upgrade = options.upgradeOldKeys ?? !isClusterClient(client);
+    this.#move = options.moveOldKeys ?? true;
   }
 
   /**
@@ -248,8 +267,10 @@ export class RedisModelRegistry implements ModelRegistry {
   }
 
   #keys(container: string): _Keys {
-    const bytes = checkContainerName(container);
-    return _keysAt(`${this.#prefix}c:{${Buffer.from(bytes).toString("base64url")}}:`);
+    const b64 = Buffer.from(checkContainerName(container)).toString("base64url");
+    return _keysAt(
+      this.#legacy.has(container) ? `${this.#prefix}c:${b64}:` : `${this.#prefix}c:{${b64}}:`,
+    );
   }
 
   /**
@@ -259,6 +280,11 @@ export class RedisModelRegistry implements ModelRegistry {
    */
   #ready(container: string): Promise<void> {
     if (!this.#upgrade) return Promise.resolve();
+    const retry = this.#retryAt.get(container);
+    if (retry !== undefined && Date.now() >= retry) {
+      this.#retryAt.delete(container);
+      this.#upgraded.delete(container);
+    }
     let done = this.#upgraded.get(container);
     if (done === undefined) {
       const bytes = checkContainerName(container);
@@ -266,14 +292,25 @@ export class RedisModelRegistry implements ModelRegistry {
       const old = _keysAt(`${this.#prefix}c:${b64}:`);
       const now = _keysAt(`${this.#prefix}c:{${b64}}:`);
       const kinds = ["seq", "current", "versions", "meta", "promoted", "rolledback"] as const;
-      done = this.#client.eval(
+      // Not moved (not this process's to move, or Redis refused): read
+      // whichever layout holds the container, and look again in a while.
+      const pick = async () => {
+        this.#retryAt.set(container, Date.now() + _UPGRADE_RETRY_MS);
+        const [oldN, newN] = await Promise.all([
+          this.#client.exists(old.current, old.versions),
+          this.#client.exists(now.current, now.versions),
+        ]);
+        if (oldN > 0 && newN === 0) this.#legacy.add(container);
+        else this.#legacy.delete(container);
+      };
+      done = !this.#move ? pick() : this.#client.eval(
         _UPGRADE,
         12,
         ...kinds.map((k) => old[k]),
         ...kinds.map((k) => now[k]),
         old.blob,
         now.blob,
-      ).then(() => {});
+      ).then(() => void this.#legacy.delete(container), pick);
       this.#upgraded.set(container, done);
       done.catch(() => this.#upgraded.delete(container));
     }
@@ -291,7 +328,7 @@ export class RedisModelRegistry implements ModelRegistry {
     meta: NewModelMeta,
     options: PutModelOptions = {},
   ): Promise<ModelMeta> {
-    const k = this.#keys(container);
+    checkContainerName(container);
     checkNewModelMeta(meta);
     const stored: _StoredMeta = {
       trainedAt: meta.trainedAt ?? new Date().toISOString(),
@@ -304,6 +341,8 @@ export class RedisModelRegistry implements ModelRegistry {
     };
     const promote = options.promote ?? true;
     await this.#ready(container);
+    // After #ready: it decides which layout the container is read from.
+    const k = this.#keys(container);
     // Listed before the model can be current; idempotent, and a set of its
     // own slot, so outside the container's script.
     await this.#client.sadd(`${this.#prefix}containers`, container);
@@ -339,8 +378,9 @@ export class RedisModelRegistry implements ModelRegistry {
 
   /** {@inheritDoc ModelRegistry.currentVersion} */
   async currentVersion(container: string): Promise<number | null> {
-    const key = this.#keys(container).current;
+    checkContainerName(container);
     await this.#ready(container);
+    const key = this.#keys(container).current;
     let v: string | null;
     try {
       v = await this.#client.get(key);
@@ -404,8 +444,9 @@ export class RedisModelRegistry implements ModelRegistry {
     version: number,
     withBlob: boolean,
   ): Promise<{ meta: ModelMeta; blob: Uint8Array | null }> {
-    const k = this.#keys(container);
+    checkContainerName(container);
     await this.#ready(container);
+    const k = this.#keys(container);
     const p = this.#client.pipeline()
       .hget(k.meta, String(version))
       .hget(k.promoted, String(version))
@@ -453,8 +494,9 @@ export class RedisModelRegistry implements ModelRegistry {
   }
 
   async #listOne(name: string): Promise<ModelMeta[]> {
-    const k = this.#keys(name);
+    checkContainerName(name);
     await this.#ready(name);
+    const k = this.#keys(name);
     const replies = await this.#client.pipeline()
       .hgetall(k.meta).hgetall(k.promoted).hgetall(k.rolledback).get(k.current)
       .exec();
@@ -500,9 +542,10 @@ export class RedisModelRegistry implements ModelRegistry {
 
   /** {@inheritDoc ModelRegistry.promote} */
   async promote(container: string, version: number): Promise<ModelMeta> {
-    const k = this.#keys(container);
+    checkContainerName(container);
     _checkVersion(version);
     await this.#ready(container);
+    const k = this.#keys(container);
     const ok = await this.#client.eval(
       _PROMOTE,
       4,
@@ -521,8 +564,9 @@ export class RedisModelRegistry implements ModelRegistry {
 
   /** {@inheritDoc ModelRegistry.rollback} */
   async rollback(container: string): Promise<ModelMeta> {
-    const k = this.#keys(container);
+    checkContainerName(container);
     await this.#ready(container);
+    const k = this.#keys(container);
     const v = Number(
       await this.#client.eval(
         _ROLLBACK,

@@ -107,6 +107,57 @@ async function _writeOldLayout(
   await raw.set(`${base}current`, String(current));
 }
 
+Deno.test("RedisModelRegistry: a reader whose Redis user may not rename reads the old layout until a writer moves it", async () => {
+  const url = suiteEnv().redisUrl;
+  const prefix = `test:models:${crypto.randomUUID()}:`;
+  const raw = createRedisClient(url, { name: "tailwise-test-raw" });
+  const user = `reader-${crypto.randomUUID().slice(0, 8)}`;
+  const password = crypto.randomUUID();
+  const blob = (v: number) => new TextEncoder().encode(`web model ${v}`);
+  try {
+    await _writeOldLayout(raw, prefix, "web", [blob(1), blob(2)], 2);
+    // As score's user in deploy/redis/users.acl: reads models, runs no script on them.
+    await raw.call(
+      "ACL",
+      "SETUSER",
+      user,
+      "on",
+      `>${password}`,
+      "resetkeys",
+      "-@all",
+      "+@connection",
+      "+@read",
+      "-@dangerous",
+      "+info",
+      `%R~${prefix}*`,
+    );
+    const asReader = { prefix, username: user, password, moveOldKeys: false };
+    {
+      await using reader = RedisModelRegistry.connect(url, asReader);
+      assert.equal(await reader.currentVersion("web"), 2);
+      assert.deepEqual((await reader.get("web")).blob, blob(2));
+      assert.equal(await raw.get(`${prefix}c:${_b64("web")}:current`), "2", "nothing moved");
+    }
+    {
+      await using writer = RedisModelRegistry.connect(url, { prefix });
+      assert.equal(await writer.currentVersion("web"), 2);
+      assert.deepEqual(await raw.keys(`${prefix}c:[^{]*`), [], "the writer moved them");
+      await using reader = RedisModelRegistry.connect(url, asReader);
+      assert.deepEqual((await reader.get("web")).blob, blob(2), "a reader finds the new layout");
+    }
+    const denied = (await raw.call("ACL", "LOG")) as unknown[][];
+    assert.ok(
+      !JSON.stringify(denied).includes(user),
+      `the reader never ran a command its user lacks: ${JSON.stringify(denied).slice(0, 600)}`,
+    );
+  } finally {
+    await raw.call("ACL", "DELUSER", user).catch(() => {});
+    const keys = await raw.keys(`${prefix}*`);
+    if (keys.length > 0) await raw.del(...keys);
+    await raw.quit();
+  }
+});
+
 Deno.test("RedisModelRegistry reads a registry written with the key layout from before hash tags", async (t) => {
   const url = suiteEnv().redisUrl;
   const prefix = `test:models:${crypto.randomUUID()}:`;
