@@ -15,7 +15,7 @@ function _line(i: number): string {
 }
 
 function _key(container: string): string {
-  return `tailwise:models:c:${Buffer.from(container).toString("base64url")}:`;
+  return `tailwise:models:c:{${Buffer.from(container).toString("base64url")}}:`;
 }
 
 /**
