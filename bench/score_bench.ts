@@ -160,7 +160,7 @@ async function _latency(
     REDIS_URL: redis.url,
     DOCKER_HOST: `unix://${docker.socketPath}`,
     LOG_LEVEL: "error",
-    COLLECT_FLUSH_MS: "5ms",
+
     CONSUMER_BATCH: "1000",
   };
   const procs = ["collect", "score"].map((fn) =>

@@ -266,7 +266,7 @@ export function loadConfig(
       maxLineBytes: r.size("COLLECT_MAX_LINE_BYTES", "1MiB", { min: 1024 }),
       batchLines: r.int("COLLECT_BATCH_LINES", 1000, { min: 1, max: 100_000 }),
       bufferLines: r.int("COLLECT_BUFFER_LINES", 20_000, { min: 1 }),
-      flushMs: r.duration("COLLECT_FLUSH_MS", "50ms"),
+      flushMs: r.duration("COLLECT_FLUSH_MS", "20ms"),
       appendsInFlight: r.int("COLLECT_APPENDS_IN_FLIGHT", 2, { min: 1, max: 16 }),
       multiline: r.pattern("COLLECT_MULTILINE", "auto", ["auto", "off"]),
       multilineFlushMs: r.duration("COLLECT_MULTILINE_FLUSH_MS", "1s", { allowZero: true }),

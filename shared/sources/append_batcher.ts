@@ -51,7 +51,7 @@ export interface AppendBatcherOptions {
   bufferLines?: number;
   /**
    * Longest time an entry waits for its batch to fill, in ms.
-   * @default 50
+   * @default 20
    */
   flushMs?: number;
   /**
@@ -159,7 +159,7 @@ export class AppendBatcher {
     this.#maxLen = options.maxLen ?? 0;
     this.#batchLines = options.batchLines ?? 1000;
     this.#bufferLines = options.bufferLines ?? 20_000;
-    this.#flushMs = options.flushMs ?? 50;
+    this.#flushMs = options.flushMs ?? 20;
     this.#maxBackoffMs = options.maxBackoffMs ?? 5000;
     this.#sequenceKey = options.sequenceKey;
     this.#sequenceBase = options.sequenceKey;

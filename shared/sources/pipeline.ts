@@ -83,7 +83,7 @@ export interface SourcePipelineOptions {
   bufferLines?: number;
   /**
    * Longest time an entry waits for its batch, in ms.
-   * @default 50
+   * @default 20
    */
   flushMs?: number;
   /**
@@ -227,7 +227,7 @@ export class SourcePipeline {
         maxLen: options.maxLen ?? 0,
         batchLines: options.batchLines ?? 1000,
         bufferLines: options.bufferLines ?? 20_000,
-        flushMs: options.flushMs ?? 50,
+        flushMs: options.flushMs ?? 20,
         maxBackoffMs: options.maxBackoffMs ?? 5000,
         // One sequence per writer and shard: its appends are pipelined, and
         // applied once and in order even when a reply is lost and resent.
