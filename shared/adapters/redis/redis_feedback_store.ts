@@ -174,10 +174,23 @@ export class RedisFeedbackStore implements FeedbackStore {
   /**
    * Resolves once the container's keys of the old layout (if any) have moved:
    * one script per container and process; a failed move is tried again on
-   * the next touch.
+   * the next touch (its error reaches the caller). A reader that may not move
+   * them reads the old layout while it is the only one, and looks at every
+   * touch whether a writer has moved it meanwhile.
    */
-  #ready(container: string): Promise<void> {
-    if (!this.#upgrade) return Promise.resolve();
+  async #ready(container: string): Promise<void> {
+    if (!this.#upgrade) return;
+    if (this.#legacy.has(container)) {
+      const c = encodeURIComponent(container);
+      // One EXISTS per read, only while a container is read the old way.
+      if ((await this.#client.exists(..._KINDS.map((k) => `${this.#prefix}:{${c}}:${k}`))) > 0) {
+        this.#legacy.delete(container);
+      }
+    }
+    await this.#settle(container);
+  }
+
+  #settle(container: string): Promise<void> {
     const retry = this.#retryAt.get(container);
     if (retry !== undefined && Date.now() >= retry) {
       this.#retryAt.delete(container);
@@ -188,8 +201,8 @@ export class RedisFeedbackStore implements FeedbackStore {
       const c = encodeURIComponent(container);
       const old = _KINDS.map((k) => `${this.#prefix}:${c}:${k}`);
       const now = _KINDS.map((k) => `${this.#prefix}:{${c}}:${k}`);
-      // Not moved (not this process's to move, or Redis refused): read
-      // whichever layout holds the container, and look again in a while.
+      // Not this process's to move: read whichever layout holds the
+      // container, and look again in a while.
       const pick = async () => {
         this.#retryAt.set(container, Date.now() + 30_000);
         const [oldN, newN] = await Promise.all([
@@ -199,10 +212,11 @@ export class RedisFeedbackStore implements FeedbackStore {
         if (oldN > 0 && newN === 0) this.#legacy.add(container);
         else this.#legacy.delete(container);
       };
-      done = !this.#move ? pick() : this.#client.eval(_UPGRADE, 6, ...old, ...now).then(
-        () => void this.#legacy.delete(container),
-        pick,
-      );
+      done = !this.#move
+        ? pick()
+        : this.#client.eval(_UPGRADE, 6, ...old, ...now).then(() =>
+          void this.#legacy.delete(container)
+        );
       this.#upgraded.set(container, done);
       done.catch(() => this.#upgraded.delete(container));
     }

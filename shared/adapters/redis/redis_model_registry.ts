@@ -276,10 +276,24 @@ export class RedisModelRegistry implements ModelRegistry {
   /**
    * Resolves once the container's keys of the old layout (if any) have moved:
    * one script per container and process; a failed move is tried again on
-   * the next touch.
+   * the next touch (its error reaches the caller). A reader that may not move
+   * them reads the old layout while it is the only one, and looks at every
+   * touch whether a writer has moved it meanwhile.
    */
-  #ready(container: string): Promise<void> {
-    if (!this.#upgrade) return Promise.resolve();
+  async #ready(container: string): Promise<void> {
+    if (!this.#upgrade) return;
+    if (this.#legacy.has(container)) {
+      const b64 = Buffer.from(checkContainerName(container)).toString("base64url");
+      const now = _keysAt(`${this.#prefix}c:{${b64}}:`);
+      // One EXISTS per read, only while a container is read the old way.
+      if ((await this.#client.exists(now.current, now.versions)) > 0) {
+        this.#legacy.delete(container);
+      }
+    }
+    await this.#settle(container);
+  }
+
+  #settle(container: string): Promise<void> {
     const retry = this.#retryAt.get(container);
     if (retry !== undefined && Date.now() >= retry) {
       this.#retryAt.delete(container);
@@ -292,8 +306,8 @@ export class RedisModelRegistry implements ModelRegistry {
       const old = _keysAt(`${this.#prefix}c:${b64}:`);
       const now = _keysAt(`${this.#prefix}c:{${b64}}:`);
       const kinds = ["seq", "current", "versions", "meta", "promoted", "rolledback"] as const;
-      // Not moved (not this process's to move, or Redis refused): read
-      // whichever layout holds the container, and look again in a while.
+      // Not this process's to move: read whichever layout holds the
+      // container, and look again in a while.
       const pick = async () => {
         this.#retryAt.set(container, Date.now() + _UPGRADE_RETRY_MS);
         const [oldN, newN] = await Promise.all([
@@ -310,7 +324,7 @@ export class RedisModelRegistry implements ModelRegistry {
         ...kinds.map((k) => now[k]),
         old.blob,
         now.blob,
-      ).then(() => void this.#legacy.delete(container), pick);
+      ).then(() => void this.#legacy.delete(container));
       this.#upgraded.set(container, done);
       done.catch(() => this.#upgraded.delete(container));
     }
@@ -446,6 +460,25 @@ export class RedisModelRegistry implements ModelRegistry {
   ): Promise<{ meta: ModelMeta; blob: Uint8Array | null }> {
     checkContainerName(container);
     await this.#ready(container);
+    const legacy = this.#legacy.has(container);
+    const got = await this.#readAt(container, version, withBlob);
+    // Read the old way and found nothing (or half): a writer may have moved
+    // the keys in between; look again, and read the new keys if so.
+    if (legacy && (got === null || (withBlob && got.blob === null))) {
+      await this.#ready(container);
+      if (!this.#legacy.has(container)) {
+        return _found(container, version, await this.#readAt(container, version, withBlob));
+      }
+    }
+    return _found(container, version, got);
+  }
+
+  /** One read of a version's keys; null when it has no metadata. */
+  async #readAt(
+    container: string,
+    version: number,
+    withBlob: boolean,
+  ): Promise<{ meta: ModelMeta; blob: Uint8Array | null } | null> {
     const k = this.#keys(container);
     const p = this.#client.pipeline()
       .hget(k.meta, String(version))
@@ -479,7 +512,7 @@ export class RedisModelRegistry implements ModelRegistry {
       string | null,
       Buffer | null | undefined,
     ];
-    if (json === null) throw new ModelNotFoundError(container, version);
+    if (json === null) return null;
     const meta = _toMeta(container, version, json, promotedAt, rolledBackAt, current);
     return { meta, blob: blob ? new Uint8Array(blob) : null };
   }
@@ -714,4 +747,9 @@ function _toMeta(
     ...(promotedAt !== null ? { promotedAt } : {}),
     ...(rolledBackAt !== null ? { rolledBackAt } : {}),
   };
+}
+
+function _found<T>(container: string, version: number, got: T | null): T {
+  if (got === null) throw new ModelNotFoundError(container, version);
+  return got;
 }

@@ -58,6 +58,76 @@ Deno.test("RedisFeedbackStore passes the feedback store conformance suite on a 3
   });
 });
 
+Deno.test("RedisFeedbackStore: a reader whose Redis user may not rename reads the old layout, then the moved one", async () => {
+  const { redisUrl } = suiteEnv();
+  const prefix = `test:feedback:${crypto.randomUUID()}`;
+  const raw = new Redis(redisUrl);
+  const user = `fb-reader-${crypto.randomUUID().slice(0, 8)}`;
+  const password = crypto.randomUUID();
+  const now = Date.now();
+  try {
+    const old = `${prefix}:web:`;
+    await raw.hset(`${old}suppress`, "t1", String(now + 3_600_000));
+    await raw.hset(
+      `${old}items`,
+      "a1",
+      JSON.stringify({
+        anomalyId: "a1",
+        container: "web",
+        templateId: "t1",
+        line: "line a1",
+        label: "normal",
+        at: now,
+      }),
+    );
+    await raw.zadd(`${old}order`, now, "a1");
+    // As score's user in deploy/redis/users.acl: reads feedback, runs no script on it.
+    await raw.call(
+      "ACL",
+      "SETUSER",
+      user,
+      "on",
+      `>${password}`,
+      "resetkeys",
+      "-@all",
+      "+@connection",
+      "+@read",
+      "-@dangerous",
+      "+info",
+      `%R~${prefix}*`,
+    );
+    await using reader = RedisFeedbackStore.connect(redisUrl, {
+      prefix,
+      username: user,
+      password,
+      moveOldKeys: false,
+    });
+    assert.deepEqual([...await reader.suppressedTemplates("web", now)], ["t1"]);
+    assert.deepEqual(await reader.normalLines("web"), ["line a1"]);
+    {
+      await using writer = RedisFeedbackStore.connect(redisUrl, { prefix });
+      await writer.record({
+        anomalyId: "a2",
+        container: "web",
+        templateId: "t2",
+        line: "line a2",
+        label: "normal",
+        at: now + 1,
+      });
+    }
+    // The same reader right after the move: everything, in the new layout.
+    assert.deepEqual([...await reader.suppressedTemplates("web", now)].sort(), ["t1", "t2"]);
+    assert.deepEqual((await reader.normalLines("web")).sort(), ["line a1", "line a2"]);
+    const denied = JSON.stringify(await raw.call("ACL", "LOG"));
+    assert.ok(!denied.includes(user), `the reader ran a command its user lacks: ${denied}`);
+  } finally {
+    await raw.call("ACL", "DELUSER", user).catch(() => {});
+    const keys = await raw.keys(`${prefix}*`);
+    if (keys.length > 0) await raw.del(...keys);
+    raw.disconnect();
+  }
+});
+
 Deno.test("RedisFeedbackStore reads feedback written with the key layout from before hash tags", async (t) => {
   const { redisUrl } = suiteEnv();
   const prefix = `test:feedback:${crypto.randomUUID()}`;

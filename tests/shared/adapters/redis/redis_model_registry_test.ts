@@ -132,19 +132,20 @@ Deno.test("RedisModelRegistry: a reader whose Redis user may not rename reads th
       `%R~${prefix}*`,
     );
     const asReader = { prefix, username: user, password, moveOldKeys: false };
-    {
-      await using reader = RedisModelRegistry.connect(url, asReader);
-      assert.equal(await reader.currentVersion("web"), 2);
-      assert.deepEqual((await reader.get("web")).blob, blob(2));
-      assert.equal(await raw.get(`${prefix}c:${_b64("web")}:current`), "2", "nothing moved");
-    }
+    await using reader = RedisModelRegistry.connect(url, asReader);
+    assert.equal(await reader.currentVersion("web"), 2);
+    assert.deepEqual((await reader.get("web")).blob, blob(2));
+    assert.equal(await raw.get(`${prefix}c:${_b64("web")}:current`), "2", "nothing moved");
     {
       await using writer = RedisModelRegistry.connect(url, { prefix });
       assert.equal(await writer.currentVersion("web"), 2);
       assert.deepEqual(await raw.keys(`${prefix}c:[^{]*`), [], "the writer moved them");
-      await using reader = RedisModelRegistry.connect(url, asReader);
-      assert.deepEqual((await reader.get("web")).blob, blob(2), "a reader finds the new layout");
+      assert.equal((await writer.put("web", blob(3), { lines: 1, threshold: 0.5 })).version, 3);
     }
+    // The same reader, right after the move: the new layout, no window of nothing.
+    assert.equal(await reader.currentVersion("web"), 3);
+    assert.deepEqual((await reader.get("web")).blob, blob(3));
+    assert.deepEqual((await reader.get("web", 1)).blob, blob(1));
     const denied = (await raw.call("ACL", "LOG")) as unknown[][];
     assert.ok(
       !JSON.stringify(denied).includes(user),
