@@ -107,6 +107,11 @@ interface _Batch {
   positions: string[];
   /** Its number in the sequence, given when sealed. */
   n: number;
+  /**
+   * Sent before the stream had confirmed the batch before it (pipelined):
+   * an out-of-order refusal may only mean that one was not applied yet.
+   */
+  pipelined: boolean;
 }
 
 /** Batches entries into atomic, ordered appends with checkpoints. */
@@ -331,9 +336,18 @@ export class AppendBatcher {
       }
       const error = await sent.shift()!;
       if (this.#stopped) return;
+      if (error instanceof AppendOutOfOrderError && this.#sealed[0]?.pipelined) {
+        // Sent while the batch before it was still under way (e.g. retried
+        // by the adapter after Redis ran out of memory), and refused before
+        // that one was applied: send it again, now in order.
+        await Promise.all(sent.splice(0));
+        if (this.#stopped) return;
+        continue;
+      }
       if (error instanceof AppendOutOfOrderError) {
-        // The oldest unwritten batch follows batches the stream confirmed:
-        // a refusal means the stream lost them, not a gap of ours.
+        // The oldest unwritten batch was sent after the stream confirmed the
+        // batch before it: a refusal means the stream lost them, not a gap
+        // of ours.
         await Promise.all(sent.splice(0));
         if (this.#stopped) return;
         this.#restart(error);
@@ -427,6 +441,7 @@ export class AppendBatcher {
 
   /** Sends one batch; resolves with null when it is written, else the error. */
   #send(batch: _Batch): Promise<unknown> {
+    batch.pipelined = this.#confirmed < batch.n - 1;
     const state: Record<string, string> = {};
     for (let i = batch.keys.length - 1; i >= 0; i--) {
       const key = batch.keys[i] as string | null;
@@ -444,5 +459,5 @@ export class AppendBatcher {
 }
 
 function _newBatch(): _Batch {
-  return { entries: [], fields: [], keys: [], positions: [], n: 0 };
+  return { entries: [], fields: [], keys: [], positions: [], n: 0, pipelined: false };
 }

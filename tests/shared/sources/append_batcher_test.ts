@@ -107,3 +107,64 @@ Deno.test("AppendBatcher retries refused appends from the first unwritten one, i
   assert.deepEqual(numbers, oneToN);
   assert.equal(checkpoint, String(N));
 });
+
+Deno.test("AppendBatcher: a pipelined append refused because the one before it was still being retried is sent again, nothing discarded", async () => {
+  const { redisUrl } = suiteEnv();
+  const stream = `test:batcher:${crypto.randomUUID()}`;
+  const ckpt = `test:batcher:ckpt:${crypto.randomUUID()}`;
+  await using redis = redisReader(redisUrl);
+  await using real = RedisLogStream.connect(redisUrl, { name: "batcher-under-test" });
+  // The real stream, with the 3rd append held back 200 ms before it reaches
+  // Redis, as the adapter's own retry after trimming a full Redis does: the
+  // 4th, sent meanwhile, reaches Redis first and is refused out of order.
+  let calls = 0;
+  const log = new Proxy(real, {
+    get(target, prop) {
+      if (prop === "append") {
+        return async (...args: Parameters<typeof real.append>) => {
+          if (++calls === 3) await new Promise((r) => setTimeout(r, 200));
+          return await target.append(...args);
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const lost: unknown[] = [];
+  const batcher = new AppendBatcher(log, createLogger("collect", { level: "error" }), {
+    stream,
+    batchLines: 10,
+    flushMs: 5,
+    sequenceKey: `test:batcher:seq:${crypto.randomUUID()}`,
+    inFlight: 2,
+    onStoreLost: (l) => lost.push(l),
+  });
+  const n = 100;
+  for (let i = 1; i <= n; i++) {
+    batcher.push(
+      {
+        containerId: "c",
+        containerName: "c",
+        image: "i",
+        stream: "stdout",
+        ts: "2026-11-24T12:00:00Z",
+        seq: i,
+        line: String(i),
+      },
+      ckpt,
+      String(i),
+    );
+  }
+  await batcher.whenWritten(n);
+  assert.equal(await batcher.close(5_000), true);
+  assert.deepEqual(lost, [], "not taken for a stream that lost state");
+  assert.equal(batcher.discarded, 0);
+  const numbers = (await redis.xrange(stream, "-", "+")).flatMap(([, flat]) => {
+    const f: Record<string, string> = {};
+    for (let k = 0; k + 1 < flat.length; k += 2) f[flat[k]!] = flat[k + 1]!;
+    return unpackEntries(f).map((e) => Number(e.line));
+  });
+  assert.deepEqual(numbers, Array.from({ length: n }, (_, i) => i + 1));
+  assert.equal(await redis.get(ckpt), String(n));
+  await redis.del(stream, ckpt);
+});
