@@ -3,7 +3,11 @@ import { SqliteLogStream } from "../../../shared/adapters/sqlite/sqlite_log_stre
 import { lineBytes, unpackEntries } from "../../../shared/ports/log_entry.ts";
 import { silentLogger } from "../../../shared/runtime/logger.ts";
 import { LineAssembler } from "../../../shared/sources/line_assembler.ts";
-import { LineClock, SourcePipeline } from "../../../shared/sources/pipeline.ts";
+import {
+  LineClock,
+  SourcePipeline,
+  type SourcePipelineOptions,
+} from "../../../shared/sources/pipeline.ts";
 
 const META = { containerId: "c1", containerName: "web", image: "web:1" };
 const enc = new TextEncoder();
@@ -80,95 +84,86 @@ Deno.test("SourcePipeline: assembled lines become events, entries and checkpoint
   }
 });
 
-Deno.test("SourceChannel.batch decodes a read's lines at once and keeps a bad line's bytes alone", async () => {
+/**
+ * A pipeline into an embedded stream in a temp dir, one channel (checkpoints
+ * `line <n>`) and an assembler of plain lines numbered from 1; the dir goes
+ * with the returned object.
+ */
+async function _numberedLines(options: Partial<SourcePipelineOptions>) {
   const dir = await Deno.makeTempDir({ prefix: "tailwise-pipeline-" });
   const stream = await SqliteLogStream.open(dir);
-  try {
-    const pipeline = new SourcePipeline(stream, silentLogger(), {
-      stream: "logs",
-      flushMs: 1,
-      multiline: "off",
-    });
-    const sink = pipeline.channel<number>({
-      checkpointKey: "ckpt:web",
-      meta: META,
-      checkpoint: (p) => `line ${p}`,
-    });
-    const clock = new LineClock();
-    let n = 0;
-    // One assembler buffer is reused for every line: the batch must copy.
-    const assembler = pipeline.assembler((_ts, bytes, truncated) => {
-      sink.line({ stream: "stdout", ...clock.stamp(0), bytes, truncated, position: ++n });
-    }, { timestamps: false });
-    const reads: Uint8Array[] = [
-      enc.encode("plain\nüñíçødé ✓\n\uFEFFwith a BOM\n"),
-      new Uint8Array([...enc.encode("ok\n"), 0x61, 0xff, 0x62, 0x0a, ...enc.encode("after\n")]),
-      enc.encode("a real \uFFFD stays\n"),
-    ];
-    for (const r of reads) sink.batch(() => assembler.push(r));
-    await pipeline.whenFlushed();
-    const entries = (await stream.range("logs")).flatMap((m) => unpackEntries(m.fields));
-    assert.deepEqual(entries.map((e) => e.line), [
-      "plain",
-      "üñíçødé ✓",
-      "with a BOM",
-      "ok",
-      "a\uFFFDb",
-      "after",
-      "a real \uFFFD stays",
-    ]);
-    assert.deepEqual(entries.map((e) => e.raw === undefined ? null : [...e.raw]), [
-      null,
-      null,
-      null,
-      null,
-      [0x61, 0xff, 0x62],
-      null,
-      null,
-    ]);
-    assert.equal(await stream.getState("ckpt:web"), "line 7");
-    await pipeline.close(1000);
-  } finally {
-    await stream[Symbol.asyncDispose]();
-    await Deno.remove(dir, { recursive: true });
-  }
+  const pipeline = new SourcePipeline(stream, silentLogger(), {
+    stream: "logs",
+    flushMs: 1,
+    ...options,
+  });
+  const sink = pipeline.channel<number>({
+    checkpointKey: "ckpt:web",
+    meta: META,
+    checkpoint: (p) => `line ${p}`,
+  });
+  const clock = new LineClock();
+  let n = 0;
+  // One assembler buffer is reused for every line: a batch must copy.
+  const assembler = pipeline.assembler((_ts, bytes, truncated) => {
+    sink.line({ stream: "stdout", ...clock.stamp(0), bytes, truncated, position: ++n });
+  }, { timestamps: false });
+  return {
+    stream,
+    pipeline,
+    sink,
+    assembler,
+    lines: async () =>
+      (await stream.range("logs")).flatMap((m) => unpackEntries(m.fields)).map((e) => e.line),
+    async [Symbol.asyncDispose]() {
+      await pipeline.close(1000);
+      await stream[Symbol.asyncDispose]();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("SourceChannel.batch decodes a read's lines at once and keeps a bad line's bytes alone", async () => {
+  await using t = await _numberedLines({ multiline: "off" });
+  const reads: Uint8Array[] = [
+    enc.encode("plain\nüñíçødé ✓\n\uFEFFwith a BOM\n"),
+    new Uint8Array([...enc.encode("ok\n"), 0x61, 0xff, 0x62, 0x0a, ...enc.encode("after\n")]),
+    enc.encode("a real \uFFFD stays\n"),
+  ];
+  for (const r of reads) t.sink.batch(() => t.assembler.push(r));
+  await t.pipeline.whenFlushed();
+  const entries = (await t.stream.range("logs")).flatMap((m) => unpackEntries(m.fields));
+  assert.deepEqual(entries.map((e) => e.line), [
+    "plain",
+    "üñíçødé ✓",
+    "with a BOM",
+    "ok",
+    "a\uFFFDb",
+    "after",
+    "a real \uFFFD stays",
+  ]);
+  assert.deepEqual(entries.map((e) => e.raw === undefined ? null : [...e.raw]), [
+    null,
+    null,
+    null,
+    null,
+    [0x61, 0xff, 0x62],
+    null,
+    null,
+  ]);
+  assert.equal(await t.stream.getState("ckpt:web"), "line 7");
 });
 
 Deno.test("SourceChannel: a plain event after an error line is written after the quiet hold, not the flush", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "tailwise-pipeline-" });
-  const stream = await SqliteLogStream.open(dir);
-  try {
-    const pipeline = new SourcePipeline(stream, silentLogger(), {
-      stream: "logs",
-      flushMs: 1,
-      multilineFlushMs: 5_000,
-      multilineQuietMs: 30,
-    });
-    const sink = pipeline.channel<number>({
-      checkpointKey: "ckpt:web",
-      meta: META,
-      checkpoint: (p) => `line ${p}`,
-    });
-    const clock = new LineClock();
-    let n = 0;
-    const assembler = pipeline.assembler((_ts, bytes, truncated) => {
-      sink.line({ stream: "stdout", ...clock.stamp(0), bytes, truncated, position: ++n });
-    }, { timestamps: false });
-    const t0 = Date.now();
-    // The error line arms the 5 s flush; the plain line after it needs only 30 ms.
-    sink.batch(() => assembler.push(enc.encode("ERROR request failed\nGET /b 200\n")));
-    const lines = async () =>
-      (await stream.range("logs")).flatMap((m) => unpackEntries(m.fields)).map((e) => e.line);
-    while ((await lines()).length < 2 && Date.now() - t0 < 3_000) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    assert.deepEqual(await lines(), ["ERROR request failed", "GET /b 200"]);
-    assert.ok(Date.now() - t0 < 1_000, `written after ${Date.now() - t0} ms`);
-    await pipeline.close(1000);
-  } finally {
-    await stream[Symbol.asyncDispose]();
-    await Deno.remove(dir, { recursive: true });
+  await using t = await _numberedLines({ multilineFlushMs: 5_000, multilineQuietMs: 30 });
+  const t0 = Date.now();
+  // The error line arms the 5 s flush; the plain line after it needs only 30 ms.
+  t.sink.batch(() => t.assembler.push(enc.encode("ERROR request failed\nGET /b 200\n")));
+  while ((await t.lines()).length < 2 && Date.now() - t0 < 3_000) {
+    await new Promise((r) => setTimeout(r, 10));
   }
+  assert.deepEqual(await t.lines(), ["ERROR request failed", "GET /b 200"]);
+  assert.ok(Date.now() - t0 < 1_000, `written after ${Date.now() - t0} ms`);
 });
 
 Deno.test("LineClock orders lines read in the same millisecond", () => {
