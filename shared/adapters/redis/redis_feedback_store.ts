@@ -36,6 +36,7 @@ import {
   pingRedis,
   type RedisConnectOptions,
 } from "./redis_log_stream.ts";
+import { KeyLayoutUpgrade } from "./key_layout_upgrade.ts";
 
 /** Options of {@linkcode RedisFeedbackStore}. */
 export interface RedisFeedbackStoreOptions extends FeedbackStoreOptions {
@@ -111,16 +112,8 @@ export class RedisFeedbackStore implements FeedbackStore {
   #prefix: string;
   #suppressMs: number;
   #max: number;
-  #upgrade: boolean;
-  #move: boolean;
-  #upgraded = new Map<string, Promise<void>>();
-  /**
-   * Containers read under the old layout: the move failed (a reader such as
-   * score has no right to rename keys), the old keys exist and new ones do
-   * not. Looked at again, and moved when possible, after a while.
-   */
-  #legacy = new Set<string>();
-  #retryAt = new Map<string, number>();
+  /** The move from the untagged key layout; null where none can exist (a cluster). */
+  #layout: KeyLayoutUpgrade | null;
 
   /**
    * Uses an existing client (e.g. {@linkcode RedisLogStream.client}); the
@@ -135,8 +128,23 @@ export class RedisFeedbackStore implements FeedbackStore {
     this.#prefix = options.prefix ?? "tailwise:feedback";
     this.#suppressMs = options.suppressMs ?? DEFAULT_SUPPRESS_MS;
     this.#max = options.maxPerContainer ?? DEFAULT_MAX_FEEDBACK_PER_CONTAINER;
-    this.#upgrade = options.upgradeOldKeys ?? !isClusterClient(client);
-    this.#move = options.moveOldKeys ?? true;
+    const layouts = (container: string) => {
+      const c = encodeURIComponent(container);
+      return {
+        old: _KINDS.map((k) => `${this.#prefix}:${c}:${k}`),
+        now: _KINDS.map((k) => `${this.#prefix}:{${c}}:${k}`),
+      };
+    };
+    this.#layout = (options.upgradeOldKeys ?? !isClusterClient(client))
+      ? new KeyLayoutUpgrade(client, {
+        mayMove: options.moveOldKeys ?? true,
+        probe: layouts,
+        move: (container) => {
+          const { old, now } = layouts(container);
+          return this.#client.eval(_UPGRADE, 6, ...old, ...now);
+        },
+      })
+      : null;
     if (!Number.isFinite(this.#suppressMs) || this.#suppressMs < 0) {
       throw new RangeError(`Cannot use suppressMs ${this.#suppressMs}: expected a number >= 0`);
     }
@@ -166,61 +174,14 @@ export class RedisFeedbackStore implements FeedbackStore {
 
   #key(container: string, kind: typeof _KINDS[number]): string {
     const c = encodeURIComponent(container);
-    return this.#legacy.has(container)
+    return this.#layout?.isOld(container)
       ? `${this.#prefix}:${c}:${kind}`
       : `${this.#prefix}:{${c}}:${kind}`;
   }
 
-  /**
-   * Resolves once the container's keys of the old layout (if any) have moved:
-   * one script per container and process; a failed move is tried again on
-   * the next touch (its error reaches the caller). A reader that may not move
-   * them reads the old layout while it is the only one, and looks at every
-   * touch whether a writer has moved it meanwhile.
-   */
+  /** Settles the container's key layout (see `KeyLayoutUpgrade`). */
   async #ready(container: string): Promise<void> {
-    if (!this.#upgrade) return;
-    if (this.#legacy.has(container)) {
-      const c = encodeURIComponent(container);
-      // One EXISTS per read, only while a container is read the old way.
-      if ((await this.#client.exists(..._KINDS.map((k) => `${this.#prefix}:{${c}}:${k}`))) > 0) {
-        this.#legacy.delete(container);
-      }
-    }
-    await this.#settle(container);
-  }
-
-  #settle(container: string): Promise<void> {
-    const retry = this.#retryAt.get(container);
-    if (retry !== undefined && Date.now() >= retry) {
-      this.#retryAt.delete(container);
-      this.#upgraded.delete(container);
-    }
-    let done = this.#upgraded.get(container);
-    if (done === undefined) {
-      const c = encodeURIComponent(container);
-      const old = _KINDS.map((k) => `${this.#prefix}:${c}:${k}`);
-      const now = _KINDS.map((k) => `${this.#prefix}:{${c}}:${k}`);
-      // Not this process's to move: read whichever layout holds the
-      // container, and look again in a while.
-      const pick = async () => {
-        this.#retryAt.set(container, Date.now() + 30_000);
-        const [oldN, newN] = await Promise.all([
-          this.#client.exists(...old),
-          this.#client.exists(...now),
-        ]);
-        if (oldN > 0 && newN === 0) this.#legacy.add(container);
-        else this.#legacy.delete(container);
-      };
-      done = !this.#move
-        ? pick()
-        : this.#client.eval(_UPGRADE, 6, ...old, ...now).then(() =>
-          void this.#legacy.delete(container)
-        );
-      this.#upgraded.set(container, done);
-      done.catch(() => this.#upgraded.delete(container));
-    }
-    return done;
+    await this.#layout?.ready(container);
   }
 
   /** {@inheritDoc FeedbackStore.record} */

@@ -40,6 +40,7 @@ import {
   pingRedis,
   type RedisConnectOptions,
 } from "./redis_log_stream.ts";
+import { KeyLayoutUpgrade } from "./key_layout_upgrade.ts";
 import {
   checkContainerName,
   checkNewModelMeta,
@@ -157,9 +158,6 @@ end
 return moved
 `;
 
-/** How long a container whose keys could not be moved is read under the old layout before trying again. */
-const _UPGRADE_RETRY_MS = 30_000;
-
 // KEYS: current, meta, promoted, rolledback. ARGV: version, now, channel, name.
 const _PROMOTE = `
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
@@ -214,16 +212,8 @@ export class RedisModelRegistry implements ModelRegistry {
   #prefix: string;
   #keep: number;
   #ownsClient: boolean;
-  #upgrade: boolean;
-  #move: boolean;
-  #upgraded = new Map<string, Promise<void>>();
-  /**
-   * Containers read under the old layout: the move failed (a reader such as
-   * score has no right to rename keys), the old keys exist and new ones do
-   * not. Looked at again, and moved when possible, after a while.
-   */
-  #legacy = new Set<string>();
-  #retryAt = new Map<string, number>();
+  /** The move from the untagged key layout; null where none can exist (a cluster). */
+  #layout: KeyLayoutUpgrade | null;
   #closing = new AbortController();
 
   /**
@@ -242,8 +232,27 @@ export class RedisModelRegistry implements ModelRegistry {
     this.#prefix = options.prefix ?? "tailwise:models:";
     this.#keep = keep;
     this.#ownsClient = options.ownsClient ?? false;
-    this.#upgrade = options.upgradeOldKeys ?? !isClusterClient(client);
-    this.#move = options.moveOldKeys ?? true;
+    this.#layout = (options.upgradeOldKeys ?? !isClusterClient(client))
+      ? new KeyLayoutUpgrade(client, {
+        mayMove: options.moveOldKeys ?? true,
+        probe: (container) => {
+          const { old, now } = this.#layouts(container);
+          return { old: [old.current, old.versions], now: [now.current, now.versions] };
+        },
+        move: (container) => {
+          const { old, now } = this.#layouts(container);
+          const kinds = ["seq", "current", "versions", "meta", "promoted", "rolledback"] as const;
+          return this.#client.eval(
+            _UPGRADE,
+            12,
+            ...kinds.map((k) => old[k]),
+            ...kinds.map((k) => now[k]),
+            old.blob,
+            now.blob,
+          );
+        },
+      })
+      : null;
   }
 
   /**
@@ -267,68 +276,19 @@ export class RedisModelRegistry implements ModelRegistry {
   }
 
   #keys(container: string): _Keys {
+    const { old, now } = this.#layouts(container);
+    return this.#layout?.isOld(container) ? old : now;
+  }
+
+  /** The container's keys in the layout before hash tags and in today's. */
+  #layouts(container: string): { old: _Keys; now: _Keys } {
     const b64 = Buffer.from(checkContainerName(container)).toString("base64url");
-    return _keysAt(
-      this.#legacy.has(container) ? `${this.#prefix}c:${b64}:` : `${this.#prefix}c:{${b64}}:`,
-    );
+    return { old: _keysAt(`${this.#prefix}c:${b64}:`), now: _keysAt(`${this.#prefix}c:{${b64}}:`) };
   }
 
-  /**
-   * Resolves once the container's keys of the old layout (if any) have moved:
-   * one script per container and process; a failed move is tried again on
-   * the next touch (its error reaches the caller). A reader that may not move
-   * them reads the old layout while it is the only one, and looks at every
-   * touch whether a writer has moved it meanwhile.
-   */
+  /** Settles the container's key layout (see `KeyLayoutUpgrade`). */
   async #ready(container: string): Promise<void> {
-    if (!this.#upgrade) return;
-    if (this.#legacy.has(container)) {
-      const b64 = Buffer.from(checkContainerName(container)).toString("base64url");
-      const now = _keysAt(`${this.#prefix}c:{${b64}}:`);
-      // One EXISTS per read, only while a container is read the old way.
-      if ((await this.#client.exists(now.current, now.versions)) > 0) {
-        this.#legacy.delete(container);
-      }
-    }
-    await this.#settle(container);
-  }
-
-  #settle(container: string): Promise<void> {
-    const retry = this.#retryAt.get(container);
-    if (retry !== undefined && Date.now() >= retry) {
-      this.#retryAt.delete(container);
-      this.#upgraded.delete(container);
-    }
-    let done = this.#upgraded.get(container);
-    if (done === undefined) {
-      const bytes = checkContainerName(container);
-      const b64 = Buffer.from(bytes).toString("base64url");
-      const old = _keysAt(`${this.#prefix}c:${b64}:`);
-      const now = _keysAt(`${this.#prefix}c:{${b64}}:`);
-      const kinds = ["seq", "current", "versions", "meta", "promoted", "rolledback"] as const;
-      // Not this process's to move: read whichever layout holds the
-      // container, and look again in a while.
-      const pick = async () => {
-        this.#retryAt.set(container, Date.now() + _UPGRADE_RETRY_MS);
-        const [oldN, newN] = await Promise.all([
-          this.#client.exists(old.current, old.versions),
-          this.#client.exists(now.current, now.versions),
-        ]);
-        if (oldN > 0 && newN === 0) this.#legacy.add(container);
-        else this.#legacy.delete(container);
-      };
-      done = !this.#move ? pick() : this.#client.eval(
-        _UPGRADE,
-        12,
-        ...kinds.map((k) => old[k]),
-        ...kinds.map((k) => now[k]),
-        old.blob,
-        now.blob,
-      ).then(() => void this.#legacy.delete(container));
-      this.#upgraded.set(container, done);
-      done.catch(() => this.#upgraded.delete(container));
-    }
-    return done;
+    await this.#layout?.ready(container);
   }
 
   get #channel(): string {
@@ -460,13 +420,13 @@ export class RedisModelRegistry implements ModelRegistry {
   ): Promise<{ meta: ModelMeta; blob: Uint8Array | null }> {
     checkContainerName(container);
     await this.#ready(container);
-    const legacy = this.#legacy.has(container);
+    const legacy = this.#layout?.isOld(container) ?? false;
     const got = await this.#readAt(container, version, withBlob);
     // Read the old way and found nothing (or half): a writer may have moved
     // the keys in between; look again, and read the new keys if so.
     if (legacy && (got === null || (withBlob && got.blob === null))) {
       await this.#ready(container);
-      if (!this.#legacy.has(container)) {
+      if (!this.#layout?.isOld(container)) {
         return _found(container, version, await this.#readAt(container, version, withBlob));
       }
     }
