@@ -4,9 +4,22 @@ import { createLogger } from "../../../shared/runtime/logger.ts";
 import { RedisLogStream } from "../../../shared/adapters/redis/redis_log_stream.ts";
 import { suiteEnv } from "../../harness/services.ts";
 import { redisReader } from "../../functions/collect/helpers.ts";
-import { unpackEntries } from "../../../shared/ports/log_entry.ts";
+import { type LogEntry, unpackEntries } from "../../../shared/ports/log_entry.ts";
 
 const N = 20_000;
+
+/** Entry number `i` of one container: its line is the number. */
+function _numbered(i: number): LogEntry {
+  return {
+    containerId: "c",
+    containerName: "c",
+    image: "i",
+    stream: "stdout",
+    ts: "2026-11-24T12:00:00Z",
+    seq: i,
+    line: String(i),
+  };
+}
 
 /** Pushes N numbered entries through a batcher while `disturb` runs, then reads them back. */
 async function pushThrough(
@@ -35,19 +48,7 @@ async function pushThrough(
   const disturbing = disturb(redis, stop.signal);
   try {
     for (let i = 1; i <= N; i++) {
-      batcher.push(
-        {
-          containerId: "c",
-          containerName: "c",
-          image: "i",
-          stream: "stdout",
-          ts: "2026-11-24T12:00:00Z",
-          seq: i,
-          line: String(i),
-        },
-        ckpt,
-        String(i),
-      );
+      batcher.push(_numbered(i), ckpt, String(i));
       if (batcher.full) await batcher.whenRoom();
       if (i % 500 === 0) await new Promise((r) => setTimeout(r, 1));
     }
@@ -141,19 +142,7 @@ Deno.test("AppendBatcher: a pipelined append refused because the one before it w
   });
   const n = 100;
   for (let i = 1; i <= n; i++) {
-    batcher.push(
-      {
-        containerId: "c",
-        containerName: "c",
-        image: "i",
-        stream: "stdout",
-        ts: "2026-11-24T12:00:00Z",
-        seq: i,
-        line: String(i),
-      },
-      ckpt,
-      String(i),
-    );
+    batcher.push(_numbered(i), ckpt, String(i));
   }
   await batcher.whenWritten(n);
   assert.equal(await batcher.close(5_000), true);
