@@ -540,14 +540,15 @@ export class SourceChannel<P> implements LineSink<P> {
     // or a real U+FFFD, is decoded line by line). Lines hold no "\n" (it
     // ends them), so splitting gives them back.
     const text = _batchDecoder.decode(scratch.subarray(0, this.#scratchLen - 1));
-    const texts = text.indexOf("\uFFFD") < 0 ? text.split("\n") : null;
+    let texts: string[] | null = text.indexOf("\uFFFD") < 0 ? text.split("\n") : null;
+    if (texts !== null && texts.length !== n) texts = null;
     const now = Date.now();
     let start = 0;
     try {
       for (let i = 0; i < n; i++) {
         const end = ends[i]!;
         const line = lines[i]!;
-        if (texts !== null && texts.length === n) {
+        if (texts !== null) {
           let text = texts[i]!;
           // As the per-line decoder does, a leading byte order mark is dropped.
           if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
@@ -559,11 +560,15 @@ export class SourceChannel<P> implements LineSink<P> {
         start = end + 1;
       }
     } finally {
-      this.#deferred = [];
-      this.#deferredEnds = [];
-      this.#scratchLen = 0;
-      if (this.#scratch.length > 1024 * 1024) this.#scratch = new Uint8Array(64 * 1024);
+      this.#dropDeferred();
     }
+  }
+
+  #dropDeferred(): void {
+    this.#deferred = [];
+    this.#deferredEnds = [];
+    this.#scratchLen = 0;
+    if (this.#scratch.length > 1024 * 1024) this.#scratch = new Uint8Array(64 * 1024);
   }
 
   #accept(
@@ -611,9 +616,7 @@ export class SourceChannel<P> implements LineSink<P> {
 
   /** Drops the open event (it is read again from the checkpoint). */
   discard(): void {
-    this.#deferred = [];
-    this.#deferredEnds = [];
-    this.#scratchLen = 0;
+    this.#dropDeferred();
     this.#grouper.discard();
     this.#disarm();
   }
@@ -673,7 +676,7 @@ export class SourceChannel<P> implements LineSink<P> {
     if (meta.service !== undefined) entry.service = meta.service;
     if (meta.task !== undefined) entry.task = meta.task;
     if (meta.node !== undefined) entry.node = meta.node;
-    const raw = lines.length === 1 ? first.raw : _joinRaw(e);
+    const raw = _joinRaw(e);
     if (raw !== undefined) entry.raw = raw;
     if (lines.length === 1 ? first.truncated : lines.some((l) => l.truncated)) {
       entry.truncated = true;
