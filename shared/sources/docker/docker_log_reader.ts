@@ -89,11 +89,10 @@ export class DockerLogReader {
   #left: number;
   /** 0 size line, 1 data, 2 CRLF after data, 3 done. */
   #state: number = 0;
-  /** The chunk size read so far, its significant hex digits, whether they ended, whether any came. */
+  /** The chunk size read so far, its hex digits, and whether they ended. */
   #size = 0;
   #sizeDigits = 0;
   #sizeEnded = false;
-  #sawDigit = false;
   #crlf = 0;
   #closed = false;
 
@@ -290,22 +289,22 @@ export class DockerLogReader {
           if (d < 0) {
             this.#sizeEnded = true;
           } else {
-            // Leading zeros do not count towards the size's length.
-            if ((this.#size > 0 || d > 0 ? ++this.#sizeDigits : 0) > 12) {
+            this.#size = this.#size * 16 + d;
+            this.#sizeDigits++;
+            // More than 12 significant digits (leading zeros are fine).
+            if (this.#size >= 2 ** 48) {
               throw new Error("Cannot parse Docker's chunked log response: chunk size too long");
             }
-            this.#size = this.#size * 16 + d;
-            this.#sawDigit = true;
           }
         }
         if (lf < 0) return;
         i = lf + 1;
         const size = this.#size;
+        const digits = this.#sizeDigits;
         this.#size = 0;
         this.#sizeDigits = 0;
         this.#sizeEnded = false;
-        if (!this.#sawDigit) throw new Error("Cannot parse Docker's chunked log response");
-        this.#sawDigit = false;
+        if (digits === 0) throw new Error("Cannot parse Docker's chunked log response");
         if (size === 0) {
           this.#state = 3;
         } else {
